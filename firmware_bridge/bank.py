@@ -1,0 +1,94 @@
+"""The LockBank interface: the only things the application may ask of lock hardware.
+
+Pure: no hardware library is imported here, so the kiosk's service layer can
+depend on this module without pulling in pymodbus, pyserial or gpiozero.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, order=True)
+class ChannelRef:
+    """One lock + door-sensor pair: a channel of a board (unit) on a bus."""
+
+    bus: str
+    unit: int
+    channel: int
+
+    def __str__(self) -> str:
+        return f"{self.bus}/{self.unit}/{self.channel}"
+
+
+class DoorState(enum.Enum):
+    """What a door sensor says. UNKNOWN is never guessed into OPEN or SHUT."""
+
+    OPEN = "open"
+    SHUT = "shut"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """A board as the maintenance screen shows it."""
+
+    bus: str
+    unit: int
+    kind: str
+    channels: int
+    online: bool = True
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+
+class BridgeError(Exception):
+    """Base of every firmware_bridge error; `code` is stable, `fix` says what to do."""
+
+    code = "bridge_error"
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.fix = fix
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} ({self.fix})" if self.fix else text
+
+
+class UnknownChannel(BridgeError):
+    """A channel that no configured board has."""
+
+    code = "unknown_channel"
+
+
+class BoardUnavailable(BridgeError):
+    """A board that does not answer (cable, power, address)."""
+
+    code = "board_unavailable"
+
+
+@runtime_checkable
+class LockBank(Protocol):
+    """Locks and door sensors of one bank.
+
+    `unlock` returns once the board has acknowledged the pulse: it does NOT
+    mean the door opened. Only `read_doors` says that (write, then verify).
+    """
+
+    async def start(self) -> None:
+        """Claim the hardware with every output off."""
+
+    async def close(self) -> None:
+        """Every output off, hardware released. Safe to call twice."""
+
+    async def unlock(self, ref: ChannelRef) -> None:
+        """Energise one lock for the board's configured pulse (never longer than its cap)."""
+
+    async def read_doors(self) -> dict[ChannelRef, DoorState]:
+        """One reading of every configured door sensor."""
+
+    def describe(self) -> list[BoardInfo]:
+        """The boards behind this bank, with their health counters."""

@@ -1,0 +1,134 @@
+"""Config v1 as frozen dataclasses: what `load_config` returns and everything else reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk.domain.sizes import Size
+
+BUS_KINDS = ("modbus-rtu", "modbus-tcp", "gpio", "simulated")
+BOARD_PROFILES = ("kiosk-v1", "waveshare-relay-d", "gpio")
+
+#: No lock output may ever be energised longer than this, whatever the config says (ms).
+ABSOLUTE_MAX_PULSE_MS = 5000
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    id: str
+    name: str = ""
+    address: str = ""
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    path: Path
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    site_code_key_file: Path
+    cloud_public_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    socket: Path
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """One bus. Which fields matter depends on `kind`.
+
+    modbus-rtu: `device` (the TOML key `port`, a path), `baudrate`.
+    modbus-tcp: `host`, `tcp_port` (the TOML key `port`, an int).
+    gpio: `relay_pins`/`sensor_pins` (BCM numbers, index = channel),
+          `relay_active_high`, `sensor_open_high`, `pull_up`, `debounce_ms`,
+          `pin_factory` ("" = gpiozero's default, "mock" = MockFactory).
+    simulated: nothing else; the simulated board serves every unit of the bus.
+    """
+
+    name: str
+    kind: str
+    device: str | None = None
+    baudrate: int = 115200
+    host: str | None = None
+    tcp_port: int | None = None
+    timeout_s: float = 0.3
+    retries: int = 2
+    poll_ms: int = 100
+    relay_pins: tuple[int, ...] = ()
+    sensor_pins: tuple[int, ...] = ()
+    relay_active_high: bool = True
+    sensor_open_high: bool = True
+    pull_up: bool = True
+    debounce_ms: int = 30
+    pin_factory: str = ""
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """One lock board: a Modbus unit, or the set of GPIO pins of a gpio bus (unit 1)."""
+
+    bus: str
+    unit: int
+    profile: str = "kiosk-v1"
+    channels: int = 16
+    pulse_ms: int = 500
+    max_pulse_ms: int = 2000
+
+
+@dataclass(frozen=True)
+class LockerConfig:
+    label: str
+    size: Size
+    bus: str
+    unit: int
+    channel: int
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str
+    port: int = 8883
+    prefix: str = "lockers/v1"
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: int = 30
+    outbox_cap: int = 100_000
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The bank's rules. Durations carry their unit in the name."""
+
+    pickup_days: int = 3
+    hold_minutes: int = 15
+    max_failures: int = 5
+    code_length: int = 6
+    daily_failure_budget: int = 20
+    backoff_first_s: int = 30
+    backoff_max_s: int = 900
+    expiring_hours: int = 24
+    reminder_hours: int = 24
+    door_open_timeout_s: float = 5.0
+    unlock_retries: int = 1
+    left_open_s: int = 120
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    source: Path
+    site: SiteConfig
+    ledger: LedgerConfig
+    keys: KeysConfig
+    api: ApiConfig
+    buses: tuple[BusConfig, ...]
+    boards: tuple[BoardConfig, ...]
+    lockers: tuple[LockerConfig, ...]
+    mqtt: MqttConfig | None = None
+    policy: PolicyConfig = PolicyConfig()

@@ -1,0 +1,84 @@
+"""The hash-chained audit log: append inside a transaction; verify a file with no config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def _canonical(row: tuple[Any, ...]) -> bytes:
+    return json.dumps(list(row), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def row_hash(
+    row_id: int, ts: str, actor: str, action: str, subject: str, detail: str, prev_hash: str
+) -> str:
+    """sha256 over the row's fields and the previous row's hash."""
+    payload = _canonical((row_id, ts, actor, action, subject, detail, prev_hash))
+    return hashlib.sha256(payload).hexdigest()
+
+
+def append(
+    conn: sqlite3.Connection, ts: str, actor: str, action: str, subject: str, detail: dict[str, Any]
+) -> int:
+    """Add one row to the chain. Must run inside the caller's transaction."""
+    if not conn.in_transaction:
+        raise RuntimeError("audit rows are written only inside a ledger transaction")
+    head = conn.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+    if head is None:
+        last_id, prev = 0, GENESIS
+    else:
+        last_id_text, prev = head[0].split(":", 1)
+        last_id = int(last_id_text)
+    row_id = last_id + 1
+    detail_text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = row_hash(row_id, ts, actor, action, subject, detail_text, prev)
+    conn.execute(
+        "INSERT INTO audit (id, ts, actor, action, subject, detail, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (row_id, ts, actor, action, subject, detail_text, prev, digest),
+    )
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_head', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (f"{row_id}:{digest}",),
+    )
+    return row_id
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    rows: int
+    problem: str = ""
+
+
+def verify(conn: sqlite3.Connection) -> VerifyResult:
+    """Walk the chain: any edited, removed (inside or at the tail) or reordered row fails."""
+    prev = GENESIS
+    expected_id = 1
+    count = 0
+    cursor = conn.execute(
+        "SELECT id, ts, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY id"
+    )
+    for row_id, ts, actor, action, subject, detail, prev_hash, digest in cursor:
+        if row_id != expected_id:
+            return VerifyResult(False, count, f"row {expected_id} is missing (next is {row_id})")
+        if prev_hash != prev:
+            return VerifyResult(False, count, f"row {row_id} does not follow row {row_id - 1}")
+        if row_hash(row_id, ts, actor, action, subject, detail, prev_hash) != digest:
+            return VerifyResult(False, count, f"row {row_id} was edited")
+        prev = digest
+        expected_id += 1
+        count += 1
+    head = conn.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+    expected_head = f"{count}:{prev}" if count else None
+    actual_head = head[0] if head else None
+    if actual_head != expected_head:
+        return VerifyResult(False, count, "rows were removed from the end of the log")
+    return VerifyResult(True, count)

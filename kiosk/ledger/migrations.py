@@ -1,0 +1,173 @@
+"""Numbered schema migrations; each runs in its own transaction and bumps PRAGMA user_version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE lockers (
+            label TEXT PRIMARY KEY,
+            size TEXT NOT NULL CHECK (size IN ('S', 'M', 'L')),
+            size_rank INTEGER NOT NULL,
+            sort_key TEXT NOT NULL,
+            bus TEXT NOT NULL,
+            unit INTEGER NOT NULL,
+            channel INTEGER NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('AVAILABLE', 'RESERVED', 'OCCUPIED', 'OUT_OF_SERVICE')),
+            parcel_id TEXT REFERENCES parcels (parcel_id),
+            reserved_until TEXT,
+            needs_check INTEGER NOT NULL DEFAULT 0,
+            note TEXT NOT NULL DEFAULT '',
+            in_config INTEGER NOT NULL DEFAULT 1,
+            version INTEGER NOT NULL DEFAULT 1,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX lockers_assign ON lockers (status, needs_check, size_rank, sort_key);
+
+        CREATE TABLE parcels (
+            parcel_id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL DEFAULT '',
+            size TEXT NOT NULL CHECK (size IN ('S', 'M', 'L')),
+            status TEXT NOT NULL CHECK (status IN
+                ('EXPECTED', 'DELIVERED', 'PICKED_UP', 'EXPIRED', 'RETURNED', 'CANCELLED')),
+            locker TEXT REFERENCES lockers (label),
+            source TEXT NOT NULL CHECK (source IN ('cloud', 'local')),
+            deliver_by TEXT,
+            delivered_at TEXT,
+            expires_at TEXT,
+            closed_at TEXT,
+            needs_check INTEGER NOT NULL DEFAULT 0,
+            check_reason TEXT NOT NULL DEFAULT '',
+            expiring_sent INTEGER NOT NULL DEFAULT 0,
+            reminders_sent INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX parcels_status ON parcels (status, expires_at);
+        CREATE INDEX parcels_updated ON parcels (updated_at);
+
+        -- Active code digests. The primary key makes "no two active codes share
+        -- a digest" a property of the file, not of our code.
+        CREATE TABLE codes (
+            digest TEXT PRIMARY KEY,
+            parcel_id TEXT NOT NULL REFERENCES parcels (parcel_id),
+            role TEXT NOT NULL CHECK (role IN ('delivery', 'pickup', 'return'))
+        );
+        CREATE INDEX codes_parcel ON codes (parcel_id);
+
+        -- The door-operation journal: a row is written before every unlock pulse.
+        CREATE TABLE door_ops (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('delivery', 'pickup', 'collection', 'technician')),
+            label TEXT NOT NULL REFERENCES lockers (label),
+            parcel_id TEXT REFERENCES parcels (parcel_id),
+            state TEXT NOT NULL CHECK (state IN ('PENDING', 'OPEN', 'DONE', 'FAILED', 'RECOVERED')),
+            intent TEXT NOT NULL DEFAULT '' CHECK (intent IN ('', 'doesnt_fit', 'cancel')),
+            actor TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX door_ops_unfinished ON door_ops (state) WHERE state IN ('PENDING', 'OPEN');
+
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            role TEXT,
+            source TEXT NOT NULL
+        );
+
+        CREATE TABLE limiter (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            consecutive INTEGER NOT NULL,
+            lockouts INTEGER NOT NULL,
+            locked_until TEXT,
+            day TEXT NOT NULL,
+            day_failures INTEGER NOT NULL,
+            site_locked INTEGER NOT NULL
+        );
+
+        -- Hash-chained: hash = sha256(canonical JSON of the row with prev_hash).
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+
+        -- Events leave only after the broker's PUBACK. AUTOINCREMENT never reuses
+        -- a seq, and a rolled-back insert gives its number back: no gaps.
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+
+        CREATE TABLE inbox (
+            command_id TEXT PRIMARY KEY,
+            received_at TEXT NOT NULL,
+            cmd TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            result TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration newer than the file; returns the resulting version."""
+    version = current_version(conn)
+    latest = MIGRATIONS[-1][0]
+    if version > latest:
+        raise RuntimeError(
+            f"ledger schema {version} is newer than this kiosk understands ({latest}); "
+            "upgrade the kiosk package"
+        )
+    for number, script in MIGRATIONS:
+        if number <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    out: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                out.append(buffer)
+            buffer = ""
+    if buffer.strip():
+        out.append(buffer)
+    return out

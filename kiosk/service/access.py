@@ -1,0 +1,300 @@
+"""Keypad flows: a typed code opens the right door; a door closing moves the ledger on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from firmware_bridge.bank import DoorState
+from kiosk.domain.codes import code_digest, normalise_code
+from kiosk.domain.errors import (
+    BadRequest,
+    CodeExpired,
+    DoorJammed,
+    InvalidCode,
+    InvalidState,
+    KioskError,
+    LockedOut,
+    LockerOutOfService,
+    NoLockerAvailable,
+    NotYetDelivered,
+    SiteLocked,
+)
+from kiosk.domain.sizes import Size
+from kiosk.domain.status import LockerStatus, ParcelStatus, check_locker_move, check_parcel_move
+from kiosk.ledger.records import CodeRow, DoorOp, ParcelRow
+from kiosk.service.context import ServiceContext
+from kiosk.service.doors import DoorDriver
+from kiosk.service.results import ROLE_OF_CODE, CodeResult, DoorOutcome
+
+_KIND_OF_ROLE = {"delivery": "delivery", "pickup": "pickup", "return": "collection"}
+
+
+class AccessFlows:
+    def __init__(self, ctx: ServiceContext, doors: DoorDriver) -> None:
+        self.ctx = ctx
+        self.doors = doors
+
+    # --- code entry ---------------------------------------------------------
+
+    async def submit_code(self, code: str, source: str = "keypad") -> CodeResult:
+        """Check a typed code under the limiter and open the door it belongs to."""
+        ctx, ledger = self.ctx, self.ctx.ledger
+        now = ctx.clock.now()
+        state = ledger.limiter()
+        ctx.limiter.check(state, now)
+        if not str(code).strip():
+            raise BadRequest("Type your code, then press Enter.")
+        found: CodeRow | None = None
+        try:
+            digits = normalise_code(code, ctx.policy.code_length)
+        except BadRequest:
+            pass  # a wrong length is a wrong code, and counts as one
+        else:
+            found = ledger.find_code(code_digest(ctx.code_key, digits))
+        if found is None:
+            self._failure(now, source)
+        assert found is not None
+        with ledger.tx():
+            ledger.put_limiter(ctx.limiter.on_success(state))
+            ledger.log_attempt(now, True, found.role, source)
+        parcel = ledger.get_parcel(found.parcel_id)
+        if found.role == "delivery":
+            return await self._delivery(parcel, now)
+        return await self._open_inside(parcel, found.role, now)
+
+    def _failure(self, now: datetime, source: str) -> None:
+        ctx, ledger = self.ctx, self.ctx.ledger
+        with ledger.tx():
+            state, site_locked_now = ctx.limiter.on_failure(ledger.limiter(), now)
+            ledger.put_limiter(state)
+            ledger.log_attempt(now, False, None, source)
+            if site_locked_now:
+                body = {"day": state.day, "failures": state.day_failures}
+                ledger.event(now, "code.lockout", body)
+                ledger.audit(now, "kiosk", "code.lockout", ctx.site_id, **body)
+        if state.site_locked:
+            raise SiteLocked()
+        if state.locked_until is not None and state.locked_until > now:
+            wait = int((state.locked_until - now).total_seconds())
+            raise LockedOut(
+                f"That code is not valid, and there have been too many wrong codes. "
+                f"Please wait {wait} seconds and try again.",
+                retry_after=wait,
+            )
+        left = ctx.limiter.tries_left(state)
+        raise InvalidCode(
+            f"That code is not valid. Check the code in your message. "
+            f"{left} {'try' if left == 1 else 'tries'} left.",
+            tries_left=left,
+        )
+
+    # --- delivery -----------------------------------------------------------
+
+    async def _delivery(self, parcel: ParcelRow, now: datetime) -> CodeResult:
+        if parcel.status is not ParcelStatus.EXPECTED:
+            raise InvalidState(
+                "This parcel has already been delivered.", parcel_id=parcel.parcel_id
+            )
+        if parcel.deliver_by is not None and now > parcel.deliver_by:
+            raise CodeExpired(
+                "This delivery code has expired. Please contact your depot.",
+                parcel_id=parcel.parcel_id,
+            )
+        held = self._held_for(parcel.parcel_id)
+        if held is not None:
+            return held
+        return await self.reserve_and_open(parcel, parcel.size.rank)
+
+    def _held_for(self, parcel_id: str) -> CodeResult | None:
+        """The locker already open for this parcel (the code typed twice), if any."""
+        for op in self.ctx.ledger.unfinished_ops():
+            if op.parcel_id == parcel_id and op.kind == "delivery":
+                if op.state == "OPEN" and not op.intent:
+                    parcel = self.ctx.ledger.get_parcel(parcel_id)
+                    return self._result("courier", op.label, parcel)
+                raise InvalidState("This parcel is being delivered right now.")
+        return None
+
+    async def reserve_and_open(self, parcel: ParcelRow, min_rank: int) -> CodeResult:
+        """Reserve the smallest fitting locker, journal, pulse; on a jam take the next one."""
+        ctx, ledger = self.ctx, self.ctx.ledger
+        while True:
+            now = ctx.clock.now()
+            with ledger.tx():
+                label = ledger.free_locker(min_rank)
+                if label is None:
+                    raise NoLockerAvailable(
+                        "No free locker fits this parcel right now. Please keep the parcel; "
+                        "the sender has been told.",
+                        parcel_id=parcel.parcel_id,
+                    )
+                locker = ledger.locker(label)
+                check_locker_move(locker.status, LockerStatus.RESERVED)
+                ledger.set_locker(
+                    locker, now, status=LockerStatus.RESERVED, parcel_id=parcel.parcel_id,
+                    reserved_until=now + ctx.hold,
+                )  # fmt: skip
+                op = ledger.open_op("delivery", label, parcel.parcel_id, now, actor="courier")
+                ledger.audit(now, "courier", "locker.reserved", label, parcel_id=parcel.parcel_id)
+            if await self.doors.open(op):
+                return self._result("courier", label, parcel)
+            self.doors.record_jam(op)
+
+    # --- pickup and collection ----------------------------------------------
+
+    async def _open_inside(self, parcel: ParcelRow, role: str, now: datetime) -> CodeResult:
+        """Open the locker that holds `parcel` for its customer (pickup) or a collector."""
+        ledger = self.ctx.ledger
+        if role == "pickup":
+            if parcel.status is ParcelStatus.EXPECTED:
+                raise NotYetDelivered(parcel_id=parcel.parcel_id)
+            expired = parcel.status is ParcelStatus.EXPIRED or (
+                parcel.expires_at is not None and now >= parcel.expires_at
+            )
+            if expired:
+                raise CodeExpired(
+                    "Your pickup time has ended and the parcel is going back to the sender. "
+                    "Please contact customer support.",
+                    parcel_id=parcel.parcel_id,
+                )
+            wanted = ParcelStatus.DELIVERED
+        else:
+            wanted = ParcelStatus.EXPIRED
+        if parcel.status is not wanted or parcel.locker is None:
+            raise InvalidState("This code cannot open a locker now.", parcel_id=parcel.parcel_id)
+        locker = ledger.locker(parcel.locker)
+        if locker.status is LockerStatus.OUT_OF_SERVICE:
+            raise LockerOutOfService(
+                f"Locker {locker.label} is out of service. Your parcel is safe inside; "
+                "a technician has been called.",
+                locker=locker.label,
+            )
+        kind = _KIND_OF_ROLE[role]
+        busy = ledger.unfinished_op_for(locker.label)
+        if busy is not None:
+            if busy.kind == kind and busy.state == "OPEN":
+                return self._result(ROLE_OF_CODE[role], locker.label, parcel)
+            raise InvalidState(f"Locker {locker.label} is busy. Please try again in a moment.")
+        with ledger.tx():
+            op = ledger.open_op(kind, locker.label, parcel.parcel_id, now, actor=ROLE_OF_CODE[role])
+            ledger.audit(now, ROLE_OF_CODE[role], f"{kind}.started", locker.label,
+                         parcel_id=parcel.parcel_id)  # fmt: skip
+        if await self.doors.open(op):
+            return self._result(ROLE_OF_CODE[role], locker.label, parcel)
+        self.doors.record_jam(op)
+        raise DoorJammed(
+            f"The door of locker {locker.label} did not open. Your parcel is safe inside; "
+            "a technician has been called.",
+            locker=locker.label,
+        )
+
+    # --- the courier's choices while a door is open -------------------------
+
+    async def doesnt_fit(self, label: str) -> DoorOutcome:
+        """Release this locker once its door is shut, then open the next size up."""
+        return await self._courier_choice(label, "doesnt_fit")
+
+    async def courier_cancel(self, label: str) -> DoorOutcome:
+        """Release this locker once its door is shut; the parcel stays expected."""
+        return await self._courier_choice(label, "cancel")
+
+    async def _courier_choice(self, label: str, intent: str) -> DoorOutcome:
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        op = ledger.unfinished_op_for(label)
+        if op is None or op.kind != "delivery" or op.state != "OPEN":
+            raise InvalidState(f"No delivery is open at locker {label}.", locker=label)
+        with ledger.tx():
+            op = ledger.set_op(op, now, intent=intent)
+            ledger.audit(now, "courier", f"delivery.{intent}", label, parcel_id=op.parcel_id)
+        if await self.doors.door_state(label) is DoorState.SHUT:
+            return await self.door_closed(op)
+        return DoorOutcome(label, "delivery", "awaiting_close", op.parcel_id)
+
+    # --- doors closing ------------------------------------------------------
+
+    async def poll_doors(self) -> list[DoorOutcome]:
+        """Finish every open door operation whose door now reads shut."""
+        ops = [op for op in self.ctx.ledger.unfinished_ops() if op.state == "OPEN"]
+        if not ops:
+            return []
+        states = await self.ctx.bank.read_doors()
+        outcomes = []
+        for op in ops:
+            if states.get(self.ctx.channel(op.label)) is DoorState.SHUT:
+                outcomes.append(await self.door_closed(op))
+        return outcomes
+
+    async def door_closed(self, op: DoorOp) -> DoorOutcome:
+        """One transaction per closing: the state change, its audit row and its events."""
+        ctx, ledger = self.ctx, self.ctx.ledger
+        now = ctx.clock.now()
+        with ledger.tx():
+            op = ledger.op(op.id)
+            if op.state != "OPEN":
+                raise InvalidState(f"Locker {op.label} has no open door operation.")
+            ledger.set_op(op, now, state="DONE")
+            ledger.event(now, "door.closed",
+                         {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind})  # fmt: skip
+            result = self._apply_close(op, now)
+        if op.intent != "doesnt_fit":
+            return DoorOutcome(op.label, op.kind, result, op.parcel_id)
+        parcel = ledger.get_parcel(op.parcel_id or "")
+        size = ledger.locker(op.label).size
+        try:
+            nxt = await self.reserve_and_open(parcel, size.rank + 1)
+        except NoLockerAvailable:
+            err = NoLockerAvailable(
+                "No larger locker is free. Please keep the parcel; the sender has been told.",
+                parcel_id=parcel.parcel_id,
+            )
+            return DoorOutcome(op.label, op.kind, result, op.parcel_id, error=err)
+        except KioskError as exc:
+            return DoorOutcome(op.label, op.kind, result, op.parcel_id, error=exc)
+        return DoorOutcome(op.label, op.kind, result, op.parcel_id, next=nxt)
+
+    def _apply_close(self, op: DoorOp, now: datetime) -> str:
+        ctx, ledger = self.ctx, self.ctx.ledger
+        locker = ledger.locker(op.label)
+        if op.kind == "technician":
+            ledger.audit(now, op.actor, "door.closed", op.label, op=op.id)
+            return "closed"
+        parcel = ledger.get_parcel(op.parcel_id or "")
+        if op.kind == "delivery" and op.intent:
+            if locker.status is LockerStatus.RESERVED:
+                ledger.set_locker(locker, now, status=LockerStatus.AVAILABLE, parcel_id=None,
+                                  reserved_until=None)  # fmt: skip
+            ledger.audit(now, "courier", "locker.released", op.label, parcel_id=parcel.parcel_id,
+                         intent=op.intent)  # fmt: skip
+            return "released"
+        if op.kind == "delivery":
+            check_parcel_move(parcel.status, ParcelStatus.DELIVERED)
+            expires = now + ctx.pickup_window
+            ledger.set_parcel(parcel, now, status=ParcelStatus.DELIVERED, locker=op.label,
+                              delivered_at=now, expires_at=expires)  # fmt: skip
+            changes: dict[str, object] = {"parcel_id": parcel.parcel_id, "reserved_until": None}
+            if locker.status is LockerStatus.RESERVED:
+                changes["status"] = LockerStatus.OCCUPIED
+            ledger.set_locker(locker, now, **changes)
+            ledger.drop_codes(parcel.parcel_id, "delivery")
+            ledger.event(now, "parcel.delivered", {
+                "parcel_id": parcel.parcel_id, "locker": op.label, "size": parcel.size.value,
+                "expires_at": expires.isoformat().replace("+00:00", "Z"),
+            })  # fmt: skip
+            ledger.audit(now, "courier", "parcel.delivered", parcel.parcel_id, locker=op.label)
+            return "delivered"
+        final = ParcelStatus.PICKED_UP if op.kind == "pickup" else ParcelStatus.RETURNED
+        check_parcel_move(parcel.status, final)
+        ledger.set_parcel(parcel, now, status=final, closed_at=now, needs_check=False)
+        locker_changes: dict[str, object] = {"parcel_id": None, "needs_check": False}
+        if locker.status is LockerStatus.OCCUPIED:
+            locker_changes["status"] = LockerStatus.AVAILABLE
+        ledger.set_locker(locker, now, **locker_changes)
+        ledger.drop_codes(parcel.parcel_id)
+        event = "parcel.picked_up" if final is ParcelStatus.PICKED_UP else "parcel.returned"
+        ledger.event(now, event, {"parcel_id": parcel.parcel_id, "locker": op.label})
+        ledger.audit(now, op.actor, event, parcel.parcel_id, locker=op.label)
+        return "picked_up" if final is ParcelStatus.PICKED_UP else "returned"
+
+    @staticmethod
+    def _result(role: str, label: str, parcel: ParcelRow) -> CodeResult:
+        return CodeResult(role, label, parcel.parcel_id, Size(parcel.size).value)

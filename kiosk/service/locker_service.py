@@ -1,0 +1,124 @@
+"""The locker service: every use case of the bank behind one object (no hardware, MQTT or UI)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from firmware_bridge.bank import ChannelRef, LockBank
+from kiosk.clock import Clock
+from kiosk.config.model import LockerConfig, PolicyConfig
+from kiosk.domain.sizes import Size
+from kiosk.ledger.db import Ledger
+from kiosk.ledger.records import LockerRow, ParcelRow
+from kiosk.service.access import AccessFlows
+from kiosk.service.context import ServiceContext
+from kiosk.service.doors import DoorDriver
+from kiosk.service.maintenance import Maintenance
+from kiosk.service.reservations import Reservations
+from kiosk.service.results import AnnouncedParcel, CodeResult, DoorOutcome
+from kiosk.service.sweeper import Sweeper, SweepReport
+
+
+class LockerService:
+    """The bank's use cases. Build it with `LockerService.build(...)`, then `start()`."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        doors = DoorDriver(ctx)
+        self.doors = doors
+        self._access = AccessFlows(ctx, doors)
+        self._reservations = Reservations(ctx)
+        self._maintenance = Maintenance(ctx, doors)
+        self._sweeper = Sweeper(ctx)
+
+    @classmethod
+    def build(
+        cls, ledger: Ledger, bank: LockBank, clock: Clock, code_key: bytes,
+        lockers: tuple[LockerConfig, ...], policy: PolicyConfig | None = None,
+        site_id: str = "site", poll_s: float = 0.05,
+    ) -> LockerService:  # fmt: skip
+        channels: Mapping[str, ChannelRef] = {
+            lk.label: ChannelRef(lk.bus, lk.unit, lk.channel) for lk in lockers
+        }
+        with ledger.tx():
+            ledger.sync_lockers(lockers, clock.now())
+        ctx = ServiceContext(
+            ledger, bank, clock, code_key, channels, policy or PolicyConfig(), site_id, poll_s
+        )
+        return cls(ctx)
+
+    async def start(self) -> int:
+        """Outputs off, then settle what a crash interrupted. Returns operations recovered."""
+        await self.ctx.bank.start()
+        return self._maintenance.recover()
+
+    # --- reservations (the cloud's commands, or a bank with no cloud) -------
+
+    def create_reservation(
+        self, parcel_id: str, size: Size, delivery_digest: str, pickup_digest: str,
+        order_id: str = "", deliver_by: datetime | None = None,
+    ) -> ParcelRow:  # fmt: skip
+        return self._reservations.create(
+            parcel_id, size, delivery_digest, pickup_digest, order_id, deliver_by
+        )
+
+    def announce(self, size: Size, parcel_id: str | None = None) -> AnnouncedParcel:
+        return self._reservations.announce(size, parcel_id)
+
+    def cancel_reservation(self, parcel_id: str, actor: str = "cloud") -> ParcelRow:
+        return self._reservations.cancel(parcel_id, actor)
+
+    def extend(self, parcel_id: str, expires_at: datetime, actor: str = "cloud") -> ParcelRow:
+        return self._reservations.extend(parcel_id, expires_at, actor)
+
+    def schedule_return(
+        self, parcel_id: str, return_digest: str, actor: str = "cloud"
+    ) -> ParcelRow:
+        return self._reservations.schedule_return(parcel_id, return_digest, actor)
+
+    # --- at the keypad ------------------------------------------------------
+
+    async def submit_code(self, code: str, source: str = "keypad") -> CodeResult:
+        return await self._access.submit_code(code, source)
+
+    async def doesnt_fit(self, label: str) -> DoorOutcome:
+        return await self._access.doesnt_fit(label)
+
+    async def courier_cancel(self, label: str) -> DoorOutcome:
+        return await self._access.courier_cancel(label)
+
+    async def poll_doors(self) -> list[DoorOutcome]:
+        return await self._access.poll_doors()
+
+    # --- time ---------------------------------------------------------------
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        return self._sweeper.sweep(now)
+
+    # --- technician ---------------------------------------------------------
+
+    async def open_door(self, label: str, reason: str, actor: str = "technician") -> CodeResult:
+        return await self._maintenance.open_door(label, reason, actor)
+
+    def set_service(self, label: str, in_service: bool, reason: str,
+                    actor: str = "technician") -> LockerRow:  # fmt: skip
+        return self._maintenance.set_service(label, in_service, reason, actor)
+
+    def resolve_check(self, label: str, parcel_inside: bool, reason: str,
+                      actor: str = "technician") -> LockerRow:  # fmt: skip
+        return self._maintenance.resolve_check(label, parcel_inside, reason, actor)
+
+    def reset_lockout(self, actor: str = "technician") -> None:
+        self._maintenance.reset_lockout(actor)
+
+    def recover(self) -> int:
+        return self._maintenance.recover()
+
+    # --- reading ------------------------------------------------------------
+
+    def lockers(self) -> list[LockerRow]:
+        return self.ctx.ledger.lockers()
+
+    def parcels(self, since: datetime | None = None) -> list[ParcelRow]:
+        return self.ctx.ledger.parcels(since)

@@ -1,0 +1,174 @@
+"""Technician and start-up work: open with a reason, service in/out, checks, lockout reset, recovery."""
+
+from __future__ import annotations
+
+from kiosk.domain.errors import BadRequest, DoorJammed, InvalidState, LockerNotEmpty
+from kiosk.domain.status import PARCEL_INSIDE, LockerStatus, ParcelStatus
+from kiosk.ledger.records import LockerRow
+from kiosk.service.context import ServiceContext
+from kiosk.service.doors import DoorDriver
+from kiosk.service.results import CodeResult
+
+
+def _reason(reason: str) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise BadRequest("Give a reason: it goes into the audit log.")
+    return text[:200]
+
+
+class Maintenance:
+    def __init__(self, ctx: ServiceContext, doors: DoorDriver) -> None:
+        self.ctx = ctx
+        self.doors = doors
+
+    async def open_door(self, label: str, reason: str, actor: str = "technician") -> CodeResult:
+        """Open any door for a technician (audited); a door that will not open -> out of service."""
+        why = _reason(reason)
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        locker = ledger.locker(label)
+        if ledger.unfinished_op_for(label) is not None:
+            raise InvalidState(f"Locker {label} is in use right now; try again when it is shut.")
+        with ledger.tx():
+            op = ledger.open_op("technician", label, locker.parcel_id, now, actor=actor, reason=why)
+            ledger.audit(now, actor, "technician.open", label, reason=why)
+        if await self.doors.open(op):
+            return CodeResult("technician", label, locker.parcel_id, locker.size.value)
+        self.doors.record_jam(op)
+        raise DoorJammed(f"The door of locker {label} did not open; it is now out of service.",
+                         locker=label)  # fmt: skip
+
+    def set_service(
+        self, label: str, in_service: bool, reason: str, actor: str = "technician"
+    ) -> LockerRow:
+        """Out of service from any state; back in only when empty (AVAILABLE) or vouched (OCCUPIED)."""
+        why = _reason(reason)
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        locker = ledger.locker(label)
+        with ledger.tx():
+            if not in_service:
+                if locker.status is LockerStatus.OUT_OF_SERVICE:
+                    return locker
+                locker = ledger.set_locker(locker, now, status=LockerStatus.OUT_OF_SERVICE,
+                                           note=why)  # fmt: skip
+                ledger.event(now, "locker.out_of_service", {"label": label, "reason": why})
+                ledger.audit(now, actor, "locker.out_of_service", label, reason=why)
+                return locker
+            if locker.status is not LockerStatus.OUT_OF_SERVICE:
+                return locker
+            if locker.needs_check:
+                raise LockerNotEmpty(
+                    f"Locker {label} is flagged for a check: open it, look inside, and record "
+                    "what you found (kiosk check) before returning it to service.",
+                    locker=label,
+                )
+            holding = self._parcel_inside(locker)
+            if ledger.unfinished_op_for(label) is not None:
+                raise InvalidState(f"Locker {label} has a door operation in progress.")
+            new = LockerStatus.OCCUPIED if holding else LockerStatus.AVAILABLE
+            locker = ledger.set_locker(locker, now, status=new, note="", reserved_until=None,
+                                       parcel_id=holding)  # fmt: skip
+            ledger.event(now, "locker.in_service", {"label": label, "reason": why})
+            ledger.audit(now, actor, "locker.in_service", label, reason=why, status=new.value)
+            return locker
+
+    def resolve_check(
+        self, label: str, parcel_inside: bool, reason: str, actor: str = "technician"
+    ) -> LockerRow:
+        """Record what a technician found in a flagged locker, and clear the flag."""
+        why = _reason(reason)
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        locker = ledger.locker(label)
+        if not locker.needs_check:
+            raise InvalidState(f"Locker {label} is not flagged for a check.")
+        with ledger.tx():
+            parcel = ledger.parcel(locker.parcel_id) if locker.parcel_id else None
+            if parcel is not None and parcel.status in PARCEL_INSIDE:
+                if parcel_inside:
+                    if parcel.check_reason == "delivery":
+                        ledger.drop_codes(parcel.parcel_id, "delivery")
+                    ledger.set_parcel(parcel, now, needs_check=False, check_reason="")
+                else:
+                    self._settle_missing(parcel, now, actor)
+                    parcel = None
+            holding = parcel.parcel_id if parcel and parcel_inside else None
+            status = locker.status
+            if status is not LockerStatus.OUT_OF_SERVICE:
+                status = LockerStatus.OCCUPIED if holding else LockerStatus.AVAILABLE
+            locker = ledger.set_locker(locker, now, needs_check=False, parcel_id=holding,
+                                       status=status, reserved_until=None)  # fmt: skip
+            ledger.audit(now, actor, "locker.checked", label, parcel_inside=parcel_inside,
+                         reason=why)  # fmt: skip
+        return locker
+
+    def _settle_missing(self, parcel, now, actor: str) -> None:  # type: ignore[no-untyped-def]
+        """A flagged parcel that is not there: finish the operation that was interrupted."""
+        ledger = self.ctx.ledger
+        reason = parcel.check_reason
+        if reason == "delivery":
+            # The courier never left it: correction back to EXPECTED, codes kept.
+            ledger.set_parcel(parcel, now, status=ParcelStatus.EXPECTED, locker=None,
+                              delivered_at=None, expires_at=None, needs_check=False,
+                              check_reason="")  # fmt: skip
+            ledger.audit(now, actor, "parcel.not_delivered", parcel.parcel_id)
+            return
+        final = ParcelStatus.RETURNED if reason == "collection" else ParcelStatus.PICKED_UP
+        if parcel.status is ParcelStatus.EXPIRED and final is ParcelStatus.PICKED_UP:
+            final = ParcelStatus.RETURNED
+        ledger.set_parcel(parcel, now, status=final, closed_at=now, needs_check=False)
+        ledger.drop_codes(parcel.parcel_id)
+        event = "parcel.picked_up" if final is ParcelStatus.PICKED_UP else "parcel.returned"
+        ledger.event(now, event, {"parcel_id": parcel.parcel_id, "locker": parcel.locker,
+                                  "needs_check": True})  # fmt: skip
+        ledger.audit(now, actor, event, parcel.parcel_id, found_empty=True)
+
+    def _parcel_inside(self, locker: LockerRow) -> str | None:
+        if not locker.parcel_id:
+            return None
+        parcel = self.ctx.ledger.parcel(locker.parcel_id)
+        return locker.parcel_id if parcel and parcel.status in PARCEL_INSIDE else None
+
+    def reset_lockout(self, actor: str = "technician") -> None:
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            ledger.put_limiter(self.ctx.limiter.reset(ledger.limiter()))
+            ledger.audit(now, actor, "code.lockout_reset", self.ctx.site_id)
+
+    def recover(self) -> int:
+        """Settle door operations a crash interrupted. In doubt, the parcel is inside.
+
+        A delivery whose door may have opened becomes DELIVERED with
+        needs_check; a pickup or collection keeps its parcel inside, flagged.
+        The locker is flagged too and is not handed out until a technician
+        records what is inside (`resolve_check`).
+        """
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        settled = 0
+        for op in ledger.unfinished_ops():
+            with ledger.tx():
+                locker = ledger.locker(op.label)
+                parcel = ledger.parcel(op.parcel_id) if op.parcel_id else None
+                if op.kind == "delivery" and parcel and parcel.status is ParcelStatus.EXPECTED:
+                    expires = now + self.ctx.pickup_window
+                    ledger.set_parcel(parcel, now, status=ParcelStatus.DELIVERED, locker=op.label,
+                                      delivered_at=now, expires_at=expires, needs_check=True,
+                                      check_reason="delivery")  # fmt: skip
+                    ledger.event(now, "parcel.delivered", {
+                        "parcel_id": parcel.parcel_id, "locker": op.label,
+                        "size": parcel.size.value, "needs_check": True,
+                    })  # fmt: skip
+                    status = locker.status
+                    if status is LockerStatus.RESERVED:
+                        status = LockerStatus.OCCUPIED
+                    ledger.set_locker(locker, now, status=status, parcel_id=parcel.parcel_id,
+                                      reserved_until=None, needs_check=True)  # fmt: skip
+                elif parcel is not None and parcel.status in PARCEL_INSIDE:
+                    ledger.set_parcel(parcel, now, needs_check=True, check_reason=op.kind)
+                    ledger.set_locker(locker, now, needs_check=True)
+                elif locker.status is LockerStatus.RESERVED:
+                    ledger.set_locker(locker, now, needs_check=True)
+                ledger.set_op(op, now, state="RECOVERED")
+                ledger.audit(now, "kiosk", "door_op.recovered", op.label, op=op.id, kind=op.kind,
+                             was=op.state)  # fmt: skip
+            settled += 1
+        return settled

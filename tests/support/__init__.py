@@ -1,0 +1,1 @@
+"""Test fakes and rigs. They live here, never in the product packages."""
