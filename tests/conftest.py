@@ -76,8 +76,8 @@ def build_bank(
 @pytest.fixture
 async def bank(tmp_path, pin_factory, code_key) -> AsyncIterator[Bank]:
     rig = build_bank(str(tmp_path / "ledger.db"), pin_factory, code_key, FakeClock())
-    rig.doors.start()
-    await rig.service.start()
+    await rig.service.start()  # claims the pins (pull-ups drive every sensor high) ...
+    rig.doors.start()  # ... then the physics shuts every door
     yield rig
     await rig.doors.stop()
     await rig.gpio.close()

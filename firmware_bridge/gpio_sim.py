@@ -1,0 +1,87 @@
+"""Simulated doors for a GPIO bank on gpiozero's MockFactory: a pulsed lock springs its door open.
+
+Product code: `kiosk demo` runs a whole bank on it, and tests script its
+faults. It watches the relay pins the real GpioLockBank drives and drives the
+reed-switch pins the way a door and a person would: a pulsed door springs
+open (unless jammed), and with `auto_close_s` set, the person shuts it again
+after that many seconds. Sensor polarity: high = open (pull-up wiring).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+
+_TICK_S = 0.002
+
+
+class GpioDoorSim:
+    def __init__(
+        self, factory: MockFactory, pins: dict[str, tuple[int, int]], auto_close_s: float = 0.0
+    ) -> None:
+        self.factory = factory
+        self.pins = pins  # label -> (relay_pin, sensor_pin)
+        self.auto_close_s = auto_close_s
+        self.jammed: set[str] = set()
+        self.pulses: dict[str, int] = dict.fromkeys(pins, 0)
+        self._last: dict[str, bool] = dict.fromkeys(pins, False)
+        self._close_at: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def _pin(self, number: int) -> Any:
+        return self.factory.pin(number)
+
+    def shut_all(self) -> None:
+        for _, sensor in self.pins.values():
+            self._pin(sensor).drive_low()
+
+    def is_open(self, label: str) -> bool:
+        return bool(self._pin(self.pins[label][1]).state)
+
+    def open(self, label: str) -> None:
+        """Someone pulls the door open (after an unlock, or by force)."""
+        self._pin(self.pins[label][1]).drive_high()
+
+    def close(self, label: str) -> None:
+        self._close_at.pop(label, None)
+        self._pin(self.pins[label][1]).drive_low()
+
+    def tick(self, now: float = 0.0) -> None:
+        """Look at the relays once: a rising edge opens the door of a lock that is not jammed."""
+        for label, (relay, _) in self.pins.items():
+            on = bool(self._pin(relay).state)
+            if on and not self._last[label]:
+                self.pulses[label] += 1
+                if label not in self.jammed:
+                    self.open(label)
+                    if self.auto_close_s > 0:
+                        self._close_at[label] = now + self.auto_close_s
+            self._last[label] = on
+        for label, when in list(self._close_at.items()):
+            if now >= when:
+                self.close(label)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self.tick(loop.time())
+            await asyncio.sleep(_TICK_S)
+
+    def start(self) -> None:
+        """Shut every door and start watching the relays on the running loop.
+
+        Call it after the bank has claimed its pins: claiming a sensor pin with
+        its pull-up drives it high, which reads as an open door.
+        """
+        self.shut_all()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,41 @@
+"""One LockBank over several buses: routes each channel to the bank of its bus."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from firmware_bridge.bank import BoardInfo, ChannelRef, DoorState, LockBank, UnknownChannel
+
+
+class MultiBank:
+    def __init__(self, banks: Mapping[str, LockBank]) -> None:
+        self.banks = dict(banks)
+
+    async def start(self) -> None:
+        for bank in self.banks.values():
+            await bank.start()
+
+    async def close(self) -> None:
+        errors: list[Exception] = []
+        for bank in self.banks.values():
+            try:
+                await bank.close()
+            except Exception as exc:  # close every bus even if one fails
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    async def unlock(self, ref: ChannelRef) -> None:
+        bank = self.banks.get(ref.bus)
+        if bank is None:
+            raise UnknownChannel(f"no bus named {ref.bus!r}")
+        await bank.unlock(ref)
+
+    async def read_doors(self) -> dict[ChannelRef, DoorState]:
+        states: dict[ChannelRef, DoorState] = {}
+        for bank in self.banks.values():
+            states.update(await bank.read_doors())
+        return states
+
+    def describe(self) -> list[BoardInfo]:
+        return [info for bank in self.banks.values() for info in bank.describe()]

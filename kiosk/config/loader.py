@@ -1,0 +1,325 @@
+"""Load and validate kiosk.toml into frozen dataclasses, failing fast with file, key and reason.
+
+Two passes. The first walks `schema.SECTIONS`: unknown keys, missing required
+keys, types and ranges, each table into its dataclass. The second checks what
+no single key can see: names that must be unique, references between buses,
+boards and lockers, and pairs of keys that must agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kiosk.config.model import (
+    BoardConfig,
+    BusConfig,
+    KioskConfig,
+    LockerConfig,
+    MqttConfig,
+    PolicyConfig,
+)
+from kiosk.config.schema import SECTIONS, FilePath, Invalid, Key, Section, toml_type
+from kiosk.domain.errors import ConfigError
+
+#: The key named in errors about the file as a whole (unreadable, not TOML).
+FILE_KEY = "(file)"
+
+
+def load_config(path: str | os.PathLike[str]) -> KioskConfig:
+    """Read, parse and validate a config file. Raises ConfigError."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), FILE_KEY, "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), FILE_KEY, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), FILE_KEY, f"not valid UTF-8: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), FILE_KEY, f"not valid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], source: Path) -> KioskConfig:
+    """Validate an already-parsed TOML document; `source` names it in errors and anchors paths."""
+    return _Parser(Path(source)).parse(data)
+
+
+def check_config(path: str | os.PathLike[str], strict: bool = False) -> list[str]:
+    """Validate a config file for `kiosk config check`; returns warnings, raises ConfigError.
+
+    A key or certificate file that does not exist is a warning (it may be
+    installed later), or an error with `strict`.
+    """
+    config = load_config(path)
+    warnings = []
+    for key, file in _referenced_files(config):
+        if file.is_file():
+            continue
+        reason = f"{'not a file' if file.exists() else 'file not found'}: {file}"
+        if strict:
+            raise ConfigError(str(path), key, reason)
+        warnings.append(f"{key}: {reason}")
+    return warnings
+
+
+def _referenced_files(config: KioskConfig) -> list[tuple[str, Path]]:
+    """(key path, file) for every FilePath(must_exist=True) value the config holds."""
+    out = []
+    for section in SECTIONS:
+        value = getattr(config, section.field)
+        tables = enumerate(value) if section.array else [(None, value)]
+        for index, table in tables:
+            if table is None:
+                continue
+            prefix = section.name if index is None else f"{section.name}[{index}]"
+            for key in section.keys:
+                if isinstance(key.check, FilePath) and key.check.must_exist:
+                    file = getattr(table, key.field)
+                    if file is not None:
+                        out.append((f"{prefix}.{key.name}", file))
+    return out
+
+
+def _hint(name: str, known: Sequence[str]) -> str:
+    # A loose cutoff: the key sets are small, and a wrong guess costs less than none.
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.3)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class _Parser:
+    def __init__(self, source: Path) -> None:
+        self.file = str(source)
+        self.source = source.absolute()
+        self.base = self.source.parent
+
+    def fail(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, key, reason)
+
+    # --- pass 1: each table on its own --------------------------------------
+
+    def parse(self, data: Mapping[str, Any]) -> KioskConfig:
+        names = [s.name for s in SECTIONS]
+        for name in data:
+            if name not in names:
+                raise self.fail(name, "unknown key" + _hint(name, names))
+        parts: dict[str, Any] = {}
+        for section in SECTIONS:
+            if section.array and (section.required or data.get(section.name)):
+                parts[section.field] = self.read_array(section, data.get(section.name))
+            elif section.name in data:
+                parts[section.field] = self.read_table(section, data[section.name], section.name)
+            elif section.required:
+                raise self.fail(section.name, f"required table [{section.name}] is missing")
+        config = KioskConfig(source=self.source, **parts)
+        self.check(config)
+        return config
+
+    def read_array(self, section: Section, value: object) -> tuple[Any, ...]:
+        name = section.name
+        if value is None or value == []:
+            raise self.fail(name, f"at least one [[{name}]] is required")
+        if not isinstance(value, list):
+            raise self.fail(
+                name, f"must be an array of tables ([[{name}]]), got {toml_type(value)}"
+            )
+        return tuple(self.read_table(section, t, f"{name}[{i}]") for i, t in enumerate(value))
+
+    def read_table(self, section: Section, table: object, prefix: str) -> Any:
+        if not isinstance(table, dict):
+            raise self.fail(prefix, f"must be a table, got {toml_type(table)}")
+        known = section.key_names()
+        for name in table:
+            if name not in known:
+                raise self.fail(f"{prefix}.{name}", "unknown key" + _hint(name, known))
+        selected = None
+        if section.selector is not None:
+            (selector,) = (k for k in section.keys if k.name == section.selector)
+            selected = self.read_value(selector, table, prefix)
+        keys = [k for k in section.keys if k.applies_to(selected)]
+        for name in table:
+            if not any(k.name == name for k in keys):
+                kinds = sorted({kind for k in section.keys if k.name == name for kind in k.kinds})
+                raise self.fail(
+                    f"{prefix}.{name}",
+                    f"only for a {' or '.join(kinds)} {section.name}, not a {selected} one",
+                )
+        values = {}
+        for key in keys:
+            if key.name in table:
+                values[key.field] = self.read_value(key, table, prefix)
+            elif key.required:
+                why = f"required for a {selected} {section.name}" if key.kinds else "required"
+                raise self.fail(f"{prefix}.{key.name}", f"missing ({why})")
+        return section.cls(**values)
+
+    def read_value(self, key: Key, table: Mapping[str, Any], prefix: str) -> Any:
+        path = f"{prefix}.{key.name}"
+        if key.name not in table:
+            raise self.fail(path, "missing (required)")
+        try:
+            value = key.check(table[key.name])
+        except Invalid as exc:
+            where = path if exc.index is None else f"{path}[{exc.index}]"
+            raise self.fail(where, exc.reason) from None
+        if isinstance(value, Path) and not value.is_absolute():
+            value = self.base / value
+        return value
+
+    # --- pass 2: across tables ----------------------------------------------
+
+    def check(self, config: KioskConfig) -> None:
+        self.check_buses(config.buses)
+        self.check_boards(config.boards, config.buses)
+        self.check_lockers(config.lockers, config.boards, config.buses)
+        if config.mqtt is not None:
+            self.check_mqtt(config.mqtt)
+        self.check_policy(config.policy)
+
+    def check_buses(self, buses: Sequence[BusConfig]) -> None:
+        names: dict[str, int] = {}
+        devices: dict[str, int] = {}
+        pins: dict[int, str] = {}
+        for i, bus in enumerate(buses):
+            if bus.name in names:
+                raise self.fail(
+                    f"bus[{i}].name",
+                    f"duplicate bus name {bus.name!r} (also bus[{names[bus.name]}])",
+                )
+            names[bus.name] = i
+            if bus.device is not None:
+                if bus.device in devices:
+                    raise self.fail(
+                        f"bus[{i}].port",
+                        f"serial device {bus.device} is already used by bus[{devices[bus.device]}]",
+                    )
+                devices[bus.device] = i
+            if len(bus.sensor_pins) != len(bus.relay_pins):
+                raise self.fail(
+                    f"bus[{i}].sensor_pins",
+                    f"must list one pin per relay pin ({len(bus.relay_pins)}), "
+                    f"got {len(bus.sensor_pins)}",
+                )
+            for field in ("relay_pins", "sensor_pins"):
+                for j, pin in enumerate(getattr(bus, field)):
+                    where = f"bus[{i}].{field}[{j}]"
+                    if pin in pins:
+                        raise self.fail(where, f"pin {pin} is already used by {pins[pin]}")
+                    pins[pin] = where
+
+    def check_boards(self, boards: Sequence[BoardConfig], buses: Sequence[BusConfig]) -> None:
+        bus_by_name = {b.name: b for b in buses}
+        seen: dict[tuple[str, int], int] = {}
+        for i, board in enumerate(boards):
+            bus = self.find_bus(f"board[{i}].bus", board.bus, bus_by_name)
+            where = f"board[{i}]"
+            if (board.bus, board.unit) in seen:
+                other = seen[(board.bus, board.unit)]
+                raise self.fail(
+                    f"{where}.unit",
+                    f"duplicate unit {board.unit} on bus {board.bus!r} (also board[{other}])",
+                )
+            seen[(board.bus, board.unit)] = i
+            if board.pulse_ms > board.max_pulse_ms:
+                raise self.fail(
+                    f"{where}.pulse_ms",
+                    f"must not exceed max_pulse_ms ({board.max_pulse_ms}), got {board.pulse_ms}",
+                )
+            if bus.kind == "gpio":
+                self.check_gpio_board(where, board, bus)
+            elif board.profile == "gpio":
+                raise self.fail(
+                    f"{where}.profile",
+                    f"'gpio' is only for a board on a gpio bus; bus {bus.name!r} is {bus.kind}",
+                )
+        for i, bus in enumerate(buses):
+            if bus.kind == "gpio" and not any(b.bus == bus.name for b in boards):
+                raise self.fail(
+                    f"bus[{i}]", 'a gpio bus needs exactly one [[board]] (unit 1, profile "gpio")'
+                )
+
+    def check_gpio_board(self, where: str, board: BoardConfig, bus: BusConfig) -> None:
+        if board.unit != 1:
+            raise self.fail(
+                f"{where}.unit",
+                f"must be 1 on a gpio bus (one board per gpio bus), got {board.unit}",
+            )
+        if board.profile != "gpio":
+            raise self.fail(
+                f"{where}.profile", f"must be 'gpio' on a gpio bus, got {board.profile!r}"
+            )
+        if board.channels != len(bus.relay_pins):
+            raise self.fail(
+                f"{where}.channels",
+                f"must equal the number of relay_pins of bus {bus.name!r} "
+                f"({len(bus.relay_pins)}), got {board.channels}",
+            )
+
+    def check_lockers(
+        self,
+        lockers: Sequence[LockerConfig],
+        boards: Sequence[BoardConfig],
+        buses: Sequence[BusConfig],
+    ) -> None:
+        bus_by_name = {b.name: b for b in buses}
+        board_by_unit = {(b.bus, b.unit): b for b in boards}
+        labels: dict[str, int] = {}
+        channels: dict[tuple[str, int, int], int] = {}
+        for i, locker in enumerate(lockers):
+            where = f"locker[{i}]"
+            if locker.label in labels:
+                raise self.fail(
+                    f"{where}.label",
+                    f"duplicate label {locker.label!r} (also locker[{labels[locker.label]}])",
+                )
+            labels[locker.label] = i
+            self.find_bus(f"{where}.bus", locker.bus, bus_by_name)
+            board = board_by_unit.get((locker.bus, locker.unit))
+            if board is None:
+                raise self.fail(
+                    f"{where}.unit", f"no [[board]] with bus {locker.bus!r} and unit {locker.unit}"
+                )
+            if locker.channel >= board.channels:
+                raise self.fail(
+                    f"{where}.channel",
+                    f"must be below the board's channels ({board.channels}), got {locker.channel}",
+                )
+            spot = (locker.bus, locker.unit, locker.channel)
+            if spot in channels:
+                other = channels[spot]
+                raise self.fail(
+                    f"{where}.channel",
+                    f"channel {locker.channel} of bus {locker.bus!r} unit {locker.unit} is already "
+                    f"used by locker[{other}] ({lockers[other].label})",
+                )
+            channels[spot] = i
+
+    def find_bus(self, key: str, name: str, bus_by_name: Mapping[str, BusConfig]) -> BusConfig:
+        bus = bus_by_name.get(name)
+        if bus is None:
+            raise self.fail(key, f"no [[bus]] named {name!r}" + _hint(name, list(bus_by_name)))
+        return bus
+
+    def check_mqtt(self, mqtt: MqttConfig) -> None:
+        if (mqtt.cert_file is None) != (mqtt.key_file is None):
+            missing, given = (
+                ("key_file", "cert_file") if mqtt.key_file is None else ("cert_file", "key_file")
+            )
+            raise self.fail(
+                f"mqtt.{missing}", f"required when mqtt.{given} is set (they go together)"
+            )
+
+    def check_policy(self, policy: PolicyConfig) -> None:
+        if policy.backoff_first_s > policy.backoff_max_s:
+            raise self.fail(
+                "policy.backoff_first_s",
+                f"must not exceed backoff_max_s ({policy.backoff_max_s}), "
+                f"got {policy.backoff_first_s}",
+            )

@@ -1,0 +1,73 @@
+"""The composition root: the one place that picks real, simulated or GPIO backends from config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge.bank import LockBank
+from firmware_bridge.multibank import MultiBank
+from kiosk.clock import Clock
+from kiosk.config.model import KioskConfig
+from kiosk.domain.codes import parse_code_key
+from kiosk.domain.errors import ConfigError
+from kiosk.ledger.db import Ledger
+from kiosk.service.locker_service import LockerService
+
+
+def read_code_key(config: KioskConfig) -> bytes:
+    path = Path(config.keys.site_code_key_file)
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            str(config.source), "keys.site_code_key_file", f"cannot read {path}: {exc}"
+        ) from exc
+    return parse_code_key(text, str(path))
+
+
+def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
+    """One LockBank for every bus in config. `pin_factory` overrides gpiozero's for gpio buses."""
+    banks: dict[str, LockBank] = {}
+    for bus in config.buses:
+        if bus.kind == "gpio":
+            banks[bus.name] = _gpio_bank(config, bus.name, pin_factory)
+        else:
+            raise ConfigError(
+                str(config.source),
+                f"bus {bus.name!r}.kind",
+                f"{bus.kind!r} buses are not supported by this version yet (use 'gpio')",
+            )
+    return MultiBank(banks)
+
+
+def _gpio_bank(config: KioskConfig, name: str, pin_factory: Any) -> LockBank:
+    from firmware_bridge.gpio import GpioChannel, GpioLockBank
+
+    bus = next(b for b in config.buses if b.name == name)
+    board = next(b for b in config.boards if b.bus == name)
+    if pin_factory is None and bus.pin_factory == "mock":
+        from gpiozero.pins.mock import MockFactory
+
+        pin_factory = MockFactory()
+    channels = [
+        GpioChannel(i, relay, sensor)
+        for i, (relay, sensor) in enumerate(zip(bus.relay_pins, bus.sensor_pins, strict=True))
+    ]
+    return GpioLockBank(
+        name, channels, board.pulse_ms, board.max_pulse_ms,
+        relay_active_high=bus.relay_active_high, sensor_open_high=bus.sensor_open_high,
+        pull_up=bus.pull_up, debounce_ms=bus.debounce_ms, pin_factory=pin_factory,
+    )  # fmt: skip
+
+
+def build_service(
+    config: KioskConfig, bank: LockBank, clock: Clock, ledger: Ledger | None = None
+) -> LockerService:
+    """The locker service on the configured ledger (opened, checked, migrated)."""
+    ledger = ledger or Ledger.open(config.ledger.path)
+    poll_s = min((b.poll_ms for b in config.buses), default=100) / 1000
+    return LockerService.build(
+        ledger, bank, clock, read_code_key(config), config.lockers, config.policy,
+        config.site.id, poll_s,
+    )  # fmt: skip
