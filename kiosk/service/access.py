@@ -54,13 +54,22 @@ class AccessFlows:
         if found is None:
             self._failure(now, source)
         assert found is not None
-        with ledger.tx():
-            ledger.put_limiter(ctx.limiter.on_success(state))
-            ledger.log_attempt(now, True, found.role, source)
         parcel = ledger.get_parcel(found.parcel_id)
         if found.role == "delivery":
-            return await self._delivery(parcel, now)
-        return await self._open_inside(parcel, found.role, now)
+            return await self._delivery(parcel, now, source)
+        return await self._open_inside(parcel, found.role, now, source)
+
+    def _accepted(self, now: datetime, role: str, source: str) -> None:
+        """A code that will open a door ends the run of failures.
+
+        Only here: a known code that cannot be used now (expired, not yet
+        delivered) neither counts as a guess nor resets the back-off, so an
+        old code of one's own cannot be used to buy more guesses.
+        """
+        ctx, ledger = self.ctx, self.ctx.ledger
+        with ledger.tx():
+            ledger.put_limiter(ctx.limiter.on_success(ledger.limiter()))
+            ledger.log_attempt(now, True, role, source)
 
     def _failure(self, now: datetime, source: str) -> None:
         ctx, ledger = self.ctx, self.ctx.ledger
@@ -90,7 +99,7 @@ class AccessFlows:
 
     # --- delivery -----------------------------------------------------------
 
-    async def _delivery(self, parcel: ParcelRow, now: datetime) -> CodeResult:
+    async def _delivery(self, parcel: ParcelRow, now: datetime, source: str) -> CodeResult:
         if parcel.status is not ParcelStatus.EXPECTED:
             raise InvalidState(
                 "This parcel has already been delivered.", parcel_id=parcel.parcel_id
@@ -100,6 +109,7 @@ class AccessFlows:
                 "This delivery code has expired. Please contact your depot.",
                 parcel_id=parcel.parcel_id,
             )
+        self._accepted(now, "delivery", source)
         held = self._held_for(parcel.parcel_id)
         if held is not None:
             return held
@@ -142,7 +152,9 @@ class AccessFlows:
 
     # --- pickup and collection ----------------------------------------------
 
-    async def _open_inside(self, parcel: ParcelRow, role: str, now: datetime) -> CodeResult:
+    async def _open_inside(
+        self, parcel: ParcelRow, role: str, now: datetime, source: str
+    ) -> CodeResult:
         """Open the locker that holds `parcel` for its customer (pickup) or a collector."""
         ledger = self.ctx.ledger
         if role == "pickup":
@@ -169,6 +181,7 @@ class AccessFlows:
                 "a technician has been called.",
                 locker=locker.label,
             )
+        self._accepted(now, role, source)
         kind = _KIND_OF_ROLE[role]
         busy = ledger.unfinished_op_for(locker.label)
         if busy is not None:
