@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from firmware_bridge.bank import DoorState
+from firmware_bridge.bank import ChannelRef, DoorState
 from kiosk.domain.codes import code_digest, normalise_code
 from kiosk.domain.errors import (
     BadRequest,
@@ -225,12 +225,15 @@ class AccessFlows:
 
     # --- doors closing ------------------------------------------------------
 
-    async def poll_doors(self) -> list[DoorOutcome]:
-        """Finish every open door operation whose door now reads shut."""
+    async def poll_doors(
+        self, states: dict[ChannelRef, DoorState] | None = None
+    ) -> list[DoorOutcome]:
+        """Finish every open door operation whose door now reads shut (`states`: one reading)."""
         ops = [op for op in self.ctx.ledger.unfinished_ops() if op.state == "OPEN"]
         if not ops:
             return []
-        states = await self.ctx.bank.read_doors()
+        if states is None:
+            states = await self.ctx.bank.read_doors()
         outcomes = []
         for op in ops:
             if states.get(self.ctx.channel(op.label)) is DoorState.SHUT:

@@ -17,6 +17,7 @@ from kiosk.service.doors import DoorDriver
 from kiosk.service.maintenance import Maintenance
 from kiosk.service.reservations import Reservations
 from kiosk.service.results import AnnouncedParcel, CodeResult, DoorOutcome
+from kiosk.service.supervision import DoorSupervisor, PollReport
 from kiosk.service.sweeper import Sweeper, SweepReport
 
 
@@ -31,6 +32,7 @@ class LockerService:
         self._reservations = Reservations(ctx)
         self._maintenance = Maintenance(ctx, doors)
         self._sweeper = Sweeper(ctx)
+        self.supervisor = DoorSupervisor(ctx, self._access)
 
     @classmethod
     def build(
@@ -89,7 +91,12 @@ class LockerService:
         return await self._access.courier_cancel(label)
 
     async def poll_doors(self) -> list[DoorOutcome]:
+        """Finish the door operations whose doors read shut now (no alarms: see `supervise`)."""
         return await self._access.poll_doors()
+
+    async def supervise(self) -> PollReport:
+        """One supervision pass: closings finished, forced / left-open / unknown doors raised."""
+        return await self.supervisor.poll()
 
     # --- time ---------------------------------------------------------------
 
