@@ -27,6 +27,7 @@ from kiosk.ledger import audit
 from kiosk.ledger.migrations import migrate
 from kiosk.ledger.records import CodeRow, DoorOp, LockerRow, OutboxEvent, ParcelRow
 
+_LIMITER_TABLES = ("limiter", "pin_limiter")
 _LOCKER_COLUMNS = {"status", "parcel_id", "reserved_until", "needs_check", "note"}
 _PARCEL_COLUMNS = {
     "status", "locker", "deliver_by", "delivered_at", "expires_at", "closed_at",
@@ -60,6 +61,7 @@ class Ledger:
         text = str(path)
         if text != ":memory:":
             Path(text).parent.mkdir(parents=True, exist_ok=True)
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(text, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
@@ -69,7 +71,6 @@ class Ledger:
             if check:
                 result = conn.execute("PRAGMA integrity_check").fetchone()[0]
                 if result != "ok":
-                    conn.close()
                     raise LedgerError(
                         f"The ledger {text} failed its integrity check ({result}). "
                         "Restore it from the last backup (see docs/operations.md).",
@@ -77,7 +78,18 @@ class Ledger:
                     )
             migrate(conn)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"Cannot open the ledger {text}: {exc}", path=text) from exc
+            if conn is not None:
+                conn.close()
+            raise LedgerError(
+                f"Cannot open the ledger {text}: {exc}. If the file is damaged, restore it "
+                "from the last backup (see docs/operations.md).",
+                path=text,
+            ) from exc
+        except LedgerError as exc:
+            if conn is not None:
+                conn.close()
+            exc.details.setdefault("path", text)
+            raise
         return cls(conn, text)
 
     def close(self) -> None:
@@ -246,7 +258,9 @@ class Ledger:
                 "INSERT INTO codes (digest, parcel_id, role) VALUES (?, ?, ?)",
                 (digest, parcel_id, role),
             )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":
+                raise  # e.g. an unknown parcel (foreign key): not a collision
             raise CodeCollision(role=role) from None
 
     def drop_codes(self, parcel_id: str, *roles: str) -> None:
@@ -302,8 +316,11 @@ class Ledger:
 
     # --- the code-entry limiter ---------------------------------------------
 
-    def limiter(self) -> LimiterState:
-        row = self._one("SELECT * FROM limiter WHERE id = 1")
+    def limiter(self, table: str = "limiter") -> LimiterState:
+        """The code limiter's state (or, with table="pin_limiter", the PIN limiter's)."""
+        if table not in _LIMITER_TABLES:
+            raise ValueError(table)
+        row = self._one(f"SELECT * FROM {table} WHERE id = 1")
         if row is None:
             return LimiterState()
         until = from_text(row["locked_until"]) if row["locked_until"] else None
@@ -312,9 +329,11 @@ class Ledger:
             bool(row["site_locked"]),
         )  # fmt: skip
 
-    def put_limiter(self, state: LimiterState) -> None:
+    def put_limiter(self, state: LimiterState, table: str = "limiter") -> None:
+        if table not in _LIMITER_TABLES:
+            raise ValueError(table)
         self._write(
-            "INSERT INTO limiter (id, consecutive, lockouts, locked_until, day, day_failures,"
+            f"INSERT INTO {table} (id, consecutive, lockouts, locked_until, day, day_failures,"
             " site_locked) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
             " consecutive = excluded.consecutive, lockouts = excluded.lockouts,"
             " locked_until = excluded.locked_until, day = excluded.day,"
@@ -329,6 +348,25 @@ class Ledger:
             "INSERT INTO attempts (ts, ok, role, source) VALUES (?, ?, ?, ?)",
             (to_text(now), int(ok), role, source),
         )
+
+    # --- technicians -------------------------------------------------------
+
+    def technician_by_pin(self, pin_digest: str) -> str | None:
+        row = self._one(
+            "SELECT technician_id FROM technicians WHERE pin_digest = ?", (pin_digest,)
+        )
+        return row["technician_id"] if row else None
+
+    def set_technician_pin(self, technician_id: str, pin_digest: str, now: datetime) -> None:
+        try:
+            self._write(
+                "INSERT INTO technicians (technician_id, pin_digest, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (technician_id) DO UPDATE SET pin_digest = excluded.pin_digest,"
+                " updated_at = excluded.updated_at",
+                (technician_id, pin_digest, to_text(now)),
+            )
+        except sqlite3.IntegrityError:
+            raise CodeCollision("Another technician has that PIN; choose another.") from None
 
     # --- audit and outbox ---------------------------------------------------
 

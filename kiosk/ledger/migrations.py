@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from kiosk.domain.errors import LedgerError
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -126,6 +128,29 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- Technicians' PINs, as digests (same HMAC as codes; the cloud's
+        -- technician.set_pin sends only the digest).
+        CREATE TABLE technicians (
+            technician_id TEXT PRIMARY KEY,
+            pin_digest TEXT NOT NULL UNIQUE,
+            updated_at TEXT NOT NULL
+        );
+
+        -- PIN entry has its own limiter state, under the same rules as codes.
+        CREATE TABLE pin_limiter (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            consecutive INTEGER NOT NULL,
+            lockouts INTEGER NOT NULL,
+            locked_until TEXT,
+            day TEXT NOT NULL,
+            day_failures INTEGER NOT NULL,
+            site_locked INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -138,9 +163,9 @@ def migrate(conn: sqlite3.Connection) -> int:
     version = current_version(conn)
     latest = MIGRATIONS[-1][0]
     if version > latest:
-        raise RuntimeError(
-            f"ledger schema {version} is newer than this kiosk understands ({latest}); "
-            "upgrade the kiosk package"
+        raise LedgerError(
+            f"The ledger schema {version} is newer than this kiosk understands ({latest}); "
+            "upgrade the kiosk package."
         )
     for number, script in MIGRATIONS:
         if number <= version:

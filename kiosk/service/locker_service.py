@@ -19,6 +19,7 @@ from kiosk.service.reservations import Reservations
 from kiosk.service.results import AnnouncedParcel, CodeResult, DoorOutcome
 from kiosk.service.supervision import DoorSupervisor, PollReport
 from kiosk.service.sweeper import Sweeper, SweepReport
+from kiosk.service.technicians import Technicians
 
 
 class LockerService:
@@ -33,6 +34,7 @@ class LockerService:
         self._maintenance = Maintenance(ctx, doors)
         self._sweeper = Sweeper(ctx)
         self.supervisor = DoorSupervisor(ctx, self._access)
+        self._technicians = Technicians(ctx)
 
     @classmethod
     def build(
@@ -117,7 +119,18 @@ class LockerService:
         return self._maintenance.resolve_check(label, parcel_inside, reason, actor)
 
     def reset_lockout(self, actor: str = "technician") -> None:
+        """Reopen code entry and PIN entry (a technician's or the cloud's reset)."""
         self._maintenance.reset_lockout(actor)
+        self._technicians.reset_lockout(actor)
+
+    def verify_pin(self, pin: str) -> str:
+        return self._technicians.verify(pin)
+
+    def set_pin(
+        self, technician_id: str, pin: str | None = None, pin_digest: str | None = None,
+        actor: str = "technician",
+    ) -> None:  # fmt: skip
+        self._technicians.set_pin(technician_id, pin, pin_digest, actor)
 
     def recover(self) -> int:
         return self._maintenance.recover()

@@ -1,0 +1,240 @@
+"""What each local API call does: argument checks, the role it needs, and the service call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from kiosk import __version__
+from kiosk.api.protocol import API_VERSION
+from kiosk.api.sessions import Sessions
+from kiosk.domain.errors import BadRequest, KioskError
+from kiosk.domain.sizes import Size
+from kiosk.service.locker_service import LockerService
+
+Handler = Callable[["Caller", dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class NotAllowed(KioskError):
+    code = "not_allowed"
+    default_message = "Log in as a technician first."
+
+
+@dataclass
+class Caller:
+    """Who is asking: an admin peer (root or the daemon's own user) or anyone with a session."""
+
+    admin: bool
+    session: str | None = None
+    technician_id: str | None = None
+
+
+def _text(args: dict[str, Any], name: str, required: bool = True, limit: int = 200) -> str:
+    value = args.get(name, "")
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
+        raise BadRequest(f"{name} must be a non-empty string of at most {limit} characters.")
+    return value
+
+
+def _flag(args: dict[str, Any], name: str) -> bool:
+    value = args.get(name)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false.")
+    return value
+
+
+@dataclass
+class Api:
+    service: LockerService
+    sessions: Sessions
+    site_id: str
+    online: Callable[[], bool] = lambda: False
+    calls: dict[str, tuple[str, Handler]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        public = {
+            "hello": self.hello, "status": self.status, "doors": self.doors,
+            "code.submit": self.code_submit, "courier.doesnt_fit": self.doesnt_fit,
+            "courier.cancel": self.courier_cancel, "courier.done": self.courier_done,
+            "tech.login": self.tech_login, "tech.logout": self.tech_logout,
+        }  # fmt: skip
+        technician = {
+            "parcels": self.parcels, "parcels.announce": self.announce,
+            "door.open": self.door_open, "locker.service": self.locker_service,
+            "locker.check": self.locker_check, "audit.tail": self.audit_tail,
+            "audit.verify": self.audit_verify, "selftest": self.selftest,
+            "backup": self.backup, "lockout.reset": self.lockout_reset,
+            "health": self.health, "tech.set_pin": self.set_pin,
+        }  # fmt: skip
+        self.calls = {name: ("public", fn) for name, fn in public.items()}
+        self.calls.update({name: ("technician", fn) for name, fn in technician.items()})
+
+    async def dispatch(self, caller: Caller, call: str, args: dict[str, Any]) -> dict[str, Any]:
+        entry = self.calls.get(call)
+        if entry is None:
+            raise BadRequest(f"unknown call {call!r}", call=call)
+        role, handler = entry
+        if role == "technician" and not caller.admin:
+            session = self.sessions.touch(caller.session)
+            if session is None:
+                raise NotAllowed()
+            caller.technician_id = session.technician_id
+        return await handler(caller, args)
+
+    # --- public -------------------------------------------------------------
+
+    async def hello(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        return {"api": API_VERSION, "version": __version__, "site": self.site_id,
+                "admin": caller.admin}  # fmt: skip
+
+    async def status(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        ledger = self.service.ctx.ledger
+        lockers = [
+            {"label": lk.label, "size": lk.size.value, "status": lk.status.value,
+             "parcel_id": lk.parcel_id if caller.admin or caller.session else None,
+             "needs_check": lk.needs_check}
+            for lk in ledger.lockers() if lk.in_config
+        ]  # fmt: skip
+        limiter = ledger.limiter()
+        return {
+            "site": self.site_id, "online": self.online(), "lockers": lockers,
+            "outbox_depth": ledger.outbox_depth(), "site_locked": limiter.site_locked,
+        }  # fmt: skip
+
+    async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        supervisor = self.service.supervisor
+        return {"doors": [{"label": label, "door": supervisor.state(label).value}
+                          for label in self.service.ctx.channels]}  # fmt: skip
+
+    async def code_submit(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        code = args.get("code")
+        if not isinstance(code, str) or len(code) > 32:
+            raise BadRequest("code must be a string of digits.")
+        source = "cli" if caller.admin else "keypad"
+        return (await self.service.submit_code(code, source)).to_dict()
+
+    async def doesnt_fit(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        return (await self.service.doesnt_fit(_text(args, "locker", limit=16))).to_dict()
+
+    async def courier_cancel(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        return (await self.service.courier_cancel(_text(args, "locker", limit=16))).to_dict()
+
+    async def courier_done(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """Where the courier's locker stands: has its closing been recorded yet?"""
+        label = _text(args, "locker", limit=16)
+        ledger = self.service.ctx.ledger
+        locker = ledger.locker(label)
+        busy = ledger.unfinished_op_for(label)
+        return {"locker": label, "status": locker.status.value, "finished": busy is None,
+                "door": self.service.supervisor.state(label).value}  # fmt: skip
+
+    async def tech_login(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        pin = args.get("pin")
+        if not isinstance(pin, str) or len(pin) > 32:
+            raise BadRequest("pin must be a string of digits.")
+        technician_id = self.service.verify_pin(pin)
+        session = self.sessions.open(technician_id)
+        return {"session": session.token, "technician_id": technician_id,
+                "idle_s": self.sessions.idle_s}  # fmt: skip
+
+    async def tech_logout(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        return {"closed": self.sessions.close(caller.session)}
+
+    # --- technician ---------------------------------------------------------
+
+    def _actor(self, caller: Caller) -> str:
+        return f"technician:{caller.technician_id}" if caller.technician_id else "technician:local"
+
+    async def parcels(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        since = self.service.ctx.clock.now() - timedelta(days=30)
+        return {"parcels": [
+            {"parcel_id": p.parcel_id, "status": p.status.value, "size": p.size.value,
+             "locker": p.locker, "needs_check": p.needs_check,
+             "expires_at": p.expires_at.isoformat() if p.expires_at else None}
+            for p in self.service.parcels(since)
+        ]}  # fmt: skip
+
+    async def announce(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = Size.parse(_text(args, "size", limit=8))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        parcel_id = args.get("parcel_id")
+        if parcel_id is not None and not isinstance(parcel_id, str):
+            raise BadRequest("parcel_id must be a string.")
+        return self.service.announce(size, parcel_id).to_dict()
+
+    async def door_open(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        label, reason = _text(args, "locker", limit=16), _text(args, "reason")
+        return (await self.service.open_door(label, reason, self._actor(caller))).to_dict()
+
+    async def locker_service(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        label, reason = _text(args, "locker", limit=16), _text(args, "reason")
+        row = self.service.set_service(label, _flag(args, "in_service"), reason,
+                                       self._actor(caller))  # fmt: skip
+        return {"label": row.label, "status": row.status.value}
+
+    async def locker_check(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        label, reason = _text(args, "locker", limit=16), _text(args, "reason")
+        row = self.service.resolve_check(label, _flag(args, "parcel_inside"), reason,
+                                         self._actor(caller))  # fmt: skip
+        return {"label": row.label, "status": row.status.value}
+
+    async def audit_tail(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        count = args.get("n", 20)
+        if not isinstance(count, int) or not 1 <= count <= 1000:
+            raise BadRequest("n must be a whole number from 1 to 1000.")
+        rows = self.service.ctx.ledger.db.query(
+            "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?",
+            (count,),
+        )
+        return {"rows": list(reversed(list(rows)))}
+
+    async def audit_verify(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        result = self.service.ctx.ledger.verify_audit()
+        return {"ok": result.ok, "rows": result.rows, "problem": result.problem}
+
+    async def selftest(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """Read every door sensor a few times; report what each says (a sweep, no unlocking)."""
+        bank, channels = self.service.ctx.bank, self.service.ctx.channels
+        seen: dict[str, set[str]] = {label: set() for label in channels}
+        for _ in range(3):
+            states = await bank.read_doors()
+            for label, ref in channels.items():
+                seen[label].add(states[ref].value if ref in states else "unknown")
+            await asyncio.sleep(0.02)
+        doors = [{"label": label, "readings": sorted(values),
+                  "ok": len(values) == 1 and "unknown" not in values}
+                 for label, values in seen.items()]  # fmt: skip
+        return {"doors": doors, "ok": all(d["ok"] for d in doors)}
+
+    async def backup(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        dest = Path(_text(args, "dest", limit=4096))
+        if dest.exists():
+            raise BadRequest(f"{dest} exists already; choose a new file name.")
+        self.service.ctx.ledger.backup(dest)
+        return {"dest": str(dest), "bytes": dest.stat().st_size}
+
+    async def lockout_reset(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        self.service.reset_lockout(self._actor(caller))
+        return {"reset": True}
+
+    async def set_pin(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        technician_id = _text(args, "technician_id", limit=64)
+        pin = args.get("pin")
+        if not isinstance(pin, str):
+            raise BadRequest("pin must be a string of digits.")
+        self.service.set_pin(technician_id, pin=pin, actor=self._actor(caller))
+        return {"technician_id": technician_id}
+
+    async def health(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        boards = [
+            {"bus": b.bus, "unit": b.unit, "kind": b.kind, "channels": b.channels,
+             "online": b.online, "counters": dict(b.counters)}
+            for b in self.service.ctx.bank.describe()
+        ]  # fmt: skip
+        return {"boards": boards, "outbox_depth": self.service.ctx.ledger.outbox_depth()}

@@ -1,0 +1,1 @@
+"""`kiosk run`: the daemon that alone owns the ledger and the lock bus."""

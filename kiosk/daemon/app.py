@@ -1,0 +1,191 @@
+"""The daemon's life: build everything from config, recover, serve, supervise, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge.bank import LockBank
+from kiosk.api.handlers import Api
+from kiosk.api.server import ApiServer, Hub
+from kiosk.api.sessions import Sessions
+from kiosk.clock import Clock, SystemClock, from_text, to_text
+from kiosk.config.model import KioskConfig
+from kiosk.daemon.notify import Notifier
+from kiosk.daemon.timekeeping import TrustedClock
+from kiosk.ledger.db import Ledger
+from kiosk.service.locker_service import LockerService
+from kiosk.wiring import build_lock_bank, build_service
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_S = 3600.0
+SESSION_IDLE_S = 300.0
+
+
+class Daemon:
+    """`kiosk run`. Everything is injected or built from config in `start()`."""
+
+    def __init__(
+        self, config: KioskConfig, clock: Clock | None = None, bank: LockBank | None = None,
+        notifier: Notifier | None = None, sweep_every_s: float = SWEEP_EVERY_S,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.system_clock = clock or SystemClock()
+        self.bank = bank
+        self.notifier = notifier or Notifier()
+        self.sweep_every_s = sweep_every_s
+        self.hub = Hub()
+        self.service: LockerService | None = None
+        self.server: ApiServer | None = None
+        self.ledger: Ledger | None = None
+        self.online: Callable[[], bool] = lambda: False
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._last_poll = 0.0
+        self._last_seq = 0
+
+    # --- start-up -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Integrity check, outputs off, reconcile the journal, bind the API, then READY."""
+        self.ledger = Ledger.open(self.config.ledger.path)
+        clock = TrustedClock(self.system_clock, self._last_trusted())
+        bank = self.bank or build_lock_bank(self.config)
+        self.bank = bank
+        self.service = build_service(self.config, bank, clock, self.ledger)
+        recovered = await self.service.start()
+        if recovered:
+            log.warning("recovered %d door operation(s) interrupted by a crash; "
+                        "lockers flagged for a technician's check", recovered)  # fmt: skip
+        self.service.sweep()
+        self._last_seq = self.ledger.last_seq()
+        sessions = Sessions(SESSION_IDLE_S, clock.monotonic)
+        api = Api(self.service, sessions, self.config.site.id, online=lambda: self.online())
+        self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
+        await self.server.start()
+        self._last_poll = clock.monotonic()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._every(self._poll_s(), self._supervise), name="supervise"),
+            loop.create_task(self._every(self.sweep_every_s, self._sweep), name="sweep"),
+        ]
+        interval = self.notifier.watchdog_interval_s()
+        if interval:
+            self._tasks.append(loop.create_task(self._watchdog(interval), name="watchdog"))
+        self.notifier.ready(f"serving {len(self.config.lockers)} lockers")
+        log.info("kiosk daemon ready: site %s, %d lockers, API at %s",
+                 self.config.site.id, len(self.config.lockers), self.config.api.socket)  # fmt: skip
+
+    def _last_trusted(self):  # type: ignore[no-untyped-def]
+        assert self.ledger is not None
+        row = self.ledger.conn.execute(
+            "SELECT value FROM meta WHERE key = 'trusted_time'"
+        ).fetchone()
+        return from_text(row[0]) if row else None
+
+    def _poll_s(self) -> float:
+        return min((b.poll_ms for b in self.config.buses), default=100) / 1000
+
+    # --- running ------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, stop cleanly. Exit code 0."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.stop()
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def _every(self, interval: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed; trying again", getattr(job, "__name__", job))
+            await asyncio.sleep(interval)
+
+    async def _supervise(self) -> None:
+        assert self.service is not None
+        report = await self.service.supervise()
+        self._last_poll = self.service.ctx.clock.monotonic()
+        for outcome in report.outcomes:
+            self.hub.publish("door.outcome", outcome.to_dict())
+        for alert in report.alerts:
+            self.hub.publish("door.alert", {"label": alert.label, "kind": alert.kind,
+                                            "open_s": round(alert.open_s)})  # fmt: skip
+        self._publish_new_events()
+
+    def _publish_new_events(self) -> None:
+        assert self.ledger is not None
+        for event in self.ledger.outbox(limit=500, after_seq=self._last_seq):
+            self.hub.publish("ledger.event", {"seq": event.seq, "type": event.type,
+                                              "ts": event.ts, "body": event.body})  # fmt: skip
+            self._last_seq = event.seq
+
+    async def _sweep(self) -> None:
+        assert self.service is not None and self.ledger is not None
+        report = self.service.sweep()
+        now = self.service.ctx.clock.now()
+        with self.ledger.tx():
+            self.ledger.conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('trusted_time', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (to_text(now),),
+            )
+        if report.expired or report.expiring or report.reminders:
+            log.info("sweep: %s", report)
+
+    async def _watchdog(self, interval: float) -> None:
+        """WATCHDOG=1 only while door supervision keeps completing polls (bus owners alive)."""
+        assert self.service is not None
+        stall_limit = max(3 * interval, 5.0)
+        while True:
+            age = self.service.ctx.clock.monotonic() - self._last_poll
+            if age <= stall_limit:
+                self.notifier.watchdog()
+            else:
+                log.error("door supervision stalled for %.1f s; withholding the watchdog", age)
+            await asyncio.sleep(interval)
+
+    # --- stopping -----------------------------------------------------------
+
+    async def stop(self) -> None:
+        """STOPPING, stop taking requests, let a door operation in flight finish, flush, close."""
+        self.notifier.stopping()
+        if self.server is not None:
+            policy = self.config.policy
+            grace = policy.door_open_timeout_s * (1 + policy.unlock_retries) + 1.0
+            await self.server.close(grace_s=grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self.service is not None:
+            with contextlib.suppress(Exception):
+                await self.service.poll_doors()  # record any closing that already happened
+        if self.bank is not None:
+            with contextlib.suppress(Exception):
+                await self.bank.close()
+        if self.ledger is not None:
+            with contextlib.suppress(Exception):
+                self.ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.ledger.close()
+            self.ledger = None
+        log.info("kiosk daemon stopped")

@@ -1,0 +1,76 @@
+"""Technician PINs: set (digest only), and checked under the same limiter rules as codes."""
+
+from __future__ import annotations
+
+import contextlib
+
+from kiosk.domain.codes import code_digest, is_digest
+from kiosk.domain.errors import BadRequest, InvalidCode, LockedOut, SiteLocked
+from kiosk.service.context import ServiceContext
+
+PIN_TABLE = "pin_limiter"
+PIN_MIN, PIN_MAX = 4, 10
+
+
+def _pin_digits(pin: str) -> str:
+    digits = pin.strip()
+    if not digits.isascii() or not digits.isdigit() or not PIN_MIN <= len(digits) <= PIN_MAX:
+        raise BadRequest(f"A PIN has {PIN_MIN} to {PIN_MAX} digits.")
+    return digits
+
+
+class Technicians:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def set_pin(
+        self, technician_id: str, pin: str | None = None, pin_digest: str | None = None,
+        actor: str = "technician",
+    ) -> None:  # fmt: skip
+        """Store a PIN's digest (from a PIN typed here, or a digest the cloud sent)."""
+        if not technician_id or len(technician_id) > 64:
+            raise BadRequest("technician_id must be 1 to 64 characters.")
+        if (pin is None) == (pin_digest is None):
+            raise BadRequest("Give a PIN or its digest, not both.")
+        digest = pin_digest if pin is None else code_digest(self.ctx.code_key, _pin_digits(pin))
+        if not is_digest(digest):
+            raise BadRequest("pin_digest is not a digest (43 base64url characters).")
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            ledger.set_technician_pin(technician_id, digest, now)
+            ledger.audit(now, actor, "technician.set_pin", technician_id)
+
+    def verify(self, pin: str) -> str:
+        """The technician whose PIN this is, or InvalidCode / LockedOut / SiteLocked."""
+        ctx, ledger = self.ctx, self.ctx.ledger
+        now = ctx.clock.now()
+        state = ledger.limiter(PIN_TABLE)
+        ctx.limiter.check(state, now)
+        found = None
+        with contextlib.suppress(BadRequest):  # a malformed PIN is a wrong PIN
+            found = ledger.technician_by_pin(code_digest(ctx.code_key, _pin_digits(pin)))
+        if found is not None:
+            with ledger.tx():
+                ledger.put_limiter(ctx.limiter.on_success(state), PIN_TABLE)
+                ledger.audit(now, f"technician:{found}", "technician.login", found)
+            return found
+        with ledger.tx():
+            state, locked_now = ctx.limiter.on_failure(state, now)
+            ledger.put_limiter(state, PIN_TABLE)
+            ledger.audit(now, "kiosk", "technician.login_failed", ctx.site_id)
+            if locked_now:
+                body = {"day": state.day, "failures": state.day_failures, "entry": "pin"}
+                ledger.event(now, "code.lockout", body)
+        if state.site_locked:
+            raise SiteLocked("PIN entry is locked for today; support has been told.")
+        if state.locked_until is not None and state.locked_until > now:
+            wait = int((state.locked_until - now).total_seconds())
+            raise LockedOut(f"Wrong PIN. Please wait {wait} seconds.", retry_after=wait)
+        left = ctx.limiter.tries_left(state)
+        raise InvalidCode(f"Wrong PIN. {left} tries left.", tries_left=left)
+
+    def reset_lockout(self, actor: str) -> None:
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            ledger.put_limiter(self.ctx.limiter.reset(ledger.limiter(PIN_TABLE)), PIN_TABLE)
+            ledger.audit(now, actor, "pin.lockout_reset", self.ctx.site_id)
