@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -188,12 +189,21 @@ class GpioLockBank:
         relay = self._relays.get(ref)
         if not self._started or relay is None:
             raise BoardUnavailable(f"gpio bus {self._bus!r} is not started", fix="call start()")
-        if relay.is_active:
-            # A pulse is still running: restarting it would keep the solenoid
-            # energised for longer than max_pulse_ms in one go.
-            log.info("gpio bus %r: %s is already pulsing; not extended", self._bus, ref)
-            return
         on_time_s = min(self._pulse_ms, self._max_pulse_ms) / 1000
+        if relay.is_active:
+            # A pulse is still running. Extending it would keep the solenoid
+            # energised longer than max_pulse_ms in one go; ignoring the request
+            # would let a second unlock (the next person, a retry) pass unseen.
+            # So wait for it to end, let the coil rest as long, then pulse anew.
+            for _ in range(int(on_time_s / 0.005) + 2):
+                if not relay.is_active:
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                raise BoardUnavailable(
+                    f"{ref}: relay still on after its pulse", fix="check the relay"
+                )
+            await asyncio.sleep(min(on_time_s, 0.1))
         relay.blink(on_time=on_time_s, off_time=0, n=1, background=True)
         self._pulses += 1
 

@@ -46,7 +46,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     if not Path(path).is_file():
         print(f"error: no ledger file at {path}", file=sys.stderr)
         return EXIT_REFUSED
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # as_uri() percent-encodes the path: a '#', '?' or '%' in it stays part of the name.
+    uri = Path(path).absolute().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        print(f"error: {path}: cannot open ({exc})", file=sys.stderr)
+        return EXIT_REFUSED
     try:
         result = verify(conn)
     except sqlite3.DatabaseError as exc:

@@ -55,8 +55,9 @@ class DemoBank:
         self.service: LockerService = build_service(self.config, self.bank, SystemClock())
 
     async def __aenter__(self) -> DemoBank:
-        await self.service.start()  # claims the pins: the pull-ups read every door open ...
-        self.doors.start()  # ... until the simulated doors are shut
+        await self.bank.start()  # claims the pins: the pull-ups read every door open ...
+        self.doors.start()  # ... until the simulated doors shut them
+        await self.service.start()  # (bank.start() again is a no-op) reads doors, recovers
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -32,11 +32,31 @@ def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
     for bus in config.buses:
         if bus.kind == "gpio":
             banks[bus.name] = _gpio_bank(config, bus.name, pin_factory)
+        elif bus.kind in ("modbus-rtu", "modbus-tcp"):
+            # One ModbusLockBank per bus: it owns that bus's client (one owner per bus).
+            from firmware_bridge.modbus import BoardSpec, BusSettings, ModbusBus, ModbusLockBank
+
+            rtu = bus.kind == "modbus-rtu"
+            settings = BusSettings(
+                bus.name, "rtu" if rtu else "tcp", device=bus.device or "",
+                baudrate=bus.baudrate, host=bus.host or "", port=bus.tcp_port or 502,
+                timeout_s=bus.timeout_s, retries=bus.retries,
+            )  # fmt: skip
+            specs = [
+                BoardSpec(b.bus, b.unit, b.profile, b.channels, b.pulse_ms, b.max_pulse_ms)
+                for b in config.boards
+                if b.bus == bus.name
+            ]
+            try:
+                banks[bus.name] = ModbusLockBank([ModbusBus(settings)], specs)
+            except ValueError as exc:
+                raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
         else:
             raise ConfigError(
                 str(config.source),
                 f"bus {bus.name!r}.kind",
-                f"{bus.kind!r} buses are not supported by this version yet (use 'gpio')",
+                f"{bus.kind!r} buses are not supported by this version yet "
+                "(use 'gpio', 'modbus-rtu' or 'modbus-tcp')",
             )
     return MultiBank(banks)
 

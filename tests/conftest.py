@@ -76,8 +76,9 @@ def build_bank(
 @pytest.fixture
 async def bank(tmp_path, pin_factory, code_key) -> AsyncIterator[Bank]:
     rig = build_bank(str(tmp_path / "ledger.db"), pin_factory, code_key, FakeClock())
-    await rig.service.start()  # claims the pins (pull-ups drive every sensor high) ...
+    await rig.gpio.start()  # claims the pins (pull-ups drive every sensor high) ...
     rig.doors.start()  # ... then the physics shuts every door
+    await rig.service.start()
     yield rig
     await rig.doors.stop()
     await rig.gpio.close()

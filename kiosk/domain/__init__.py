@@ -1,0 +1,1 @@
+"""Pure rules of the bank: sizes, statuses, assignment, codes, the limiter, errors."""

@@ -12,7 +12,7 @@ until a technician or the cloud resets it (see docs/security.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from kiosk.domain.errors import LockedOut, SiteLocked
 
@@ -53,7 +53,7 @@ class LimiterPolicy:
 
     def on_failure(self, state: LimiterState, now: datetime) -> tuple[LimiterState, bool]:
         """The state after one wrong code, and whether this failure locked the whole site."""
-        today = now.date().isoformat()
+        today = now.astimezone(UTC).date().isoformat()
         day_failures = (state.day_failures if state.day == today else 0) + 1
         consecutive = state.consecutive + 1
         lockouts = state.lockouts

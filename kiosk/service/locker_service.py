@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from firmware_bridge.bank import ChannelRef, LockBank
+from firmware_bridge.bank import BridgeError, ChannelRef, LockBank
 from kiosk.clock import Clock
 from kiosk.config.model import LockerConfig, PolicyConfig
 from kiosk.domain.sizes import Size
@@ -53,9 +53,21 @@ class LockerService:
         return cls(ctx)
 
     async def start(self) -> int:
-        """Outputs off, then settle what a crash interrupted. Returns operations recovered."""
+        """Outputs off, then settle what a crash interrupted. Returns operations recovered.
+
+        The doors are read once first, so each recovery's audit row says what
+        the sensor showed (an open door is then watched by supervision, which
+        raises door.left_open if it stays open).
+        """
         await self.ctx.bank.start()
-        return self._maintenance.recover()
+        doors: dict[str, str] = {}
+        try:
+            states = await self.ctx.bank.read_doors()
+        except BridgeError:
+            states = {}
+        for label, ref in self.ctx.channels.items():
+            doors[label] = states[ref].value if ref in states else "unknown"
+        return self._maintenance.recover(doors)
 
     # --- reservations (the cloud's commands, or a bank with no cloud) -------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kiosk.domain.errors import BadRequest, DoorJammed, InvalidState, LockerNotEmpty
 from kiosk.domain.status import PARCEL_INSIDE, LockerStatus, ParcelStatus
 from kiosk.ledger.records import LockerRow
@@ -134,7 +136,7 @@ class Maintenance:
             ledger.put_limiter(self.ctx.limiter.reset(ledger.limiter()))
             ledger.audit(now, actor, "code.lockout_reset", self.ctx.site_id)
 
-    def recover(self) -> int:
+    def recover(self, doors: Mapping[str, str] | None = None) -> int:
         """Settle door operations a crash interrupted. In doubt, the parcel is inside.
 
         A delivery whose door may have opened becomes DELIVERED with
@@ -169,6 +171,7 @@ class Maintenance:
                     ledger.set_locker(locker, now, needs_check=True)
                 ledger.set_op(op, now, state="RECOVERED")
                 ledger.audit(now, "kiosk", "door_op.recovered", op.label, op=op.id, kind=op.kind,
-                             was=op.state)  # fmt: skip
+                             was=op.state, parcel_id=op.parcel_id,
+                             door=(doors or {}).get(op.label, "unknown"))  # fmt: skip
             settled += 1
         return settled

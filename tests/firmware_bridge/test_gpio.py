@@ -171,7 +171,7 @@ async def test_pulse_ends_even_if_the_event_loop_stalls(
     assert on_s <= 0.100 + SLACK_S  # the cap (pulse_ms == max_pulse_ms here)
 
 
-async def test_unlock_during_a_pulse_does_not_extend_it(
+async def test_unlock_during_a_pulse_waits_then_pulses_again(
     make_bank: Callable[..., GpioLockBank], factory: MockFactory
 ) -> None:
     bank = make_bank(pulse_ms=200, max_pulse_ms=200)
@@ -181,12 +181,15 @@ async def test_unlock_during_a_pulse_does_not_extend_it(
 
     await bank.unlock(REF0)
     await asyncio.sleep(0.1)
-    await bank.unlock(REF0)
+    await bank.unlock(REF0)  # the first pulse is not extended: a second one follows it
+    await asyncio.sleep(0.01)
     await wait_for_state(relay, False)
 
-    assert [bool(s.state) for s in relay.states] == [False, True, False]
-    [on_s] = on_times(relay)
-    assert on_s <= 0.200 + SLACK_S
+    assert [bool(s.state) for s in relay.states] == [False, True, False, True, False]
+    first, second = on_times(relay)
+    assert first <= 0.200 + SLACK_S and second <= 0.200 + SLACK_S
+    gap = relay.states[3].timestamp  # MockPin timestamps: time since the previous change
+    assert gap >= 0.09  # the coil rests between the two pulses
 
 
 async def test_active_low_relay_pulses_low(

@@ -59,8 +59,9 @@ class DaemonRig:
         self.socket = str(self.config.api.socket)
 
     async def __aenter__(self) -> DaemonRig:
-        await self.daemon.start()
-        self.doors.start()
+        await self.bank.start()  # claim the pins (pull-ups read open) ...
+        self.doors.start()  # ... shut the doors ...
+        await self.daemon.start()  # ... then the daemon reads them
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,0 +1,270 @@
+"""ModbusLockBank: the LockBank over one or more Modbus buses, several lock boards (units) each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from firmware_bridge.bank import (
+    BoardInfo,
+    BoardUnavailable,
+    BridgeError,
+    ChannelRef,
+    DoorState,
+    UnknownChannel,
+)
+from firmware_bridge.modbus.bus import ModbusBus
+from firmware_bridge.modbus.errors import BoardNotAnswering
+from firmware_bridge.modbus.profiles import BoardProfile, profile_for
+
+log = logging.getLogger(__name__)
+
+MIN_UNIT, MAX_UNIT = 1, 247
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One lock board as configured: Modbus unit `unit` on bus `bus`, channels 0..channels-1.
+
+    pulse_ms / max_pulse_ms: the unlock pulse and its cap (ms); the board is
+    never told to energise a lock for longer than max_pulse_ms.
+    """
+
+    bus: str
+    unit: int
+    profile: str = "kiosk-v1"
+    channels: int = 16
+    pulse_ms: int = 500
+    max_pulse_ms: int = 2000
+
+
+@dataclass
+class _Board:
+    spec: BoardSpec
+    profile: BoardProfile
+    bus: ModbusBus
+    pulse_ms: int
+    needs_setup: bool = True
+    read_failing: bool = False
+    pulses: int = 0
+    door_read_failures: int = 0
+    refs: list[ChannelRef] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return f"bus {self.spec.bus!r} board {self.spec.unit}"
+
+
+class ModbusLockBank:
+    """LockBank on Modbus lock boards (profiles `kiosk-v1`, `waveshare-relay-d`).
+
+    * `start` opens every bus, then identifies and sets up each board: checks
+      its register map, writes the pulse length (kiosk-v1), and switches off
+      any lock output found on. A board that is silent at start is logged
+      offline and set up as soon as it answers (at its next unlock); start
+      fails only if no board at all answers on a bus (wiring, baud rate), or
+      a board answers with the wrong map or too few channels.
+    * `read_doors` sends ONE read request (FC02) per board per call; a board
+      that does not answer reports UNKNOWN for each of its doors, never a guess.
+    * `unlock` returns once the board acknowledged the write; only
+      `read_doors` says the door opened. A board that was offline is set up
+      again first, since it may have lost power (and its pulse length).
+    """
+
+    def __init__(self, buses: Iterable[ModbusBus], boards: Iterable[BoardSpec]) -> None:
+        """Check the layout; opens nothing until `start`.
+
+        ValueError on two buses with one name, a board on an unknown bus, a
+        unit id used twice on a bus or outside 1..247, a channel count the
+        profile cannot have, or a pulse the profile cannot keep under its cap.
+        """
+        self._buses: dict[str, ModbusBus] = {}
+        for bus in buses:
+            if bus.name in self._buses:
+                raise ValueError(f"two Modbus buses are named {bus.name!r}")
+            self._buses[bus.name] = bus
+        self._boards: dict[tuple[str, int], _Board] = {}
+        for spec in boards:
+            self._boards[(spec.bus, spec.unit)] = self._check(spec)
+        for name in self._buses:
+            if not any(b.spec.bus == name for b in self._boards.values()):
+                raise ValueError(f"Modbus bus {name!r} has no board")
+        self._started = False
+
+    def _check(self, spec: BoardSpec) -> _Board:
+        where = f"bus {spec.bus!r} board {spec.unit}"
+        bus = self._buses.get(spec.bus)
+        if bus is None:
+            raise ValueError(f"{where}: no Modbus bus named {spec.bus!r}")
+        if (spec.bus, spec.unit) in self._boards:
+            raise ValueError(f"{where}: unit {spec.unit} is used twice on the bus")
+        if not MIN_UNIT <= spec.unit <= MAX_UNIT:
+            raise ValueError(f"{where}: unit must be {MIN_UNIT}..{MAX_UNIT}, got {spec.unit}")
+        profile = profile_for(spec.profile)
+        if not 1 <= spec.channels <= profile.max_channels:
+            raise ValueError(
+                f"{where}: a {profile.name} board has 1..{profile.max_channels} channels, "
+                f"got {spec.channels}"
+            )
+        try:
+            pulse_ms = profile.effective_pulse_ms(spec.pulse_ms, spec.max_pulse_ms)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        board = _Board(spec, profile, bus, pulse_ms)
+        board.refs = [ChannelRef(spec.bus, spec.unit, ch) for ch in range(spec.channels)]
+        return board
+
+    async def start(self) -> None:
+        """Open every bus, identify and set up every board; a second call does nothing."""
+        if self._started:
+            return
+        try:
+            for bus in self._buses.values():
+                await bus.connect()
+            for name in self._buses:
+                await self._start_bus(name)
+        except BaseException:
+            await self._close_buses()
+            raise
+        self._started = True
+
+    async def _start_bus(self, name: str) -> None:
+        boards = [b for b in self._boards.values() if b.spec.bus == name]
+        silent: list[BoardNotAnswering] = []
+        for board in sorted(boards, key=lambda b: b.spec.unit):
+            try:
+                await self._setup(board)
+            except BoardNotAnswering as exc:
+                silent.append(exc)
+        if len(silent) == len(boards):
+            units = ", ".join(str(b.spec.unit) for b in boards)
+            raise BoardUnavailable(
+                f"bus {name!r}: no board answered (units {units})", fix=silent[0].fix
+            )
+
+    async def _setup(self, board: _Board) -> None:
+        """Identify, write the pulse length, switch off any output left on."""
+        spec, profile, bus = board.spec, board.profile, board.bus
+        ident = profile.identify()
+        if ident is not None:
+            reply = await bus.execute(spec.unit, ident, "identify")
+            profile.check_identity(reply.registers, spec.channels, where=f"{board.where}: ")
+        for request in profile.configure(board.pulse_ms):
+            await bus.execute(spec.unit, request, "write pulse length")
+        outputs = await bus.execute(spec.unit, profile.read_outputs(spec.channels), "read outputs")
+        for channel, on in enumerate(outputs.bits[: spec.channels]):
+            if on:
+                log.warning("%s: lock output %d was on; switching it off", board.where, channel)
+                await bus.execute(spec.unit, profile.output_off(channel), "output off")
+        board.needs_setup = False
+
+    async def close(self) -> None:
+        """Switch off any output still on (boards that answer), release every bus. Idempotent."""
+        if not self._started:
+            await self._close_buses()
+            return
+        self._started = False
+        for board in self._boards.values():
+            if board.bus.health(board.spec.unit).online is not True:
+                continue
+            try:
+                spec = board.spec
+                reply = await board.bus.execute(
+                    spec.unit, board.profile.read_outputs(spec.channels), "read outputs"
+                )
+                for channel, on in enumerate(reply.bits[: spec.channels]):
+                    if on:
+                        await board.bus.execute(
+                            spec.unit, board.profile.output_off(channel), "output off"
+                        )
+            except BridgeError as exc:
+                log.warning("%s: cannot check its outputs at close: %s", board.where, exc)
+        await self._close_buses()
+
+    async def _close_buses(self) -> None:
+        for bus in self._buses.values():
+            await bus.close()
+
+    async def unlock(self, ref: ChannelRef) -> None:
+        """One pulse of `ref`'s lock; returns once the board acknowledged the write."""
+        board = self._boards.get((ref.bus, ref.unit))
+        if board is None or not 0 <= ref.channel < board.spec.channels:
+            known = ", ".join(f"{b}/{u}" for b, u in sorted(self._boards))
+            raise UnknownChannel(
+                f"{ref} is not a channel of a configured Modbus board",
+                fix=f"configured boards (bus/unit): {known}",
+            )
+        if not self._started:
+            raise BoardUnavailable("the Modbus lock bank is not started", fix="call start()")
+        try:
+            if board.needs_setup:
+                await self._setup(board)
+            request = board.profile.unlock(ref.channel, board.pulse_ms)
+            landed = board.profile.read_output(ref.channel)
+            await board.bus.execute(ref.unit, request, f"unlock {ref}", landed=landed)
+        except BoardUnavailable:
+            self._note_offline(board)
+            raise
+        board.pulses += 1
+
+    async def read_doors(self) -> dict[ChannelRef, DoorState]:
+        """One reading of every door: one FC02 per board, the buses read side by side."""
+        if not self._started:
+            raise BoardUnavailable("the Modbus lock bank is not started", fix="call start()")
+        per_bus = await asyncio.gather(*(self._read_bus(name) for name in self._buses))
+        doors: dict[ChannelRef, DoorState] = {}
+        for states in per_bus:
+            doors.update(states)
+        return doors
+
+    async def _read_bus(self, name: str) -> dict[ChannelRef, DoorState]:
+        doors: dict[ChannelRef, DoorState] = {}
+        for board in sorted(self._boards.values(), key=lambda b: b.spec.unit):
+            if board.spec.bus == name:
+                doors.update(await self._read_board(board))
+        return doors
+
+    async def _read_board(self, board: _Board) -> dict[ChannelRef, DoorState]:
+        spec, profile = board.spec, board.profile
+        try:
+            reply = await board.bus.execute(
+                spec.unit, profile.read_doors(spec.channels), "read doors"
+            )
+            states = profile.decode_doors(reply.bits, spec.channels, where=f"{board.where}: ")
+        except BoardUnavailable:
+            board.door_read_failures += 1
+            self._note_offline(board)  # the bus logs the outage, and the recovery, once
+            return dict.fromkeys(board.refs, DoorState.UNKNOWN)
+        except BridgeError as exc:  # answered, but refused or malformed: log once
+            board.door_read_failures += 1
+            if not board.read_failing:
+                log.warning("%s: door inputs cannot be read: %s", board.where, exc)
+            board.read_failing = True
+            return dict.fromkeys(board.refs, DoorState.UNKNOWN)
+        if board.read_failing:
+            board.read_failing = False
+            log.info("%s: door inputs read again", board.where)
+        return {ref: states[ref.channel] for ref in board.refs}
+
+    def _note_offline(self, board: _Board) -> None:
+        """An offline board may come back power-cycled: set it up again before its next unlock."""
+        if board.bus.health(board.spec.unit).online is False:
+            board.needs_setup = True
+
+    def describe(self) -> list[BoardInfo]:
+        """Every board with its bus counters, unlock pulses and failed door reads."""
+        infos = []
+        for (bus, unit), board in sorted(self._boards.items()):
+            health = board.bus.health(unit)
+            counters = {
+                **health.counters(),
+                "pulses": board.pulses,
+                "door_read_failures": board.door_read_failures,
+            }
+            infos.append(
+                BoardInfo(bus, unit, board.profile.name, board.spec.channels,
+                          online=health.online is True, counters=counters)
+            )  # fmt: skip
+        return infos

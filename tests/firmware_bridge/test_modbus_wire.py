@@ -1,0 +1,193 @@
+"""On the wire: raw FC05 values, the inter-frame gap, and serial ports that cannot be opened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+import struct
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import ModbusPDU
+
+from firmware_bridge.bank import ChannelRef, DoorState
+from firmware_bridge.modbus import (
+    BoardNotAnswering,
+    BoardSpec,
+    BusSettings,
+    ModbusBus,
+    ModbusLockBank,
+    SerialPermissionDenied,
+    SerialPortMissing,
+    frame_gap_s,
+)
+from firmware_bridge.modbus.pdu import RawWriteSingleCoil
+from firmware_bridge.modbus.profiles import ReadBits, WriteCoil
+from firmware_bridge.simboard import PtyLink, SimBoard, SimBus, serve_pty
+
+BUS = "rs485"
+
+
+def rtu_frame(unit: int, pdu: bytes) -> bytes:
+    """An RTU frame with pymodbus's CRC (the CRC is pymodbus's; never computed here)."""
+    body = bytes([unit]) + pdu
+    return body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
+
+
+class WaveshareSimBoard(SimBoard):
+    """Test fake: a SimBoard that also takes Waveshare's "flash on" (FC05 at 0x0200 + ch,
+    value = on-time in 100 ms units) and echoes it, as the Relay (D) does."""
+
+    FLASH_ON = 0x0200
+
+    def handle(self, pdu: bytes) -> ModbusPDU:
+        if pdu[:1] == b"\x05" and len(pdu) >= 5:
+            address, value = struct.unpack(">HH", pdu[1:5])
+            if self.FLASH_ON <= address < self.FLASH_ON + self.channels:
+                self.pulse_ms = value * 100
+                self.pulse(address - self.FLASH_ON)
+                return RawWriteSingleCoil(address, value, dev_id=self.unit)
+        return super().handle(pdu)
+
+
+@pytest.fixture
+async def waveshare_link() -> AsyncIterator[tuple[SimBus, PtyLink]]:
+    sim = SimBus([WaveshareSimBoard(1, 8, open_delay_s=0.01)])
+    link = await serve_pty(sim, baudrate=115200)
+    yield sim, link
+    await link.stop()
+
+
+async def test_waveshare_flash_on_goes_out_as_fc05_0x0200_plus_channel_with_the_raw_value(
+    waveshare_link: tuple[SimBus, PtyLink],
+) -> None:
+    sim, link = waveshare_link
+    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=0.1))
+    spec = BoardSpec(BUS, 1, profile="waveshare-relay-d", channels=8, pulse_ms=450)
+    bank = ModbusLockBank([bus], [spec])
+    await bank.start()
+    try:
+        await bank.unlock(ChannelRef(BUS, 1, 3))
+        # 450 ms rounds up to 5 units of 100 ms: value 0x0005 at address 0x0203
+        assert sim.frames[-1].raw == rtu_frame(1, bytes.fromhex("05 0203 0005"))
+        assert sim.frames[-1].outcome == "reply"
+        assert FramerRTU.check_CRC(sim.frames[-1].raw[:-2], int.from_bytes(sim.frames[-1].raw[-2:]))
+        assert [(p.channel, p.ms) for p in sim.pulses] == [(3, 500)]
+        deadline = asyncio.get_running_loop().time() + 1
+        while (await bank.read_doors())[ChannelRef(BUS, 1, 3)] is not DoorState.OPEN:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+    finally:
+        await bank.close()
+
+
+class WrongEchoBoard(SimBoard):
+    """Test fake: acknowledges every FC05 with a value one off what was asked."""
+
+    def handle(self, pdu: bytes) -> ModbusPDU:
+        if pdu[:1] == b"\x05" and len(pdu) >= 5:
+            address, value = struct.unpack(">HH", pdu[1:5])
+            return RawWriteSingleCoil(address, (value + 1) & 0xFFFF, dev_id=self.unit)
+        return super().handle(pdu)
+
+
+async def test_an_echo_with_another_value_is_a_bad_frame_never_a_success() -> None:
+    """The bus checks the FC05 echo's value field, not just that some reply came."""
+    sim = SimBus([WrongEchoBoard(1, 8)])
+    link = await serve_pty(sim)
+    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=0.05, retries=1))
+    await bus.connect()
+    try:
+        with pytest.raises(BoardNotAnswering):
+            await bus.execute(1, WriteCoil(0x0201, 3))
+        assert (bus.health(1).bad_frames, bus.health(1).timeouts) == (2, 0)
+    finally:
+        await bus.close()
+        await link.stop()
+
+
+async def test_a_standard_coil_write_is_the_modbus_spec_frame(
+    waveshare_link: tuple[SimBus, PtyLink],
+) -> None:
+    """RawWriteSingleCoil with 0xFF00 is byte for byte the spec's FC05 example."""
+    sim, link = waveshare_link
+    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=0.1))
+    await bus.connect()
+    try:
+        await bus.execute(1, WriteCoil(0, 0xFF00))
+        assert sim.frames[-1].raw == bytes.fromhex("01 05 0000 FF00 8C3A")
+    finally:
+        await bus.close()
+
+
+async def test_the_inter_frame_gap_is_kept_between_requests_at_9600_baud() -> None:
+    sim = SimBus.of(units=1, channels=4)
+    link = await serve_pty(sim, baudrate=9600)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    settings = BusSettings(BUS, "rtu", device=link.path, baudrate=9600, timeout_s=0.2)
+    bus = ModbusBus(settings, clock=lambda: 100.0, sleep=sleep)  # frozen: the full gap is due
+    await bus.connect()
+    try:
+        for _ in range(3):
+            await bus.execute(1, ReadBits(2, 0, 4))
+        assert waits == [pytest.approx(frame_gap_s(9600))] * 2  # not before the first one
+        assert frame_gap_s(9600) == pytest.approx(0.00401, abs=1e-5)
+    finally:
+        await bus.close()
+        await link.stop()
+
+
+async def test_a_missing_serial_port_names_the_path_and_the_fix(tmp_path: Path) -> None:
+    path = str(tmp_path / "ttyUSB7")
+    bank = ModbusLockBank(
+        [ModbusBus(BusSettings(BUS, "rtu", device=path))], [BoardSpec(BUS, 1, channels=4)]
+    )
+    with pytest.raises(SerialPortMissing) as info:
+        await bank.start()
+    assert path in str(info.value)
+    assert "udev rule" in info.value.fix and "cable" in info.value.fix
+    assert info.value.code == "serial_port_missing"
+
+
+@contextlib.contextmanager
+def as_user(uid: int) -> Iterator[None]:
+    """Run as `uid` (effective ids only, so root can come back), or stay as we are if not root."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(uid)
+    try:
+        os.seteuid(uid)
+        try:
+            yield
+        finally:
+            os.seteuid(0)
+    finally:
+        os.setegid(0)
+
+
+async def test_permission_denied_says_to_join_the_dialout_group() -> None:
+    """chmod 000 on a real pty. Root ignores file modes, so as root the check runs with
+    the effective uid and gid dropped to `nobody` (65534) for the duration."""
+    sim = SimBus.of(units=1, channels=4)
+    link = await serve_pty(sim)
+    mode = stat.S_IMODE(os.stat(link.path).st_mode)
+    os.chmod(link.path, 0)
+    try:
+        with as_user(65534), pytest.raises(SerialPermissionDenied) as info:
+            await ModbusBus(BusSettings(BUS, "rtu", device=link.path)).connect()
+        assert link.path in str(info.value)
+        assert "dialout" in info.value.fix
+        assert info.value.code == "serial_permission_denied"
+    finally:
+        os.chmod(link.path, mode)
+        await link.stop()

@@ -1,0 +1,235 @@
+"""The simulated board over a real pty, driven by pymodbus's real AsyncModbusSerialClient (RTU)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import ModbusIOException
+from pymodbus.framer import FramerType
+
+from firmware_bridge.simboard import SimBus, serve_pty
+
+#: Client reply timeout (s): short, so silence tests stay fast; the pty answers in ~5 ms.
+TIMEOUT_S = 0.15
+
+
+@dataclass
+class Rig:
+    bus: SimBus
+    path: str
+    client: AsyncModbusSerialClient
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], limit_s: float = 1.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def serial_client(path: str, baudrate: int = 115200, retries: int = 0) -> AsyncModbusSerialClient:
+    return AsyncModbusSerialClient(
+        path, framer=FramerType.RTU, baudrate=baudrate, timeout=TIMEOUT_S, retries=retries
+    )
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    bus = SimBus.of(3, 8, pulse_ms_default=60, open_delay_s=0.02)
+    link = await serve_pty(bus)
+    client = serial_client(link.path, retries=1)
+    assert await client.connect()
+    yield Rig(bus, link.path, client)
+    client.close()
+    await link.stop()
+
+
+async def door_bits(client: AsyncModbusSerialClient, unit: int) -> list[bool]:
+    reply = await client.read_discrete_inputs(0, count=8, device_id=unit)
+    assert not reply.isError()
+    return reply.bits[:8]
+
+
+async def test_input_registers_say_map_version_and_channel_count(rig):
+    for unit in (1, 2, 3):
+        reply = await rig.client.read_input_registers(0, count=2, device_id=unit)
+        assert reply.registers == [1, 8] and reply.dev_id == unit
+
+
+async def test_unlock_pulse_opens_the_door_and_fc02_shows_it(rig):
+    reply = await rig.client.write_coil(5, True, device_id=2)
+    assert not reply.isError() and reply.address == 5 and reply.bits[0]
+    coils = await rig.client.read_coils(0, count=8, device_id=2)
+    assert coils.bits[5]  # still energised: the pulse is 60 ms
+
+    async def door_open() -> bool:
+        return (await door_bits(rig.client, 2))[5]
+
+    await wait_until(door_open)
+    await asyncio.sleep(0.07)
+    coils = await rig.client.read_coils(0, count=8, device_id=2)
+    assert not any(coils.bits[:8])  # the board cleared its own coil
+    assert [(p.unit, p.channel, p.ms) for p in rig.bus.pulses] == [(2, 5, 60)]
+
+
+async def test_several_units_share_one_bus(rig):
+    await rig.client.write_coil(0, True, device_id=1)
+    await rig.client.write_coil(7, True, device_id=3)
+    await asyncio.sleep(0.05)
+    assert (await door_bits(rig.client, 1)) == [True] + [False] * 7
+    assert (await door_bits(rig.client, 2)) == [False] * 8
+    assert (await door_bits(rig.client, 3)) == [False] * 7 + [True]
+
+
+async def test_unknown_unit_is_silence_a_timeout_not_an_exception_reply(rig):
+    client = serial_client(rig.path, retries=0)
+    rig.client.close()  # one master on the line
+    assert await client.connect()
+    try:
+        start = time.monotonic()
+        with pytest.raises(ModbusIOException, match="No response"):
+            await client.read_discrete_inputs(0, count=8, device_id=42)
+        assert time.monotonic() - start >= TIMEOUT_S
+        assert [f.outcome for f in rig.bus.frames] == ["not_mine"]
+        # The line is fine: the next request to a real unit is answered.
+        assert (await client.read_input_registers(1, count=1, device_id=1)).registers == [8]
+    finally:
+        client.close()
+
+
+async def test_bad_address_and_unknown_function_get_exception_replies(rig):
+    reply = await rig.client.read_discrete_inputs(0, count=9, device_id=1)
+    assert reply.isError() and reply.exception_code == ExcCodes.ILLEGAL_ADDRESS
+    reply = await rig.client.write_coil(8, True, device_id=1)
+    assert reply.isError() and reply.exception_code == ExcCodes.ILLEGAL_ADDRESS
+    reply = await rig.client.report_device_id(device_id=1)
+    assert reply.isError() and reply.exception_code == ExcCodes.ILLEGAL_FUNCTION
+    assert not rig.bus.pulses
+
+
+async def test_pulse_register_reads_and_writes(rig):
+    assert (await rig.client.read_holding_registers(0, count=1, device_id=3)).registers == [60]
+    assert not (await rig.client.write_register(0, 25, device_id=3)).isError()
+    reply = await rig.client.write_register(0, 0, device_id=3)
+    assert reply.isError() and reply.exception_code == ExcCodes.ILLEGAL_VALUE
+    assert rig.bus[3].pulse_ms == 25 and rig.bus[1].pulse_ms == 60
+
+
+async def test_corrupted_reply_fails_the_client_check(rig):
+    rig.bus.corrupt_next(2)  # the first try and the one retry
+    with pytest.raises(ModbusIOException):
+        await rig.client.write_coil(1, True, device_id=1)
+    # The board acted both times: a retried unlock is a second pulse.
+    assert [f.outcome for f in rig.bus.frames] == ["corrupted", "corrupted"]
+    assert len(rig.bus.pulses) == 2
+    assert (await rig.client.read_input_registers(0, count=1, device_id=1)).registers == [1]
+
+
+async def test_dropped_request_times_out_then_the_retry_works(rig):
+    rig.bus.drop_next()
+    start = time.monotonic()
+    reply = await rig.client.read_input_registers(0, count=2, device_id=2)
+    assert reply.registers == [1, 8] and reply.retries == 1
+    assert time.monotonic() - start >= TIMEOUT_S
+    assert [f.outcome for f in rig.bus.frames] == ["dropped", "reply"]
+
+
+async def test_slow_reply_arrives_late_but_within_the_timeout(rig):
+    rig.bus.slow_s = 0.08
+    start = time.monotonic()
+    reply = await rig.client.read_input_registers(0, count=2, device_id=1)
+    assert reply.registers == [1, 8] and reply.retries == 0
+    assert 0.08 <= time.monotonic() - start < TIMEOUT_S
+
+
+async def test_unplugged_board_is_silent_and_its_neighbours_answer(rig):
+    rig.bus[2].silent = True
+    with pytest.raises(ModbusIOException):
+        await rig.client.read_input_registers(0, count=1, device_id=2)
+    assert (await rig.client.read_input_registers(0, count=1, device_id=3)).registers == [1]
+
+
+async def test_broadcast_unlock_reaches_every_board_and_gets_no_reply(rig):
+    result = await rig.client.write_coil(4, True, device_id=0, no_response_expected=True)
+    assert result is None
+    # Polled with no turnaround gap: the board splits the two frames and answers the poll.
+    reply = await rig.client.read_input_registers(1, count=1, device_id=1)
+    assert reply.registers == [8]
+    assert sorted((p.unit, p.channel) for p in rig.bus.pulses) == [(1, 4), (2, 4), (3, 4)]
+    assert [f.outcome for f in rig.bus.frames] == ["broadcast", "reply"]
+
+
+async def test_script_faults_seen_through_the_client(rig):
+    board = rig.bus[1]
+    board.jam(0)
+    board.force_open(1)
+    board.stuck_sensor(2, True)
+    await rig.client.write_coil(0, True, device_id=1)
+    await asyncio.sleep(0.05)
+    assert (await door_bits(rig.client, 1))[:3] == [False, True, True]
+    assert [p.channel for p in rig.bus.pulses] == [0]
+
+
+async def test_a_client_may_close_and_a_new_one_open_the_same_pty(rig):
+    rig.client.close()
+    for _ in range(2):
+        client = serial_client(rig.path)
+        assert await client.connect()
+        assert (await client.read_input_registers(0, count=2, device_id=3)).registers == [1, 8]
+        client.close()
+
+
+async def test_9600_baud_bus_answers_at_wire_speed():
+    bus = SimBus.of(1, 4)
+    link = await serve_pty(bus, baudrate=9600)
+    client = serial_client(link.path, baudrate=9600)
+    try:
+        assert await client.connect()
+        start = time.monotonic()
+        assert (await client.read_input_registers(0, count=2, device_id=1)).registers == [1, 4]
+        assert time.monotonic() - start >= (8 + 9) * 10 / 9600  # request + reply on the wire
+    finally:
+        client.close()
+        await link.stop()
+
+
+async def test_client_at_the_wrong_baud_rate_hears_nothing(tmp_path):
+    bus = SimBus.of(1, 4)
+    link = await serve_pty(bus, baudrate=115200, link=str(tmp_path / "ttySIM0"))
+    client = serial_client(link.path, baudrate=9600)
+    try:
+        assert link.path == str(tmp_path / "ttySIM0")
+        assert await client.connect()
+        with pytest.raises(ModbusIOException):
+            await client.read_input_registers(0, count=2, device_id=1)
+        assert [f.outcome for f in bus.frames] == ["bad_frame"]
+    finally:
+        client.close()
+        await link.stop()
+    assert not (tmp_path / "ttySIM0").exists()
+
+
+async def test_reply_later_than_the_timeout_lands_on_the_next_request(rig):
+    """RTU has no transaction id: pymodbus 3.16 hands a late reply to whatever asks next.
+
+    A client must check the reply's function code (and wait out a late reply)
+    before trusting it; the simulator reproduces the hazard with `slow_s`.
+    """
+    client = serial_client(rig.path, retries=0)
+    rig.client.close()
+    assert await client.connect()
+    try:
+        rig.bus.slow_s = TIMEOUT_S + 0.05
+        with pytest.raises(ModbusIOException):
+            await client.read_input_registers(0, count=2, device_id=1)
+        rig.bus.slow_s = 0.0
+        reply = await client.read_discrete_inputs(0, count=8, device_id=1)
+        assert reply.function_code == 4  # the late FC04 reply, not the FC02 one asked for
+    finally:
+        client.close()
