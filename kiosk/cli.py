@@ -70,6 +70,39 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED
 
 
+def _socket(args: argparse.Namespace) -> str:
+    from kiosk.config.loader import load_config
+
+    return str(load_config(_config_path(args)).api.socket)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from kiosk.config.loader import load_config
+    from kiosk.daemon.app import Daemon
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return asyncio.run(Daemon(load_config(_config_path(args))).run())
+
+
+def cmd_simulate_board(args: argparse.Namespace) -> int:
+    from firmware_bridge.simboard.cli import main_simulate
+
+    argv = ["--pty"] if args.pty else ["--tcp", args.tcp]
+    return main_simulate([*argv, "--units", args.units, "--channels", args.channels])
+
+
+def _daemon_command(name: str):  # type: ignore[no-untyped-def]
+    from kiosk import cli_ops
+
+    return cli_ops.with_daemon(_socket)(getattr(cli_ops, name))
+
+
 def build_parser() -> argparse.ArgumentParser:
     config_opt = argparse.ArgumentParser(add_help=False)
     config_opt.add_argument(
@@ -77,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         default=argparse.SUPPRESS,
         help=f"config file (else $KIOSK_CONFIG, else {DEFAULT_CONFIG})",
+    )
+    json_opt = argparse.ArgumentParser(add_help=False)
+    json_opt.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    reason_opt = argparse.ArgumentParser(add_help=False)
+    reason_opt.add_argument(
+        "--reason", metavar="TEXT", required=True, help="why (goes into the audit log)"
     )
     parser = argparse.ArgumentParser(
         prog="kiosk",
@@ -86,10 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"locker-kiosk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser(
-        "demo",
-        parents=[config_opt],
-        help="the whole bank on a simulated board, with sample parcels",
+    def command(name, help_, parents=(), func=None, owner=sub):  # type: ignore[no-untyped-def]
+        made = owner.add_parser(name, parents=[config_opt, *parents], help=help_)
+        if func is not None:
+            made.set_defaults(func=func)
+        return made
+
+    demo = command(
+        "demo", "the whole bank on a simulated board, with sample parcels", func=cmd_demo
     )
     demo.add_argument(
         "--headless",
@@ -101,26 +144,109 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the ledger and demo-codes.txt go (default: a new temp dir)",
     )
-    demo.set_defaults(func=cmd_demo)
 
-    config = sub.add_parser("config", parents=[config_opt], help="config file tools")
+    run = command("run", "the daemon (under systemd: Type=notify)", func=cmd_run)
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    config = command("config", "config file tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = config_sub.add_parser("check", parents=[config_opt], help="validate a config file")
+    check = command("check", "validate a config file", func=cmd_config_check, owner=config_sub)
     check.add_argument("file", metavar="FILE")
     check.add_argument(
         "--strict",
         action="store_true",
         help="missing key and certificate files are errors, not warnings",
     )
-    check.set_defaults(func=cmd_config_check)
 
-    audit = sub.add_parser("audit", parents=[config_opt], help="the hash-chained audit log")
+    code = command(
+        "code", "submit a code exactly as the keypad would", [json_opt], _daemon_command("code")
+    )
+    code.add_argument("code", metavar="CODE")
+    command("status", "lockers and what they hold now", [json_opt], _daemon_command("status"))
+    command("doors", "every door: open, shut or unknown", [json_opt], _daemon_command("doors"))
+    parcels = command(
+        "parcels", "every parcel of the last 30 days", [json_opt], _daemon_command("parcels")
+    )
+    parcels_sub = parcels.add_subparsers(dest="parcels_command", metavar="ACTION")
+    announce = command(
+        "announce",
+        "register an expected parcel and draw its codes (no cloud)",
+        [json_opt],
+        _daemon_command("announce"),
+        owner=parcels_sub,
+    )
+    announce.add_argument("--size", required=True, choices=["S", "M", "L"], metavar="S|M|L")
+    announce.add_argument("--parcel-id", metavar="ID", help="default: a new local id")
+
+    opener = command(
+        "open", "open a door (technician, audited)", [reason_opt], _daemon_command("open_door")
+    )
+    opener.add_argument("label", metavar="LABEL")
+    service = command(
+        "service",
+        "take a locker out of service or back in",
+        [reason_opt],
+        _daemon_command("service"),
+    )
+    service.add_argument("label", metavar="LABEL")
+    service.add_argument("state", choices=["out", "in"], metavar="out|in")
+    checked = command(
+        "check",
+        "record what a flagged locker holds, and clear the flag",
+        [reason_opt],
+        _daemon_command("check"),
+    )
+    checked.add_argument("label", metavar="LABEL")
+    checked.add_argument("found", choices=["parcel", "empty"], metavar="parcel|empty")
+
+    audit = command("audit", "the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    verify = audit_sub.add_parser(
-        "verify", parents=[config_opt], help="exit non-zero on any edited, removed or reordered row"
+    tail = command(
+        "tail", "the newest audit rows", [json_opt], _daemon_command("audit_tail"), owner=audit_sub
+    )
+    tail.add_argument("-n", type=int, default=20, help="how many rows (default 20)")
+    verify = command(
+        "verify",
+        "exit non-zero on any edited, removed or reordered row",
+        func=cmd_audit_verify,
+        owner=audit_sub,
     )
     verify.add_argument("--db", metavar="FILE", help="a ledger file (needs no config)")
-    verify.set_defaults(func=cmd_audit_verify)
+
+    command("selftest", "sweep every door sensor, with progress", func=_daemon_command("selftest"))
+    backup = command("backup", "online backup of the ledger", func=_daemon_command("backup"))
+    backup.add_argument("dest", metavar="DEST")
+    lockout = command("lockout", "the code-entry lockout")
+    lockout_sub = lockout.add_subparsers(dest="lockout_command", metavar="ACTION", required=True)
+    command(
+        "reset",
+        "reopen code and PIN entry",
+        func=_daemon_command("lockout_reset"),
+        owner=lockout_sub,
+    )
+    tech = command("tech", "technicians")
+    tech_sub = tech.add_subparsers(dest="tech_command", metavar="ACTION", required=True)
+    set_pin = command(
+        "set-pin",
+        "set a technician's PIN (asks for it)",
+        func=_daemon_command("set_pin"),
+        owner=tech_sub,
+    )
+    set_pin.add_argument("technician_id", metavar="ID")
+
+    simulate = command("simulate", "simulators")
+    simulate_sub = simulate.add_subparsers(dest="simulate_command", metavar="WHAT", required=True)
+    board = command(
+        "board",
+        "the simulated lock board (register map v1)",
+        func=cmd_simulate_board,
+        owner=simulate_sub,
+    )
+    where = board.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pty", action="store_true", help="Modbus RTU on a new pseudo-terminal")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="Modbus TCP on this address")
+    board.add_argument("--units", metavar="N", default="1", help="boards at units 1..N")
+    board.add_argument("--channels", metavar="N", default="16", help="channels per board")
     return parser
 
 

@@ -15,8 +15,9 @@ EXIT_OK, EXIT_REFUSED, EXIT_NO_DAEMON = 0, 1, 3
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     text = [[str(c) if c is not None else "-" for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h)
-              for i, h in enumerate(header)]  # fmt: skip
+    widths = [
+        max(len(h), *(len(r[i]) for r in text)) if text else len(h) for i, h in enumerate(header)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in text]
     return "\n".join(line.rstrip() for line in lines)
@@ -52,11 +53,21 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> int:
 
 def status(client: ApiClient, args: argparse.Namespace) -> int:
     data = client.call("status")
-    rows = [(lk["label"], lk["size"], lk["status"], lk["parcel_id"],
-             "check!" if lk.get("needs_check") else "") for lk in data["lockers"]]  # fmt: skip
-    head = (f"site {data['site']}  cloud {'online' if data['online'] else 'offline'}  "
-            f"outbox {data['outbox_depth']}"
-            + ("  CODE ENTRY LOCKED" if data.get("site_locked") else ""))  # fmt: skip
+    rows = [
+        (
+            lk["label"],
+            lk["size"],
+            lk["status"],
+            lk["parcel_id"],
+            "check!" if lk.get("needs_check") else "",
+        )
+        for lk in data["lockers"]
+    ]
+    head = (
+        f"site {data['site']}  cloud {'online' if data['online'] else 'offline'}  "
+        f"outbox {data['outbox_depth']}"
+        + ("  CODE ENTRY LOCKED" if data.get("site_locked") else "")
+    )
     return _emit(args, data, head + "\n" + _table(rows, ["locker", "size", "status", "parcel", ""]))
 
 
@@ -68,8 +79,17 @@ def doors(client: ApiClient, args: argparse.Namespace) -> int:
 
 def parcels(client: ApiClient, args: argparse.Namespace) -> int:
     data = client.call("parcels")
-    rows = [(p["parcel_id"], p["size"], p["status"], p["locker"], p.get("expires_at"),
-             "check!" if p["needs_check"] else "") for p in data["parcels"]]  # fmt: skip
+    rows = [
+        (
+            p["parcel_id"],
+            p["size"],
+            p["status"],
+            p["locker"],
+            p.get("expires_at"),
+            "check!" if p["needs_check"] else "",
+        )
+        for p in data["parcels"]
+    ]
     header = ["parcel", "size", "status", "locker", "expires", ""]
     return _emit(args, data, _table(rows, header))
 
@@ -79,9 +99,11 @@ def announce(client: ApiClient, args: argparse.Namespace) -> int:
     if args.parcel_id:
         call_args["parcel_id"] = args.parcel_id
     data = client.call("parcels.announce", **call_args)
-    human = (f"parcel {data['parcel_id']} (size {data['size']})\n"
-             f"  delivery code: {data['delivery_code']}\n  pickup code:   {data['pickup_code']}\n"
-             "These codes are shown once; only their digests are kept.")  # fmt: skip
+    human = (
+        f"parcel {data['parcel_id']} (size {data['size']})\n"
+        f"  delivery code: {data['delivery_code']}\n  pickup code:   {data['pickup_code']}\n"
+        "These codes are shown once; only their digests are kept."
+    )
     return _emit(args, data, human)
 
 
@@ -94,8 +116,13 @@ def code(client: ApiClient, args: argparse.Namespace) -> int:
         else:
             print(f"refused: {exc.error.get('message')} [{exc.code}]", file=sys.stderr)
         return EXIT_REFUSED
-    data = {"ok": True, "role": data["role"], "locker": data["locker"],
-            "parcel_id": data.get("parcel_id"), "error": None}  # fmt: skip
+    data = {
+        "ok": True,
+        "role": data["role"],
+        "locker": data["locker"],
+        "parcel_id": data.get("parcel_id"),
+        "error": None,
+    }
     return _emit(args, data, f"locker {data['locker']} is open ({data['role']})")
 
 
@@ -106,23 +133,26 @@ def open_door(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def service(client: ApiClient, args: argparse.Namespace) -> int:
-    data = client.call("locker.service", locker=args.label, in_service=args.state == "in",
-                       reason=args.reason)  # fmt: skip
+    data = client.call(
+        "locker.service", locker=args.label, in_service=args.state == "in", reason=args.reason
+    )
     print(f"locker {data['label']}: {data['status']}")
     return EXIT_OK
 
 
 def check(client: ApiClient, args: argparse.Namespace) -> int:
-    data = client.call("locker.check", locker=args.label, parcel_inside=args.found == "parcel",
-                       reason=args.reason)  # fmt: skip
+    data = client.call(
+        "locker.check", locker=args.label, parcel_inside=args.found == "parcel", reason=args.reason
+    )
     print(f"locker {data['label']}: {data['status']}, check cleared")
     return EXIT_OK
 
 
 def audit_tail(client: ApiClient, args: argparse.Namespace) -> int:
     data = client.call("audit.tail", n=args.n)
-    rows = [(r["id"], r["ts"], r["actor"], r["action"], r["subject"], r["detail"])
-            for r in data["rows"]]  # fmt: skip
+    rows = [
+        (r["id"], r["ts"], r["actor"], r["action"], r["subject"], r["detail"]) for r in data["rows"]
+    ]
     return _emit(args, data, _table(rows, ["#", "time", "actor", "action", "subject", "detail"]))
 
 
@@ -133,8 +163,9 @@ def selftest(client: ApiClient, args: argparse.Namespace) -> int:
     for index, door in enumerate(data["doors"], 1):
         bar = "#" * (20 * index // total)
         verdict = "ok" if door["ok"] else "FAULT"
-        print(f"[{bar:<20}] {index}/{total} {door['label']}: {'/'.join(door['readings'])} "
-              f"{verdict}")  # fmt: skip
+        print(
+            f"[{bar:<20}] {index}/{total} {door['label']}: {'/'.join(door['readings'])} {verdict}"
+        )
     print("self-test passed" if data["ok"] else "self-test found faults")
     return EXIT_OK if data["ok"] else EXIT_REFUSED
 
@@ -148,4 +179,16 @@ def backup(client: ApiClient, args: argparse.Namespace) -> int:
 def lockout_reset(client: ApiClient, args: argparse.Namespace) -> int:
     client.call("lockout.reset")
     print("code and PIN entry reopened")
+    return EXIT_OK
+
+
+def set_pin(client: ApiClient, args: argparse.Namespace) -> int:
+    import getpass
+
+    pin = getpass.getpass(f"new PIN for {args.technician_id} (4-10 digits): ")
+    if getpass.getpass("again: ") != pin:
+        print("error: the two PINs differ", file=sys.stderr)
+        return EXIT_REFUSED
+    client.call("tech.set_pin", technician_id=args.technician_id, pin=pin)
+    print(f"PIN set for {args.technician_id}")
     return EXIT_OK

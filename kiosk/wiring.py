@@ -38,10 +38,15 @@ def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
 
             rtu = bus.kind == "modbus-rtu"
             settings = BusSettings(
-                bus.name, "rtu" if rtu else "tcp", device=bus.device or "",
-                baudrate=bus.baudrate, host=bus.host or "", port=bus.tcp_port or 502,
-                timeout_s=bus.timeout_s, retries=bus.retries,
-            )  # fmt: skip
+                bus.name,
+                "rtu" if rtu else "tcp",
+                device=bus.device or "",
+                baudrate=bus.baudrate,
+                host=bus.host or "",
+                port=bus.tcp_port or 502,
+                timeout_s=bus.timeout_s,
+                retries=bus.retries,
+            )
             specs = [
                 BoardSpec(b.bus, b.unit, b.profile, b.channels, b.pulse_ms, b.max_pulse_ms)
                 for b in config.boards
@@ -75,10 +80,16 @@ def _gpio_bank(config: KioskConfig, name: str, pin_factory: Any) -> LockBank:
         for i, (relay, sensor) in enumerate(zip(bus.relay_pins, bus.sensor_pins, strict=True))
     ]
     return GpioLockBank(
-        name, channels, board.pulse_ms, board.max_pulse_ms,
-        relay_active_high=bus.relay_active_high, sensor_open_high=bus.sensor_open_high,
-        pull_up=bus.pull_up, debounce_ms=bus.debounce_ms, pin_factory=pin_factory,
-    )  # fmt: skip
+        name,
+        channels,
+        board.pulse_ms,
+        board.max_pulse_ms,
+        relay_active_high=bus.relay_active_high,
+        sensor_open_high=bus.sensor_open_high,
+        pull_up=bus.pull_up,
+        debounce_ms=bus.debounce_ms,
+        pin_factory=pin_factory,
+    )
 
 
 def build_service(
@@ -88,6 +99,12 @@ def build_service(
     ledger = ledger or Ledger.open(config.ledger.path)
     poll_s = min((b.poll_ms for b in config.buses), default=100) / 1000
     return LockerService.build(
-        ledger, bank, clock, read_code_key(config), config.lockers, config.policy,
-        config.site.id, poll_s,
-    )  # fmt: skip
+        ledger,
+        bank,
+        clock,
+        read_code_key(config),
+        config.lockers,
+        config.policy,
+        config.site.id,
+        poll_s,
+    )

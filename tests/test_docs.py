@@ -84,7 +84,9 @@ def command_table() -> dict[str, str]:
     """README's command table: command words ("kiosk config check") -> the row's first cell."""
     rows: dict[str, str] = {}
     for line in readme().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = [
+            c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))
+        ]
         if not line.startswith("|") or not cells[0].startswith("`kiosk"):
             continue
         for synopsis in re.findall(r"`(kiosk[^`]*)`", cells[0]):

@@ -264,7 +264,13 @@ class ModbusLockBank:
                 "door_read_failures": board.door_read_failures,
             }
             infos.append(
-                BoardInfo(bus, unit, board.profile.name, board.spec.channels,
-                          online=health.online is True, counters=counters)
-            )  # fmt: skip
+                BoardInfo(
+                    bus,
+                    unit,
+                    board.profile.name,
+                    board.spec.channels,
+                    online=health.online is True,
+                    counters=counters,
+                )
+            )
         return infos

@@ -34,6 +34,7 @@ from firmware_bridge.modbus.errors import (
     SerialPermissionDenied,
     SerialPortMissing,
 )
+from firmware_bridge.modbus.logfilter import install_pymodbus_log_filter
 from firmware_bridge.modbus.pdu import RawWriteSingleCoil
 from firmware_bridge.modbus.profiles import (
     FC_READ_COILS,
@@ -47,6 +48,7 @@ from firmware_bridge.modbus.profiles import (
 )
 
 log = logging.getLogger(__name__)
+install_pymodbus_log_filter()
 
 #: Bits per character in the Modbus spec's timing rules (start, 8 data, parity or 2nd stop, stop).
 BITS_PER_CHAR = 11
@@ -121,33 +123,6 @@ class BoardHealth:
         }
 
 
-class _DemotePymodbusNoise(logging.Filter):
-    """pymodbus logs each unanswered request at ERROR; the bus counts those and logs a
-    board's outage once. So they are demoted to DEBUG (kept only if pymodbus's logger is
-    enabled for DEBUG) instead of repeating on every poll while a board is away."""
-
-    NOISE = (
-        "No response received",
-        "Failed to connect",
-        "Unable to decode",
-        "ERROR: request ask for id",
-        "ERROR: received pdu without",
-        "Not connected, trying",
-        "Cancel send, because not connected",
-    )
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.CRITICAL and record.getMessage().startswith(self.NOISE):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return _PYMODBUS_LOGGER.isEnabledFor(logging.DEBUG)
-        return True
-
-
-_PYMODBUS_LOGGER = logging.getLogger("pymodbus.logging")
-if not any(isinstance(f, _DemotePymodbusNoise) for f in _PYMODBUS_LOGGER.filters):
-    _PYMODBUS_LOGGER.addFilter(_DemotePymodbusNoise())
-
-
 def check_serial_device(bus: str, device: str) -> None:
     """Raise SerialPortMissing or SerialPermissionDenied before pymodbus hides the reason.
 
@@ -205,17 +180,31 @@ class ModbusBus:
         if s.kind == "rtu":
             check_serial_device(s.name, s.device)
             client = AsyncModbusSerialClient(
-                s.device, framer=FramerType.RTU, baudrate=s.baudrate, bytesize=8,
-                parity="N", stopbits=1, timeout=s.timeout_s, retries=0,
-                reconnect_delay=0.1, reconnect_delay_max=5.0,
-                trace_packet=self._trace_packet, name=s.name,
-            )  # fmt: skip
+                s.device,
+                framer=FramerType.RTU,
+                baudrate=s.baudrate,
+                bytesize=8,
+                parity="N",
+                stopbits=1,
+                timeout=s.timeout_s,
+                retries=0,
+                reconnect_delay=0.1,
+                reconnect_delay_max=5.0,
+                trace_packet=self._trace_packet,
+                name=s.name,
+            )
         else:
             client = AsyncModbusTcpClient(
-                s.host, port=s.port, framer=FramerType.SOCKET, timeout=s.timeout_s,
-                retries=0, reconnect_delay=0.1, reconnect_delay_max=5.0,
-                trace_packet=self._trace_packet, name=s.name,
-            )  # fmt: skip
+                s.host,
+                port=s.port,
+                framer=FramerType.SOCKET,
+                timeout=s.timeout_s,
+                retries=0,
+                reconnect_delay=0.1,
+                reconnect_delay_max=5.0,
+                trace_packet=self._trace_packet,
+                name=s.name,
+            )
         client.register(RawWriteSingleCoil)
         # One silent unit must not make pymodbus drop a TCP link the other units share.
         client.set_max_no_responses(2**31)
@@ -245,11 +234,13 @@ class ModbusBus:
         """Send one request to `unit` and return its checked reply.
 
         A request with no valid answer is tried again, up to `retries` more
-        times. `landed`, for a write that must not be repeated while it acts
-        (an unlock pulse), is a one-bit read of the output it switches on:
-        before each re-send it is read, and if the output is on, the first
-        write did reach the board (only its reply was lost), so it counts as
-        done and is NOT sent again; a pulse is never restarted mid-way.
+        times (not at all while the board is known to be offline).
+
+        `landed`, for a write that must not be repeated while it acts (an
+        unlock pulse), is a one-bit read of the output it switches on. It is
+        read before each re-send: if the output is on, the first write did
+        reach the board (only its reply was lost), so it counts as done and is
+        NOT sent again. A pulse is never restarted mid-way.
 
         Raises BoardNotAnswering after every attempt went unanswered,
         BoardRefused on a Modbus exception reply, BusUnavailable if the port
@@ -259,15 +250,18 @@ class ModbusBus:
         health = self.health(unit)
         async with self._lock:
             health.requests += 1
-            attempts = 1 + self.settings.retries
+            # A board already known offline gets one probe, not the full retries: a dead
+            # board must not slow every poll of the boards sharing its line.
+            attempts = 1 if health.online is False else 1 + self.settings.retries
             for attempt in range(attempts):
                 if attempt and landed is not None:
                     check = await self._attempt(unit, landed, what)
                     if check is None:
                         continue  # still no answer: sending the write again proves nothing
                     if check.bits[:1] == (True,):
-                        log.debug("bus %r: board %d: %s had landed; not re-sent",
-                                  self.name, unit, what)  # fmt: skip
+                        log.debug(
+                            "bus %r: board %d: %s had landed; not re-sent", self.name, unit, what
+                        )
                         return self._done(unit, attempt)
                 reply = await self._attempt(unit, request, what)
                 if reply is not None:

@@ -57,19 +57,30 @@ class Api:
 
     def __post_init__(self) -> None:
         public = {
-            "hello": self.hello, "status": self.status, "doors": self.doors,
-            "code.submit": self.code_submit, "courier.doesnt_fit": self.doesnt_fit,
-            "courier.cancel": self.courier_cancel, "courier.done": self.courier_done,
-            "tech.login": self.tech_login, "tech.logout": self.tech_logout,
-        }  # fmt: skip
+            "hello": self.hello,
+            "status": self.status,
+            "doors": self.doors,
+            "code.submit": self.code_submit,
+            "courier.doesnt_fit": self.doesnt_fit,
+            "courier.cancel": self.courier_cancel,
+            "courier.done": self.courier_done,
+            "tech.login": self.tech_login,
+            "tech.logout": self.tech_logout,
+        }
         technician = {
-            "parcels": self.parcels, "parcels.announce": self.announce,
-            "door.open": self.door_open, "locker.service": self.locker_service,
-            "locker.check": self.locker_check, "audit.tail": self.audit_tail,
-            "audit.verify": self.audit_verify, "selftest": self.selftest,
-            "backup": self.backup, "lockout.reset": self.lockout_reset,
-            "health": self.health, "tech.set_pin": self.set_pin,
-        }  # fmt: skip
+            "parcels": self.parcels,
+            "parcels.announce": self.announce,
+            "door.open": self.door_open,
+            "locker.service": self.locker_service,
+            "locker.check": self.locker_check,
+            "audit.tail": self.audit_tail,
+            "audit.verify": self.audit_verify,
+            "selftest": self.selftest,
+            "backup": self.backup,
+            "lockout.reset": self.lockout_reset,
+            "health": self.health,
+            "tech.set_pin": self.set_pin,
+        }
         self.calls = {name: ("public", fn) for name, fn in public.items()}
         self.calls.update({name: ("technician", fn) for name, fn in technician.items()})
 
@@ -88,27 +99,43 @@ class Api:
     # --- public -------------------------------------------------------------
 
     async def hello(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        return {"api": API_VERSION, "version": __version__, "site": self.site_id,
-                "admin": caller.admin}  # fmt: skip
+        return {
+            "api": API_VERSION,
+            "version": __version__,
+            "site": self.site_id,
+            "admin": caller.admin,
+        }
 
     async def status(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         ledger = self.service.ctx.ledger
         lockers = [
-            {"label": lk.label, "size": lk.size.value, "status": lk.status.value,
-             "parcel_id": lk.parcel_id if caller.admin or caller.session else None,
-             "needs_check": lk.needs_check}
-            for lk in ledger.lockers() if lk.in_config
-        ]  # fmt: skip
+            {
+                "label": lk.label,
+                "size": lk.size.value,
+                "status": lk.status.value,
+                "parcel_id": lk.parcel_id if caller.admin or caller.session else None,
+                "needs_check": lk.needs_check,
+            }
+            for lk in ledger.lockers()
+            if lk.in_config
+        ]
         limiter = ledger.limiter()
         return {
-            "site": self.site_id, "online": self.online(), "lockers": lockers,
-            "outbox_depth": ledger.outbox_depth(), "site_locked": limiter.site_locked,
-        }  # fmt: skip
+            "site": self.site_id,
+            "online": self.online(),
+            "lockers": lockers,
+            "outbox_depth": ledger.outbox_depth(),
+            "site_locked": limiter.site_locked,
+        }
 
     async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         supervisor = self.service.supervisor
-        return {"doors": [{"label": label, "door": supervisor.state(label).value}
-                          for label in self.service.ctx.channels]}  # fmt: skip
+        return {
+            "doors": [
+                {"label": label, "door": supervisor.state(label).value}
+                for label in self.service.ctx.channels
+            ]
+        }
 
     async def code_submit(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         code = args.get("code")
@@ -129,8 +156,12 @@ class Api:
         ledger = self.service.ctx.ledger
         locker = ledger.locker(label)
         busy = ledger.unfinished_op_for(label)
-        return {"locker": label, "status": locker.status.value, "finished": busy is None,
-                "door": self.service.supervisor.state(label).value}  # fmt: skip
+        return {
+            "locker": label,
+            "status": locker.status.value,
+            "finished": busy is None,
+            "door": self.service.supervisor.state(label).value,
+        }
 
     async def tech_login(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         pin = args.get("pin")
@@ -138,8 +169,11 @@ class Api:
             raise BadRequest("pin must be a string of digits.")
         technician_id = self.service.verify_pin(pin)
         session = self.sessions.open(technician_id)
-        return {"session": session.token, "technician_id": technician_id,
-                "idle_s": self.sessions.idle_s}  # fmt: skip
+        return {
+            "session": session.token,
+            "technician_id": technician_id,
+            "idle_s": self.sessions.idle_s,
+        }
 
     async def tech_logout(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         return {"closed": self.sessions.close(caller.session)}
@@ -151,12 +185,19 @@ class Api:
 
     async def parcels(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         since = self.service.ctx.clock.now() - timedelta(days=30)
-        return {"parcels": [
-            {"parcel_id": p.parcel_id, "status": p.status.value, "size": p.size.value,
-             "locker": p.locker, "needs_check": p.needs_check,
-             "expires_at": p.expires_at.isoformat() if p.expires_at else None}
-            for p in self.service.parcels(since)
-        ]}  # fmt: skip
+        return {
+            "parcels": [
+                {
+                    "parcel_id": p.parcel_id,
+                    "status": p.status.value,
+                    "size": p.size.value,
+                    "locker": p.locker,
+                    "needs_check": p.needs_check,
+                    "expires_at": p.expires_at.isoformat() if p.expires_at else None,
+                }
+                for p in self.service.parcels(since)
+            ]
+        }
 
     async def announce(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -174,14 +215,16 @@ class Api:
 
     async def locker_service(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         label, reason = _text(args, "locker", limit=16), _text(args, "reason")
-        row = self.service.set_service(label, _flag(args, "in_service"), reason,
-                                       self._actor(caller))  # fmt: skip
+        row = self.service.set_service(
+            label, _flag(args, "in_service"), reason, self._actor(caller)
+        )
         return {"label": row.label, "status": row.status.value}
 
     async def locker_check(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         label, reason = _text(args, "locker", limit=16), _text(args, "reason")
-        row = self.service.resolve_check(label, _flag(args, "parcel_inside"), reason,
-                                         self._actor(caller))  # fmt: skip
+        row = self.service.resolve_check(
+            label, _flag(args, "parcel_inside"), reason, self._actor(caller)
+        )
         return {"label": row.label, "status": row.status.value}
 
     async def audit_tail(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
@@ -207,9 +250,14 @@ class Api:
             for label, ref in channels.items():
                 seen[label].add(states[ref].value if ref in states else "unknown")
             await asyncio.sleep(0.02)
-        doors = [{"label": label, "readings": sorted(values),
-                  "ok": len(values) == 1 and "unknown" not in values}
-                 for label, values in seen.items()]  # fmt: skip
+        doors = [
+            {
+                "label": label,
+                "readings": sorted(values),
+                "ok": len(values) == 1 and "unknown" not in values,
+            }
+            for label, values in seen.items()
+        ]
         return {"doors": doors, "ok": all(d["ok"] for d in doors)}
 
     async def backup(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
@@ -233,8 +281,14 @@ class Api:
 
     async def health(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         boards = [
-            {"bus": b.bus, "unit": b.unit, "kind": b.kind, "channels": b.channels,
-             "online": b.online, "counters": dict(b.counters)}
+            {
+                "bus": b.bus,
+                "unit": b.unit,
+                "kind": b.kind,
+                "channels": b.channels,
+                "online": b.online,
+                "counters": dict(b.counters),
+            }
             for b in self.service.ctx.bank.describe()
-        ]  # fmt: skip
+        ]
         return {"boards": boards, "outbox_depth": self.service.ctx.ledger.outbox_depth()}

@@ -180,9 +180,11 @@ class ApiServer:
             return fail(request_id, {"code": "internal", "message": "internal error; see the log"})
 
     async def _pump(
-        self, queue: asyncio.Queue[dict[str, Any]], writer: asyncio.StreamWriter,
+        self,
+        queue: asyncio.Queue[dict[str, Any]],
+        writer: asyncio.StreamWriter,
         lock: asyncio.Lock,
-    ) -> None:  # fmt: skip
+    ) -> None:
         while True:
             message = await queue.get()
             await self._send(writer, lock, message)

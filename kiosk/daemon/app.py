@@ -32,9 +32,13 @@ class Daemon:
     """`kiosk run`. Everything is injected or built from config in `start()`."""
 
     def __init__(
-        self, config: KioskConfig, clock: Clock | None = None, bank: LockBank | None = None,
-        notifier: Notifier | None = None, sweep_every_s: float = SWEEP_EVERY_S,
-    ) -> None:  # fmt: skip
+        self,
+        config: KioskConfig,
+        clock: Clock | None = None,
+        bank: LockBank | None = None,
+        notifier: Notifier | None = None,
+        sweep_every_s: float = SWEEP_EVERY_S,
+    ) -> None:
         self.config = config
         self.system_clock = clock or SystemClock()
         self.bank = bank
@@ -61,8 +65,11 @@ class Daemon:
         self.service = build_service(self.config, bank, clock, self.ledger)
         recovered = await self.service.start()
         if recovered:
-            log.warning("recovered %d door operation(s) interrupted by a crash; "
-                        "lockers flagged for a technician's check", recovered)  # fmt: skip
+            log.warning(
+                "recovered %d door operation(s) interrupted by a crash; "
+                "lockers flagged for a technician's check",
+                recovered,
+            )
         self.service.sweep()
         self._last_seq = self.ledger.last_seq()
         sessions = Sessions(SESSION_IDLE_S, clock.monotonic)
@@ -79,8 +86,12 @@ class Daemon:
         if interval:
             self._tasks.append(loop.create_task(self._watchdog(interval), name="watchdog"))
         self.notifier.ready(f"serving {len(self.config.lockers)} lockers")
-        log.info("kiosk daemon ready: site %s, %d lockers, API at %s",
-                 self.config.site.id, len(self.config.lockers), self.config.api.socket)  # fmt: skip
+        log.info(
+            "kiosk daemon ready: site %s, %d lockers, API at %s",
+            self.config.site.id,
+            len(self.config.lockers),
+            self.config.api.socket,
+        )
 
     def _last_trusted(self):  # type: ignore[no-untyped-def]
         assert self.ledger is not None
@@ -126,15 +137,19 @@ class Daemon:
         for outcome in report.outcomes:
             self.hub.publish("door.outcome", outcome.to_dict())
         for alert in report.alerts:
-            self.hub.publish("door.alert", {"label": alert.label, "kind": alert.kind,
-                                            "open_s": round(alert.open_s)})  # fmt: skip
+            self.hub.publish(
+                "door.alert",
+                {"label": alert.label, "kind": alert.kind, "open_s": round(alert.open_s)},
+            )
         self._publish_new_events()
 
     def _publish_new_events(self) -> None:
         assert self.ledger is not None
         for event in self.ledger.outbox(limit=500, after_seq=self._last_seq):
-            self.hub.publish("ledger.event", {"seq": event.seq, "type": event.type,
-                                              "ts": event.ts, "body": event.body})  # fmt: skip
+            self.hub.publish(
+                "ledger.event",
+                {"seq": event.seq, "type": event.type, "ts": event.ts, "body": event.body},
+            )
             self._last_seq = event.seq
 
     async def _sweep(self) -> None:

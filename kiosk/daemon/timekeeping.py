@@ -27,17 +27,23 @@ log = logging.getLogger(__name__)
 
 class TrustedClock:
     def __init__(
-        self, system: Clock, last_trusted: datetime | None = None,
-        tolerance: timedelta = timedelta(minutes=2), accept_after: timedelta = timedelta(hours=1),
-    ) -> None:  # fmt: skip
+        self,
+        system: Clock,
+        last_trusted: datetime | None = None,
+        tolerance: timedelta = timedelta(minutes=2),
+        accept_after: timedelta = timedelta(hours=1),
+    ) -> None:
         self.system = system
         self.tolerance = tolerance
         self.accept_after = accept_after
         wall = system.now()
         self._anchor_wall = wall
         if last_trusted is not None and wall < last_trusted - tolerance:
-            log.warning("system clock %s is before the last trusted time %s; using the latter",
-                        wall.isoformat(), last_trusted.isoformat())  # fmt: skip
+            log.warning(
+                "system clock %s is before the last trusted time %s; using the latter",
+                wall.isoformat(),
+                last_trusted.isoformat(),
+            )
             self._anchor_wall = last_trusted
         self._anchor_mono = system.monotonic()
         self._jump_seen_at: float | None = None  # monotonic time the current offset appeared

@@ -30,9 +30,18 @@ from kiosk.ledger.records import CodeRow, DoorOp, LockerRow, OutboxEvent, Parcel
 _LIMITER_TABLES = ("limiter", "pin_limiter")
 _LOCKER_COLUMNS = {"status", "parcel_id", "reserved_until", "needs_check", "note"}
 _PARCEL_COLUMNS = {
-    "status", "locker", "deliver_by", "delivered_at", "expires_at", "closed_at",
-    "needs_check", "check_reason", "expiring_sent", "reminders_sent", "order_id",
-}  # fmt: skip
+    "status",
+    "locker",
+    "deliver_by",
+    "delivered_at",
+    "expires_at",
+    "closed_at",
+    "needs_check",
+    "check_reason",
+    "expiring_sent",
+    "reminders_sent",
+    "order_id",
+}
 
 
 def _sql_value(value: Any) -> Any:
@@ -148,9 +157,17 @@ class Ledger:
                 " ON CONFLICT (label) DO UPDATE SET size = excluded.size,"
                 " size_rank = excluded.size_rank, bus = excluded.bus, unit = excluded.unit,"
                 " channel = excluded.channel, in_config = 1",
-                (cfg.label, cfg.size.value, cfg.size.rank, natural_key(cfg.label),
-                 cfg.bus, cfg.unit, cfg.channel, stamp),
-            )  # fmt: skip
+                (
+                    cfg.label,
+                    cfg.size.value,
+                    cfg.size.rank,
+                    natural_key(cfg.label),
+                    cfg.bus,
+                    cfg.unit,
+                    cfg.channel,
+                    stamp,
+                ),
+            )
         for row in self.lockers():
             if row.label not in seen and row.in_config:
                 self._write("UPDATE lockers SET in_config = 0 WHERE label = ?", (row.label,))
@@ -207,16 +224,28 @@ class Ledger:
         return [ParcelRow.from_row(r) for r in rows]
 
     def insert_parcel(
-        self, parcel_id: str, order_id: str, size: Size, source: str,
-        deliver_by: datetime | None, now: datetime,
-    ) -> ParcelRow:  # fmt: skip
+        self,
+        parcel_id: str,
+        order_id: str,
+        size: Size,
+        source: str,
+        deliver_by: datetime | None,
+        now: datetime,
+    ) -> ParcelRow:
         stamp = to_text(now)
         self._write(
             "INSERT INTO parcels (parcel_id, order_id, size, status, source, deliver_by,"
             " created_at, updated_at) VALUES (?, ?, ?, 'EXPECTED', ?, ?, ?, ?)",
-            (parcel_id, order_id, size.value, source,
-             to_text(deliver_by) if deliver_by else None, stamp, stamp),
-        )  # fmt: skip
+            (
+                parcel_id,
+                order_id,
+                size.value,
+                source,
+                to_text(deliver_by) if deliver_by else None,
+                stamp,
+                stamp,
+            ),
+        )
         return self.get_parcel(parcel_id)
 
     def set_parcel(self, row: ParcelRow, now: datetime, **changes: Any) -> ParcelRow:
@@ -226,9 +255,15 @@ class Ledger:
         return self.get_parcel(row.parcel_id)
 
     def _update(
-        self, table: str, key: str, key_value: str, version: int, allowed: set[str],
-        now: datetime, changes: dict[str, Any],
-    ) -> None:  # fmt: skip
+        self,
+        table: str,
+        key: str,
+        key_value: str,
+        version: int,
+        allowed: set[str],
+        now: datetime,
+        changes: dict[str, Any],
+    ) -> None:
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"not updatable on {table}: {sorted(unknown)}")
@@ -275,9 +310,14 @@ class Ledger:
     # --- the door-operation journal -----------------------------------------
 
     def open_op(
-        self, kind: str, label: str, parcel_id: str | None, now: datetime,
-        actor: str = "", reason: str = "",
-    ) -> DoorOp:  # fmt: skip
+        self,
+        kind: str,
+        label: str,
+        parcel_id: str | None,
+        now: datetime,
+        actor: str = "",
+        reason: str = "",
+    ) -> DoorOp:
         stamp = to_text(now)
         cursor = self._write(
             "INSERT INTO door_ops (kind, label, parcel_id, state, actor, reason, created_at,"
@@ -325,9 +365,13 @@ class Ledger:
             return LimiterState()
         until = from_text(row["locked_until"]) if row["locked_until"] else None
         return LimiterState(
-            row["consecutive"], row["lockouts"], until, row["day"], row["day_failures"],
+            row["consecutive"],
+            row["lockouts"],
+            until,
+            row["day"],
+            row["day_failures"],
             bool(row["site_locked"]),
-        )  # fmt: skip
+        )
 
     def put_limiter(self, state: LimiterState, table: str = "limiter") -> None:
         if table not in _LIMITER_TABLES:
@@ -338,10 +382,15 @@ class Ledger:
             " consecutive = excluded.consecutive, lockouts = excluded.lockouts,"
             " locked_until = excluded.locked_until, day = excluded.day,"
             " day_failures = excluded.day_failures, site_locked = excluded.site_locked",
-            (state.consecutive, state.lockouts,
-             to_text(state.locked_until) if state.locked_until else None,
-             state.day, state.day_failures, int(state.site_locked)),
-        )  # fmt: skip
+            (
+                state.consecutive,
+                state.lockouts,
+                to_text(state.locked_until) if state.locked_until else None,
+                state.day,
+                state.day_failures,
+                int(state.site_locked),
+            ),
+        )
 
     def log_attempt(self, now: datetime, ok: bool, role: str | None, source: str) -> None:
         self._write(
@@ -352,9 +401,7 @@ class Ledger:
     # --- technicians -------------------------------------------------------
 
     def technician_by_pin(self, pin_digest: str) -> str | None:
-        row = self._one(
-            "SELECT technician_id FROM technicians WHERE pin_digest = ?", (pin_digest,)
-        )
+        row = self._one("SELECT technician_id FROM technicians WHERE pin_digest = ?", (pin_digest,))
         return row["technician_id"] if row else None
 
     def set_technician_pin(self, technician_id: str, pin_digest: str, now: datetime) -> None:

@@ -112,9 +112,15 @@ class DoorOp:
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> DoorOp:
         return cls(
-            r["id"], r["kind"], r["label"], r["parcel_id"], r["state"], r["intent"],
-            r["actor"], r["reason"],
-        )  # fmt: skip
+            r["id"],
+            r["kind"],
+            r["label"],
+            r["parcel_id"],
+            r["state"],
+            r["intent"],
+            r["actor"],
+            r["reason"],
+        )
 
 
 @dataclass(frozen=True)

@@ -141,9 +141,12 @@ class AccessFlows:
                 locker = ledger.locker(label)
                 check_locker_move(locker.status, LockerStatus.RESERVED)
                 ledger.set_locker(
-                    locker, now, status=LockerStatus.RESERVED, parcel_id=parcel.parcel_id,
+                    locker,
+                    now,
+                    status=LockerStatus.RESERVED,
+                    parcel_id=parcel.parcel_id,
                     reserved_until=now + ctx.hold,
-                )  # fmt: skip
+                )
                 op = ledger.open_op("delivery", label, parcel.parcel_id, now, actor="courier")
                 ledger.audit(now, "courier", "locker.reserved", label, parcel_id=parcel.parcel_id)
             if await self.doors.open(op):
@@ -190,8 +193,9 @@ class AccessFlows:
             raise InvalidState(f"Locker {locker.label} is busy. Please try again in a moment.")
         with ledger.tx():
             op = ledger.open_op(kind, locker.label, parcel.parcel_id, now, actor=ROLE_OF_CODE[role])
-            ledger.audit(now, ROLE_OF_CODE[role], f"{kind}.started", locker.label,
-                         parcel_id=parcel.parcel_id)  # fmt: skip
+            ledger.audit(
+                now, ROLE_OF_CODE[role], f"{kind}.started", locker.label, parcel_id=parcel.parcel_id
+            )
         if await self.doors.open(op):
             return self._result(ROLE_OF_CODE[role], locker.label, parcel)
         self.doors.record_jam(op)
@@ -249,8 +253,11 @@ class AccessFlows:
             if op.state != "OPEN":
                 raise InvalidState(f"Locker {op.label} has no open door operation.")
             ledger.set_op(op, now, state="DONE")
-            ledger.event(now, "door.closed",
-                         {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind})  # fmt: skip
+            ledger.event(
+                now,
+                "door.closed",
+                {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind},
+            )
             result = self._apply_close(op, now)
         if op.intent != "doesnt_fit":
             return DoorOutcome(op.label, op.kind, result, op.parcel_id)
@@ -277,25 +284,44 @@ class AccessFlows:
         parcel = ledger.get_parcel(op.parcel_id or "")
         if op.kind == "delivery" and op.intent:
             if locker.status is LockerStatus.RESERVED:
-                ledger.set_locker(locker, now, status=LockerStatus.AVAILABLE, parcel_id=None,
-                                  reserved_until=None)  # fmt: skip
-            ledger.audit(now, "courier", "locker.released", op.label, parcel_id=parcel.parcel_id,
-                         intent=op.intent)  # fmt: skip
+                ledger.set_locker(
+                    locker, now, status=LockerStatus.AVAILABLE, parcel_id=None, reserved_until=None
+                )
+            ledger.audit(
+                now,
+                "courier",
+                "locker.released",
+                op.label,
+                parcel_id=parcel.parcel_id,
+                intent=op.intent,
+            )
             return "released"
         if op.kind == "delivery":
             check_parcel_move(parcel.status, ParcelStatus.DELIVERED)
             expires = now + ctx.pickup_window
-            ledger.set_parcel(parcel, now, status=ParcelStatus.DELIVERED, locker=op.label,
-                              delivered_at=now, expires_at=expires)  # fmt: skip
+            ledger.set_parcel(
+                parcel,
+                now,
+                status=ParcelStatus.DELIVERED,
+                locker=op.label,
+                delivered_at=now,
+                expires_at=expires,
+            )
             changes: dict[str, object] = {"parcel_id": parcel.parcel_id, "reserved_until": None}
             if locker.status is LockerStatus.RESERVED:
                 changes["status"] = LockerStatus.OCCUPIED
             ledger.set_locker(locker, now, **changes)
             ledger.drop_codes(parcel.parcel_id, "delivery")
-            ledger.event(now, "parcel.delivered", {
-                "parcel_id": parcel.parcel_id, "locker": op.label, "size": parcel.size.value,
-                "expires_at": expires.isoformat().replace("+00:00", "Z"),
-            })  # fmt: skip
+            ledger.event(
+                now,
+                "parcel.delivered",
+                {
+                    "parcel_id": parcel.parcel_id,
+                    "locker": op.label,
+                    "size": parcel.size.value,
+                    "expires_at": expires.isoformat().replace("+00:00", "Z"),
+                },
+            )
             ledger.audit(now, "courier", "parcel.delivered", parcel.parcel_id, locker=op.label)
             return "delivered"
         final = ParcelStatus.PICKED_UP if op.kind == "pickup" else ParcelStatus.RETURNED

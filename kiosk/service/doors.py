@@ -69,7 +69,7 @@ class DoorDriver:
             ledger.audit(now, op.actor or op.kind, "door.opened", op.label, op=op.id)
 
     def record_jam(self, op: DoorOp) -> None:
-        """The door never reported open: alarm, locker out of service (its parcel stays recorded)."""
+        """The door never opened: alarm, locker out of service (its parcel stays recorded)."""
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
             locker = ledger.locker(op.label)

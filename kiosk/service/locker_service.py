@@ -38,10 +38,16 @@ class LockerService:
 
     @classmethod
     def build(
-        cls, ledger: Ledger, bank: LockBank, clock: Clock, code_key: bytes,
-        lockers: tuple[LockerConfig, ...], policy: PolicyConfig | None = None,
-        site_id: str = "site", poll_s: float = 0.05,
-    ) -> LockerService:  # fmt: skip
+        cls,
+        ledger: Ledger,
+        bank: LockBank,
+        clock: Clock,
+        code_key: bytes,
+        lockers: tuple[LockerConfig, ...],
+        policy: PolicyConfig | None = None,
+        site_id: str = "site",
+        poll_s: float = 0.05,
+    ) -> LockerService:
         channels: Mapping[str, ChannelRef] = {
             lk.label: ChannelRef(lk.bus, lk.unit, lk.channel) for lk in lockers
         }
@@ -72,9 +78,14 @@ class LockerService:
     # --- reservations (the cloud's commands, or a bank with no cloud) -------
 
     def create_reservation(
-        self, parcel_id: str, size: Size, delivery_digest: str, pickup_digest: str,
-        order_id: str = "", deliver_by: datetime | None = None,
-    ) -> ParcelRow:  # fmt: skip
+        self,
+        parcel_id: str,
+        size: Size,
+        delivery_digest: str,
+        pickup_digest: str,
+        order_id: str = "",
+        deliver_by: datetime | None = None,
+    ) -> ParcelRow:
         return self._reservations.create(
             parcel_id, size, delivery_digest, pickup_digest, order_id, deliver_by
         )
@@ -122,12 +133,14 @@ class LockerService:
     async def open_door(self, label: str, reason: str, actor: str = "technician") -> CodeResult:
         return await self._maintenance.open_door(label, reason, actor)
 
-    def set_service(self, label: str, in_service: bool, reason: str,
-                    actor: str = "technician") -> LockerRow:  # fmt: skip
+    def set_service(
+        self, label: str, in_service: bool, reason: str, actor: str = "technician"
+    ) -> LockerRow:
         return self._maintenance.set_service(label, in_service, reason, actor)
 
-    def resolve_check(self, label: str, parcel_inside: bool, reason: str,
-                      actor: str = "technician") -> LockerRow:  # fmt: skip
+    def resolve_check(
+        self, label: str, parcel_inside: bool, reason: str, actor: str = "technician"
+    ) -> LockerRow:
         return self._maintenance.resolve_check(label, parcel_inside, reason, actor)
 
     def reset_lockout(self, actor: str = "technician") -> None:
@@ -139,9 +152,12 @@ class LockerService:
         return self._technicians.verify(pin)
 
     def set_pin(
-        self, technician_id: str, pin: str | None = None, pin_digest: str | None = None,
+        self,
+        technician_id: str,
+        pin: str | None = None,
+        pin_digest: str | None = None,
         actor: str = "technician",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._technicians.set_pin(technician_id, pin, pin_digest, actor)
 
     def recover(self) -> int:

@@ -1,4 +1,4 @@
-"""Technician and start-up work: open with a reason, service in/out, checks, lockout reset, recovery."""
+"""Technician and start-up work: open, service in/out, checks, lockout reset, recovery."""
 
 from __future__ import annotations
 
@@ -37,13 +37,14 @@ class Maintenance:
         if await self.doors.open(op):
             return CodeResult("technician", label, locker.parcel_id, locker.size.value)
         self.doors.record_jam(op)
-        raise DoorJammed(f"The door of locker {label} did not open; it is now out of service.",
-                         locker=label)  # fmt: skip
+        raise DoorJammed(
+            f"The door of locker {label} did not open; it is now out of service.", locker=label
+        )
 
     def set_service(
         self, label: str, in_service: bool, reason: str, actor: str = "technician"
     ) -> LockerRow:
-        """Out of service from any state; back in only when empty (AVAILABLE) or vouched (OCCUPIED)."""
+        """Out of service from any state; back in as AVAILABLE (empty) or OCCUPIED (holding)."""
         why = _reason(reason)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         locker = ledger.locker(label)
@@ -51,8 +52,9 @@ class Maintenance:
             if not in_service:
                 if locker.status is LockerStatus.OUT_OF_SERVICE:
                     return locker
-                locker = ledger.set_locker(locker, now, status=LockerStatus.OUT_OF_SERVICE,
-                                           note=why)  # fmt: skip
+                locker = ledger.set_locker(
+                    locker, now, status=LockerStatus.OUT_OF_SERVICE, note=why
+                )
                 ledger.event(now, "locker.out_of_service", {"label": label, "reason": why})
                 ledger.audit(now, actor, "locker.out_of_service", label, reason=why)
                 return locker
@@ -68,8 +70,9 @@ class Maintenance:
             if ledger.unfinished_op_for(label) is not None:
                 raise InvalidState(f"Locker {label} has a door operation in progress.")
             new = LockerStatus.OCCUPIED if holding else LockerStatus.AVAILABLE
-            locker = ledger.set_locker(locker, now, status=new, note="", reserved_until=None,
-                                       parcel_id=holding)  # fmt: skip
+            locker = ledger.set_locker(
+                locker, now, status=new, note="", reserved_until=None, parcel_id=holding
+            )
             ledger.event(now, "locker.in_service", {"label": label, "reason": why})
             ledger.audit(now, actor, "locker.in_service", label, reason=why, status=new.value)
             return locker
@@ -97,10 +100,17 @@ class Maintenance:
             status = locker.status
             if status is not LockerStatus.OUT_OF_SERVICE:
                 status = LockerStatus.OCCUPIED if holding else LockerStatus.AVAILABLE
-            locker = ledger.set_locker(locker, now, needs_check=False, parcel_id=holding,
-                                       status=status, reserved_until=None)  # fmt: skip
-            ledger.audit(now, actor, "locker.checked", label, parcel_inside=parcel_inside,
-                         reason=why)  # fmt: skip
+            locker = ledger.set_locker(
+                locker,
+                now,
+                needs_check=False,
+                parcel_id=holding,
+                status=status,
+                reserved_until=None,
+            )
+            ledger.audit(
+                now, actor, "locker.checked", label, parcel_inside=parcel_inside, reason=why
+            )
         return locker
 
     def _settle_missing(self, parcel, now, actor: str) -> None:  # type: ignore[no-untyped-def]
@@ -109,9 +119,16 @@ class Maintenance:
         reason = parcel.check_reason
         if reason == "delivery":
             # The courier never left it: correction back to EXPECTED, codes kept.
-            ledger.set_parcel(parcel, now, status=ParcelStatus.EXPECTED, locker=None,
-                              delivered_at=None, expires_at=None, needs_check=False,
-                              check_reason="")  # fmt: skip
+            ledger.set_parcel(
+                parcel,
+                now,
+                status=ParcelStatus.EXPECTED,
+                locker=None,
+                delivered_at=None,
+                expires_at=None,
+                needs_check=False,
+                check_reason="",
+            )
             ledger.audit(now, actor, "parcel.not_delivered", parcel.parcel_id)
             return
         final = ParcelStatus.RETURNED if reason == "collection" else ParcelStatus.PICKED_UP
@@ -120,8 +137,11 @@ class Maintenance:
         ledger.set_parcel(parcel, now, status=final, closed_at=now, needs_check=False)
         ledger.drop_codes(parcel.parcel_id)
         event = "parcel.picked_up" if final is ParcelStatus.PICKED_UP else "parcel.returned"
-        ledger.event(now, event, {"parcel_id": parcel.parcel_id, "locker": parcel.locker,
-                                  "needs_check": True})  # fmt: skip
+        ledger.event(
+            now,
+            event,
+            {"parcel_id": parcel.parcel_id, "locker": parcel.locker, "needs_check": True},
+        )
         ledger.audit(now, actor, event, parcel.parcel_id, found_empty=True)
 
     def _parcel_inside(self, locker: LockerRow) -> str | None:
@@ -152,26 +172,53 @@ class Maintenance:
                 parcel = ledger.parcel(op.parcel_id) if op.parcel_id else None
                 if op.kind == "delivery" and parcel and parcel.status is ParcelStatus.EXPECTED:
                     expires = now + self.ctx.pickup_window
-                    ledger.set_parcel(parcel, now, status=ParcelStatus.DELIVERED, locker=op.label,
-                                      delivered_at=now, expires_at=expires, needs_check=True,
-                                      check_reason="delivery")  # fmt: skip
-                    ledger.event(now, "parcel.delivered", {
-                        "parcel_id": parcel.parcel_id, "locker": op.label,
-                        "size": parcel.size.value, "needs_check": True,
-                    })  # fmt: skip
+                    ledger.set_parcel(
+                        parcel,
+                        now,
+                        status=ParcelStatus.DELIVERED,
+                        locker=op.label,
+                        delivered_at=now,
+                        expires_at=expires,
+                        needs_check=True,
+                        check_reason="delivery",
+                    )
+                    ledger.event(
+                        now,
+                        "parcel.delivered",
+                        {
+                            "parcel_id": parcel.parcel_id,
+                            "locker": op.label,
+                            "size": parcel.size.value,
+                            "needs_check": True,
+                        },
+                    )
                     status = locker.status
                     if status is LockerStatus.RESERVED:
                         status = LockerStatus.OCCUPIED
-                    ledger.set_locker(locker, now, status=status, parcel_id=parcel.parcel_id,
-                                      reserved_until=None, needs_check=True)  # fmt: skip
+                    ledger.set_locker(
+                        locker,
+                        now,
+                        status=status,
+                        parcel_id=parcel.parcel_id,
+                        reserved_until=None,
+                        needs_check=True,
+                    )
                 elif parcel is not None and parcel.status in PARCEL_INSIDE:
                     ledger.set_parcel(parcel, now, needs_check=True, check_reason=op.kind)
                     ledger.set_locker(locker, now, needs_check=True)
                 elif locker.status is LockerStatus.RESERVED:
                     ledger.set_locker(locker, now, needs_check=True)
                 ledger.set_op(op, now, state="RECOVERED")
-                ledger.audit(now, "kiosk", "door_op.recovered", op.label, op=op.id, kind=op.kind,
-                             was=op.state, parcel_id=op.parcel_id,
-                             door=(doors or {}).get(op.label, "unknown"))  # fmt: skip
+                ledger.audit(
+                    now,
+                    "kiosk",
+                    "door_op.recovered",
+                    op.label,
+                    op=op.id,
+                    kind=op.kind,
+                    was=op.state,
+                    parcel_id=op.parcel_id,
+                    door=(doors or {}).get(op.label, "unknown"),
+                )
             settled += 1
         return settled

@@ -27,10 +27,16 @@ class Reservations:
         self.ctx = ctx
 
     def create(
-        self, parcel_id: str, size: Size, delivery_digest: str, pickup_digest: str,
-        order_id: str = "", deliver_by: datetime | None = None, source: str = "cloud",
+        self,
+        parcel_id: str,
+        size: Size,
+        delivery_digest: str,
+        pickup_digest: str,
+        order_id: str = "",
+        deliver_by: datetime | None = None,
+        source: str = "cloud",
         actor: str = "cloud",
-    ) -> ParcelRow:  # fmt: skip
+    ) -> ParcelRow:
         """Register an expected parcel. Idempotent by id: the same request again changes nothing."""
         _check_id(parcel_id, "parcel_id")
         if order_id:
@@ -61,12 +67,13 @@ class Reservations:
             parcel = ledger.insert_parcel(parcel_id, order_id, size, source, deliver_by, now)
             ledger.add_code(delivery_digest, parcel_id, "delivery")
             ledger.add_code(pickup_digest, parcel_id, "pickup")
-            ledger.audit(now, actor, "reservation.create", parcel_id, size=size.value,
-                         source=source)  # fmt: skip
+            ledger.audit(
+                now, actor, "reservation.create", parcel_id, size=size.value, source=source
+            )
         return parcel
 
     def announce(self, size: Size, parcel_id: str | None = None) -> AnnouncedParcel:
-        """A bank with no cloud: draw both codes (CSPRNG, unique among active), keep digests only."""
+        """A bank with no cloud: draw both codes (CSPRNG, unique among active); keep digests."""
         ctx = self.ctx
         pid = parcel_id or f"L-{secrets.token_hex(4).upper()}"
         length = ctx.policy.code_length
@@ -77,9 +84,13 @@ class Reservations:
         delivery = draw_code(length, taken)
         pickup = draw_code(length, lambda c: c == delivery or taken(c))
         self.create(
-            pid, size, code_digest(ctx.code_key, delivery), code_digest(ctx.code_key, pickup),
-            source="local", actor="technician",
-        )  # fmt: skip
+            pid,
+            size,
+            code_digest(ctx.code_key, delivery),
+            code_digest(ctx.code_key, pickup),
+            source="local",
+            actor="technician",
+        )
         return AnnouncedParcel(pid, delivery, pickup, size.value)
 
     def cancel(self, parcel_id: str, actor: str = "cloud") -> ParcelRow:
@@ -106,8 +117,9 @@ class Reservations:
             raise BadRequest("The new pickup deadline must be later than the current one.")
         soon = expires_at - now <= self.ctx.expiring_window
         with ledger.tx():
-            parcel = ledger.set_parcel(parcel, now, expires_at=expires_at,
-                                       expiring_sent=parcel.expiring_sent and soon)  # fmt: skip
+            parcel = ledger.set_parcel(
+                parcel, now, expires_at=expires_at, expiring_sent=parcel.expiring_sent and soon
+            )
             ledger.audit(now, actor, "parcel.extend", parcel_id, expires_at=str(expires_at))
         return parcel
 

@@ -58,9 +58,12 @@ class _Door:
 
 class DoorSupervisor:
     def __init__(
-        self, ctx: ServiceContext, access: AccessFlows, confirm_reads: int = 2,
+        self,
+        ctx: ServiceContext,
+        access: AccessFlows,
+        confirm_reads: int = 2,
         unknown_after: int = 3,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.ctx = ctx
         self.access = access
         self.confirm_reads = max(1, confirm_reads)
@@ -97,8 +100,11 @@ class DoorSupervisor:
             door.failures += 1
             door.candidate, door.agreeing = None, 0
             if door.failures == self.unknown_after and door.stable is not DoorState.UNKNOWN:
-                log.warning("door %s: sensor unreadable %d times in a row; state unknown",
-                            label, door.failures)  # fmt: skip
+                log.warning(
+                    "door %s: sensor unreadable %d times in a row; state unknown",
+                    label,
+                    door.failures,
+                )
                 door.stable = DoorState.UNKNOWN
                 return [DoorAlert(label, "unknown")]
             return []
@@ -147,8 +153,9 @@ class DoorSupervisor:
         if not unattended or was is not DoorState.OPEN:
             return []  # a flow's closing is recorded by that flow
         with ledger.tx():
-            ledger.event(wall, "door.closed",
-                         {"label": label, "parcel_id": None, "reason": "unattended"})  # fmt: skip
+            ledger.event(
+                wall, "door.closed", {"label": label, "parcel_id": None, "reason": "unattended"}
+            )
             ledger.audit(wall, "kiosk", "door.closed_unattended", label, open_s=round(opened_for))
         return [DoorAlert(label, "closed_unattended", opened_for)]
 

@@ -45,8 +45,11 @@ class Sweeper:
                     continue
                 if not parcel.expiring_sent and parcel.expires_at - now <= ctx.expiring_window:
                     parcel = ledger.set_parcel(parcel, now, expiring_sent=True)
-                    ledger.event(now, "parcel.expiring",
-                                 {**body, "expires_at": to_text(parcel.expires_at or now)})  # fmt: skip
+                    ledger.event(
+                        now,
+                        "parcel.expiring",
+                        {**body, "expires_at": to_text(parcel.expires_at or now)},
+                    )
                     ledger.audit(now, "kiosk", "parcel.expiring", parcel.parcel_id)
                     expiring += 1
                     continue
@@ -71,8 +74,9 @@ class Sweeper:
             if locker.reserved_until is not None and locker.reserved_until > now:
                 continue
             with ledger.tx():
-                ledger.set_locker(locker, now, status=LockerStatus.AVAILABLE, parcel_id=None,
-                                  reserved_until=None)  # fmt: skip
+                ledger.set_locker(
+                    locker, now, status=LockerStatus.AVAILABLE, parcel_id=None, reserved_until=None
+                )
                 ledger.audit(now, "kiosk", "hold.expired", locker.label)
             released += 1
         return released

@@ -24,9 +24,12 @@ class Technicians:
         self.ctx = ctx
 
     def set_pin(
-        self, technician_id: str, pin: str | None = None, pin_digest: str | None = None,
+        self,
+        technician_id: str,
+        pin: str | None = None,
+        pin_digest: str | None = None,
         actor: str = "technician",
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Store a PIN's digest (from a PIN typed here, or a digest the cloud sent)."""
         if not technician_id or len(technician_id) > 64:
             raise BadRequest("technician_id must be 1 to 64 characters.")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from firmware_bridge.bank import BridgeError, DoorState
 from firmware_bridge.modbus.bus import frame_gap_s
 from firmware_bridge.modbus.errors import WrongRegisterMap
+from firmware_bridge.modbus.logfilter import PYMODBUS_LOGGER, DemotePymodbusNoise
 from firmware_bridge.modbus.profiles import (
     COIL_OFF,
     COIL_ON,
@@ -123,3 +126,20 @@ def test_frame_gap_is_3_5_chars_of_11_bits_or_1_75_ms_above_19200_baud() -> None
     assert frame_gap_s(19200) == pytest.approx(3.5 * 11 / 19200)
     assert frame_gap_s(38400) == 0.00175
     assert frame_gap_s(115200) == 0.00175
+
+
+def test_pymodbus_per_request_failures_are_demoted_to_debug() -> None:
+    logger = logging.getLogger(PYMODBUS_LOGGER)
+    noise = logger.makeRecord(logger.name, logging.ERROR, __file__, 1,
+                              "No response received after 0 retries", (), None)  # fmt: skip
+    other = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "something else", (), None)
+    demote = DemotePymodbusNoise()
+    old = logger.level
+    try:
+        logger.setLevel(logging.WARNING)
+        assert not demote.filter(noise)
+        assert demote.filter(other) and other.levelno == logging.ERROR
+        logger.setLevel(logging.DEBUG)
+        assert demote.filter(noise) and noise.levelname == "DEBUG"
+    finally:
+        logger.setLevel(old)

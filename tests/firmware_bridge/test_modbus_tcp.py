@@ -102,6 +102,37 @@ async def test_a_mangled_tcp_reply_is_a_bad_frame_then_retried(
     assert (counters["bad_frames"], counters["retries"]) == (1, 1)
 
 
+async def test_a_lost_gateway_reads_unknown_then_the_link_comes_back_by_itself(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="firmware_bridge")
+    sim = SimBus.of(units=2, channels=4)
+    tcp = await serve_tcp(sim, "127.0.0.1", 0)
+    port = tcp.port
+    settings = BusSettings(BUS, "tcp", host="127.0.0.1", port=port, timeout_s=0.05)
+    lock_bank = ModbusLockBank(
+        [ModbusBus(settings)], [BoardSpec(BUS, u, channels=4) for u in (1, 2)]
+    )
+    await lock_bank.start()
+    try:
+        await tcp.close()  # the gateway reboots
+        for _ in range(3):
+            assert set((await lock_bank.read_doors()).values()) == {DoorState.UNKNOWN}
+        tcp = await serve_tcp(sim, "127.0.0.1", port)
+        deadline = asyncio.get_running_loop().time() + 3.0
+        while set((await lock_bank.read_doors()).values()) != {DoorState.SHUT}:
+            assert asyncio.get_running_loop().time() < deadline, "the link never came back"
+            await asyncio.sleep(0.05)
+        logged = [r.getMessage() for r in caplog.records]
+        for unit in (1, 2):
+            assert sum(f"board {unit} is offline" in m for m in logged) == 1
+            assert sum(f"board {unit} is back online" in m for m in logged) == 1
+        assert all(i.counters["errors"] >= 3 for i in lock_bank.describe())
+    finally:
+        await lock_bank.close()
+        await tcp.close()
+
+
 async def test_an_unreachable_gateway_names_the_address() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

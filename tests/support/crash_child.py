@@ -44,7 +44,6 @@ from pathlib import Path
 _TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(_TESTS.parent), str(_TESTS)]
 
-from conftest import build_bank  # noqa: E402
 from gpiozero.pins.mock import MockFactory  # noqa: E402
 
 from firmware_bridge.bank import BoardInfo, ChannelRef, DoorState, LockBank  # noqa: E402
@@ -52,6 +51,7 @@ from kiosk.config.model import PolicyConfig  # noqa: E402
 from kiosk.service.locker_service import LockerService  # noqa: E402
 from support.clock import FakeClock  # noqa: E402
 from support.physics import GpioDoorPhysics  # noqa: E402
+from support.rig import build_bank  # noqa: E402
 
 #: Generous door timeout: a door that opens late would mean a second pulse,
 #: and so a different numbering of the points from one run to the next.

@@ -21,20 +21,19 @@ migrations), `start()` settles the interrupted door operation, and then
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 from support.clock import FakeClock
 from support.invariants import check_invariants
+from support.rig import build_bank
 
 from kiosk.config.model import PolicyConfig
 from kiosk.domain.sizes import Size
@@ -44,27 +43,13 @@ from kiosk.ledger.records import DoorOp
 TESTS = Path(__file__).resolve().parents[2]
 CHILD = TESTS / "support" / "crash_child.py"
 PARCEL = "P-1"
-#: Where P-1 goes: the smallest M locker (DEFAULT_LOCKERS of tests/conftest.py).
+#: Where P-1 goes: the smallest M locker (DEFAULT_LOCKERS of tests/support/rig.py).
 HOME = "B-1"
 #: Children run two at a time (Python start-up dominates: ~0.2 s each).
 WORKERS = 2
 CHILD_TIMEOUT_S = 60.0
 #: As the child's: a late door must not turn into a second pulse.
 POLICY = PolicyConfig(door_open_timeout_s=5.0, unlock_retries=1)
-
-
-def _root_conftest() -> ModuleType:
-    """tests/conftest.py by path: to pytest every conftest is module "conftest", so the
-    name alone may give tests/config/conftest.py."""
-    spec = importlib.util.spec_from_file_location("crash_root_conftest", TESTS / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-build_bank = _root_conftest().build_bank
 
 
 # --- the child and what it printed --------------------------------------------

@@ -26,12 +26,12 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
-from conftest import DEFAULT_LOCKERS, Bank, build_bank
 from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -39,7 +39,9 @@ from hypothesis.stateful import (
 )
 from support.clock import FakeClock
 from support.invariants import FINAL, check_invariants
+from support.rig import DEFAULT_LOCKERS, Bank, build_bank
 
+from kiosk.clock import from_text
 from kiosk.config.model import PolicyConfig
 from kiosk.domain.codes import code_digest
 from kiosk.domain.errors import ConcurrentUpdate, HardwareError, KioskError, LedgerError
@@ -197,10 +199,31 @@ class LockerBankMachine(RuleBasedStateMachine):
         for outcome in outcomes if isinstance(outcomes, list) else [outcomes]:
             self.check_opened(outcome.next)
 
+    def shut(self, label: str) -> None:
+        self.rig.doors.close(label)
+        self.check_outcomes(self.run(self.rig.service.poll_doors))
+
+    def open_and_maybe_close(
+        self, make: Callable[[], Awaitable[CodeResult]], then_close: bool
+    ) -> None:
+        """Open a door through a use case; with then_close, the person also shuts it again."""
+        res = self.attempt(make)
+        self.check_opened(res)
+        if res is not None and then_close:
+            self.shut(res.locker)
+
     # --- the cloud and the technician's announce ----------------------------
+
+    @initialize(sizes=st.lists(SIZES, max_size=4))
+    def announce_some(self, sizes: list[Size]) -> None:
+        for size in sizes:
+            self._announce(size)
 
     @rule(size=SIZES)
     def announce(self, size: Size) -> None:
+        self._announce(size)
+
+    def _announce(self, size: Size) -> None:
         ann = self.rig.service.announce(size, self.new_parcel_id())
         self.codes[ann.parcel_id] = {"delivery": ann.delivery_code, "pickup": ann.pickup_code}
 
@@ -216,7 +239,7 @@ class LockerBankMachine(RuleBasedStateMachine):
                 code_digest(self.key, delivery),
                 code_digest(self.key, pickup),
                 deliver_by=deliver_by,
-            )  # fmt: skip
+            )
         )
         if made is not None:
             self.codes[pid] = {"delivery": delivery, "pickup": pickup}
@@ -230,30 +253,36 @@ class LockerBankMachine(RuleBasedStateMachine):
     # --- at the keypad ------------------------------------------------------
 
     @precondition(lambda self: self.parcels_in("EXPECTED"))
-    @rule(data=st.data())
-    def deliver(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), then_close=st.booleans())
+    def deliver(self, data: st.DataObject, then_close: bool) -> None:
+        """A courier types an expected parcel's code; maybe puts it in and shuts the door."""
         pid = data.draw(st.sampled_from(self.parcels_in("EXPECTED")), label="parcel")
         code = self.codes[pid]["delivery"]
-        self.check_opened(self.attempt(lambda: self.rig.service.submit_code(code)))
+        self.open_and_maybe_close(lambda: self.rig.service.submit_code(code), then_close)
 
     @precondition(lambda self: self.open_delivery_labels())
-    @rule(data=st.data())
-    def doesnt_fit(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), shut_first=st.booleans())
+    def doesnt_fit(self, data: st.DataObject, shut_first: bool) -> None:
+        """The courier presses "doesn't fit", with the door still open or already shut."""
         label = data.draw(st.sampled_from(self.open_delivery_labels()), label="locker")
+        if shut_first:
+            self.rig.doors.close(label)
         self.check_outcomes(self.attempt(lambda: self.rig.service.doesnt_fit(label)))
 
     @precondition(lambda self: self.open_delivery_labels())
-    @rule(data=st.data())
-    def courier_cancel(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), shut_first=st.booleans())
+    def courier_cancel(self, data: st.DataObject, shut_first: bool) -> None:
         label = data.draw(st.sampled_from(self.open_delivery_labels()), label="locker")
+        if shut_first:
+            self.rig.doors.close(label)
         self.check_outcomes(self.attempt(lambda: self.rig.service.courier_cancel(label)))
 
     @precondition(lambda self: self.parcels_in("DELIVERED", "EXPIRED"))
-    @rule(data=st.data())
-    def pickup(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), then_close=st.booleans())
+    def pickup(self, data: st.DataObject, then_close: bool) -> None:
         pid = data.draw(st.sampled_from(self.parcels_in("DELIVERED", "EXPIRED")), label="parcel")
         code = self.codes[pid]["pickup"]
-        self.check_opened(self.attempt(lambda: self.rig.service.submit_code(code)))
+        self.open_and_maybe_close(lambda: self.rig.service.submit_code(code), then_close)
 
     @rule(typed=TYPED)
     def wrong_code(self, typed: str) -> None:
@@ -261,8 +290,8 @@ class LockerBankMachine(RuleBasedStateMachine):
         self.check_opened(self.attempt(lambda: self.rig.service.submit_code(typed)))
 
     @precondition(lambda self: self.parcels_in("EXPIRED"))
-    @rule(data=st.data(), code=DIGITS)
-    def collect(self, data: st.DataObject, code: str) -> None:
+    @rule(data=st.data(), code=DIGITS, then_close=st.booleans())
+    def collect(self, data: st.DataObject, code: str, then_close: bool) -> None:
         """The cloud schedules a return with a fresh code's digest; a courier types it."""
         pid = data.draw(st.sampled_from(self.parcels_in("EXPIRED")), label="parcel")
         scheduled = self.attempt_sync(
@@ -271,7 +300,7 @@ class LockerBankMachine(RuleBasedStateMachine):
         if scheduled is None:
             return
         self.codes[pid]["return"] = code
-        self.check_opened(self.attempt(lambda: self.rig.service.submit_code(code)))
+        self.open_and_maybe_close(lambda: self.rig.service.submit_code(code), then_close)
 
     @rule()
     def reset_lockout(self) -> None:
@@ -289,8 +318,7 @@ class LockerBankMachine(RuleBasedStateMachine):
     def close_door(self, data: st.DataObject) -> None:
         """Someone shuts a door; the service's poll must settle it (never refuse)."""
         label = data.draw(st.sampled_from(self.open_doors()), label="door")
-        self.rig.doors.close(label)
-        self.check_outcomes(self.run(self.rig.service.poll_doors))
+        self.shut(label)
 
     # --- time ---------------------------------------------------------------
 
@@ -307,23 +335,32 @@ class LockerBankMachine(RuleBasedStateMachine):
     def sweep(self) -> None:
         self.rig.service.sweep()
 
+    @precondition(lambda self: self.parcels_in("DELIVERED"))
+    @rule(data=st.data(), late=st.integers(0, 120))
+    def expire_via_sweep(self, data: st.DataObject, late: int) -> None:
+        """Jump to just past one parcel's pickup deadline, then sweep."""
+        pid = data.draw(st.sampled_from(self.parcels_in("DELIVERED")), label="parcel")
+        (deadline,) = self.query("SELECT expires_at FROM parcels WHERE parcel_id = ?", (pid,))[0]
+        target = from_text(deadline) + timedelta(minutes=late)
+        if target > self.clock.now():
+            self.clock.current = target
+        self.rig.service.sweep()
+
     # --- technician and start-up --------------------------------------------
 
     @rule(label=LABEL, in_service=st.booleans())
     def set_service(self, label: str, in_service: bool) -> None:
         self.attempt_sync(lambda: self.rig.service.set_service(label, in_service, "property"))
 
-    @rule(data=st.data())
-    def technician_open(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), then_close=st.booleans())
+    def technician_open(self, data: st.DataObject, then_close: bool) -> None:
         """A technician opens a door with a reason. Not an AVAILABLE one: see BUG_TECH_OPEN."""
         label = data.draw(st.sampled_from(LABELS), label="locker")
         if not TECHNICIAN_OPENS_AVAILABLE:
             status = self.query("SELECT status FROM lockers WHERE label = ?", (label,))[0][0]
             if status == "AVAILABLE":
                 return
-        res = self.attempt(lambda: self.rig.service.open_door(label, "property"))
-        if res is not None:
-            assert self.rig.doors.is_open(label), f"{res} but the door is shut"
+        self.open_and_maybe_close(lambda: self.rig.service.open_door(label, "property"), then_close)
 
     @precondition(lambda self: self.query("SELECT 1 FROM lockers WHERE needs_check = 1"))
     @rule(data=st.data(), inside=st.booleans())
@@ -373,7 +410,8 @@ class LockerBankMachine(RuleBasedStateMachine):
 
 
 SETTINGS = settings(
-    max_examples=40,
+    # KIOSK_PROPERTY_EXAMPLES=1000 for a long hunt; the default keeps the suite quick.
+    max_examples=int(os.environ.get("KIOSK_PROPERTY_EXAMPLES", "40")),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
