@@ -56,12 +56,17 @@ def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
                 banks[bus.name] = ModbusLockBank([ModbusBus(settings)], specs)
             except ValueError as exc:
                 raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
-        else:
-            raise ConfigError(
-                str(config.source),
-                f"bus {bus.name!r}.kind",
-                f"{bus.kind!r} buses are not supported by this version yet "
-                "(use 'gpio', 'modbus-rtu' or 'modbus-tcp')",
+        else:  # simulated: the built-in board on a pty, through the real Modbus backend
+            from firmware_bridge.modbus import BoardSpec
+            from firmware_bridge.simboard.bank import SimulatedLockBank
+
+            specs = [
+                BoardSpec(b.bus, b.unit, b.profile, b.channels, b.pulse_ms, b.max_pulse_ms)
+                for b in config.boards
+                if b.bus == bus.name
+            ]
+            banks[bus.name] = SimulatedLockBank(
+                bus.name, specs, bus.door_close_s, bus.timeout_s, bus.retries
             )
     return MultiBank(banks)
 

@@ -48,7 +48,9 @@ class BusConfig:
     gpio: `relay_pins`/`sensor_pins` (BCM numbers, index = channel),
           `relay_active_high`, `sensor_open_high`, `pull_up`, `debounce_ms`,
           `pin_factory` ("" = gpiozero's default, "mock" = MockFactory).
-    simulated: nothing else; the simulated board serves every unit of the bus.
+    simulated: the built-in simulated board serves every unit of the bus;
+          `door_close_s` (0 = never) is how long its simulated person keeps a
+          door open before shutting it.
     """
 
     name: str
@@ -67,6 +69,7 @@ class BusConfig:
     pull_up: bool = True
     debounce_ms: int = 30
     pin_factory: str = ""
+    door_close_s: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -327,6 +327,7 @@ SECTIONS: tuple[Section, ...] = (
             Key("pull_up", Bool(), kinds=(GPIO,)),
             Key("debounce_ms", Int(0, 1000), kinds=(GPIO,)),
             Key("pin_factory", OneOf(PIN_FACTORIES), kinds=(GPIO,)),
+            Key("door_close_s", Float(0, 3600), kinds=(SIM,)),
         ),
     ),
     Section(
