@@ -121,6 +121,7 @@ class PolicyConfig:
     door_open_timeout_s: float = 5.0
     unlock_retries: int = 1
     left_open_s: int = 120
+    sweep_minutes: int = 60
 
 
 @dataclass(frozen=True)

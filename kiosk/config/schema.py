@@ -391,6 +391,7 @@ SECTIONS: tuple[Section, ...] = (
             Key("door_open_timeout_s", Float(0.5, 60)),
             Key("unlock_retries", Int(0, 5)),
             Key("left_open_s", Int(10, 3600)),
+            Key("sweep_minutes", Int(1, 1440)),
         ),
     ),
 )

@@ -24,7 +24,6 @@ from kiosk.wiring import build_lock_bank, build_service
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY_S = 3600.0
 SESSION_IDLE_S = 300.0
 
 
@@ -37,13 +36,13 @@ class Daemon:
         clock: Clock | None = None,
         bank: LockBank | None = None,
         notifier: Notifier | None = None,
-        sweep_every_s: float = SWEEP_EVERY_S,
+        sweep_every_s: float | None = None,
     ) -> None:
         self.config = config
         self.system_clock = clock or SystemClock()
         self.bank = bank
         self.notifier = notifier or Notifier()
-        self.sweep_every_s = sweep_every_s
+        self.sweep_every_s = sweep_every_s or config.policy.sweep_minutes * 60.0
         self.hub = Hub()
         self.service: LockerService | None = None
         self.server: ApiServer | None = None
