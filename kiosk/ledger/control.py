@@ -1,0 +1,147 @@
+"""The ledger's control tables: limiters, technicians, audit chain, outbox and inbox.
+
+A mixin of Ledger (kiosk/ledger/db.py): the same connection and the same
+rule that every write runs inside `Ledger.tx()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from kiosk.clock import from_text, to_text
+from kiosk.domain.errors import CodeCollision
+from kiosk.domain.limiter import LimiterState
+from kiosk.ledger import audit
+from kiosk.ledger.records import OutboxEvent
+
+_LIMITER_TABLES = ("limiter", "pin_limiter")
+
+
+class ControlTables:
+    """Methods over the tables that are not lockers, parcels, codes or the door journal."""
+
+    conn: sqlite3.Connection
+    db: sqlite_utils.Database
+
+    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def tx(self) -> Any:
+        raise NotImplementedError
+
+    # --- the code-entry limiter ---------------------------------------------
+
+    def limiter(self, table: str = "limiter") -> LimiterState:
+        """The code limiter's state (or, with table="pin_limiter", the PIN limiter's)."""
+        if table not in _LIMITER_TABLES:
+            raise ValueError(table)
+        row = self._one(f"SELECT * FROM {table} WHERE id = 1")
+        if row is None:
+            return LimiterState()
+        until = from_text(row["locked_until"]) if row["locked_until"] else None
+        return LimiterState(
+            row["consecutive"],
+            row["lockouts"],
+            until,
+            row["day"],
+            row["day_failures"],
+            bool(row["site_locked"]),
+        )
+
+    def put_limiter(self, state: LimiterState, table: str = "limiter") -> None:
+        if table not in _LIMITER_TABLES:
+            raise ValueError(table)
+        self._write(
+            f"INSERT INTO {table} (id, consecutive, lockouts, locked_until, day, day_failures,"
+            " site_locked) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " consecutive = excluded.consecutive, lockouts = excluded.lockouts,"
+            " locked_until = excluded.locked_until, day = excluded.day,"
+            " day_failures = excluded.day_failures, site_locked = excluded.site_locked",
+            (
+                state.consecutive,
+                state.lockouts,
+                to_text(state.locked_until) if state.locked_until else None,
+                state.day,
+                state.day_failures,
+                int(state.site_locked),
+            ),
+        )
+
+    def log_attempt(self, now: datetime, ok: bool, role: str | None, source: str) -> None:
+        self._write(
+            "INSERT INTO attempts (ts, ok, role, source) VALUES (?, ?, ?, ?)",
+            (to_text(now), int(ok), role, source),
+        )
+
+    # --- technicians -------------------------------------------------------
+
+    def technician_by_pin(self, pin_digest: str) -> str | None:
+        row = self._one("SELECT technician_id FROM technicians WHERE pin_digest = ?", (pin_digest,))
+        return row["technician_id"] if row else None
+
+    def set_technician_pin(self, technician_id: str, pin_digest: str, now: datetime) -> None:
+        try:
+            self._write(
+                "INSERT INTO technicians (technician_id, pin_digest, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (technician_id) DO UPDATE SET pin_digest = excluded.pin_digest,"
+                " updated_at = excluded.updated_at",
+                (technician_id, pin_digest, to_text(now)),
+            )
+        except sqlite3.IntegrityError:
+            raise CodeCollision("Another technician has that PIN; choose another.") from None
+
+    # --- audit and outbox ---------------------------------------------------
+
+    def audit(self, now: datetime, actor: str, action: str, subject: str, **detail: Any) -> int:
+        return audit.append(self.conn, to_text(now), actor, action, subject, detail)
+
+    def event(self, now: datetime, type_: str, body: dict[str, Any]) -> int:
+        """Queue one outgoing event; its seq is the next of the site's sequence."""
+        cursor = self._write(
+            "INSERT INTO outbox (id, type, ts, body) VALUES (?, ?, ?, ?)",
+            (str(uuid.uuid4()), type_, to_text(now), json.dumps(body, sort_keys=True)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def outbox(self, limit: int = 100, after_seq: int = 0) -> list[OutboxEvent]:
+        rows = self.db.query(
+            "SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        return [
+            OutboxEvent(r["seq"], r["id"], r["type"], r["ts"], json.loads(r["body"])) for r in rows
+        ]
+
+    def outbox_depth(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def ack_events(self, seqs: Iterable[int]) -> None:
+        with self.tx():
+            self.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    def last_seq(self) -> int:
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return int(row[0]) if row else 0
+
+    # --- inbox of handled commands ------------------------------------------
+
+    def inbox_result(self, command_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT result FROM inbox WHERE command_id = ?", (command_id,))
+        return json.loads(row["result"]) if row else None
+
+    def inbox_put(
+        self, command_id: str, cmd: str, ok: bool, result: dict[str, Any], now: datetime
+    ) -> None:
+        self._write(
+            "INSERT INTO inbox (command_id, received_at, cmd, ok, result) VALUES (?, ?, ?, ?, ?)",
+            (command_id, to_text(now), cmd, int(ok), json.dumps(result, sort_keys=True)),
+        )
