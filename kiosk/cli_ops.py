@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -171,7 +172,9 @@ def selftest(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def backup(client: ApiClient, args: argparse.Namespace) -> int:
-    data = client.call("backup", dest=args.dest)
+    # The daemon has its own working directory: a relative DEST means the caller's.
+    dest = os.path.abspath(args.dest)
+    data = client.call("backup", dest=dest)
     print(f"backup written to {data['dest']} ({data['bytes']} bytes)")
     return EXIT_OK
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -261,10 +262,16 @@ class Api:
         return {"doors": doors, "ok": all(d["ok"] for d in doors)}
 
     async def backup(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        dest = Path(_text(args, "dest", limit=4096))
+        text = _text(args, "dest", limit=4096)
+        dest = Path(text)
+        if "\0" in text or not dest.is_absolute():
+            raise BadRequest("dest must be an absolute file path (the daemon has its own cwd).")
         if dest.exists():
             raise BadRequest(f"{dest} exists already; choose a new file name.")
-        self.service.ctx.ledger.backup(dest)
+        try:
+            self.service.ctx.ledger.backup(dest)
+        except (OSError, sqlite3.Error) as exc:
+            raise BadRequest(f"Cannot write a backup to {dest}: {exc}.") from None
         return {"dest": str(dest), "bytes": dest.stat().st_size}
 
     async def lockout_reset(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:

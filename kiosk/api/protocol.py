@@ -7,12 +7,15 @@ Event:    {"event": "door.opened", "data": {...}}   (only after a "subscribe" ca
 
 `id` is the caller's and is echoed back (any JSON scalar). A line that is not
 a JSON object, or is longer than MAX_LINE bytes, gets an error reply with
-id null and the connection stays open.
+id null and the connection stays open. Strict JSON only: NaN and Infinity
+(which Python's json accepts and would echo back) and text that is not
+valid Unicode (lone surrogates, which UTF-8 cannot carry back) are refused.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 API_VERSION = 1
@@ -28,7 +31,15 @@ class ProtocolError(Exception):
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate: \u-escapes are still valid JSON
+        return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii") + b"\n"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any], str | None]:
@@ -36,14 +47,22 @@ def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any], str | None]:
     if len(line) > MAX_LINE:
         raise ProtocolError(f"request longer than {MAX_LINE} bytes", "too_large")
     try:
-        message = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"not JSON: {exc}") from None
+        message = json.loads(line, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # incl. JSONDecodeError, UnicodeDecodeError
+        raise ProtocolError(f"not JSON: {str(exc)[:200]}") from None
+    try:  # lone surrogates decode, but cannot be stored, logged as UTF-8 or echoed back
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError("not valid Unicode text (a lone surrogate escape)") from None
+    except RecursionError:
+        raise ProtocolError("nested too deeply") from None
     if not isinstance(message, dict):
         raise ProtocolError("a request is a JSON object")
     request_id = message.get("id")
     if request_id is not None and not isinstance(request_id, str | int | float | bool):
         raise ProtocolError("id must be a string or a number")
+    if isinstance(request_id, float) and not math.isfinite(request_id):
+        raise ProtocolError("id must be a finite number")
     call = message.get("call")
     if not isinstance(call, str) or not call:
         raise ProtocolError("call must be a non-empty string")

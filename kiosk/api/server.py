@@ -56,6 +56,24 @@ def _peer_is_admin(writer: asyncio.StreamWriter) -> bool:
     return uid in (0, os.getuid())
 
 
+async def check_socket_free(path: Path) -> bool:
+    """KioskError if another daemon serves `path`; True if a stale socket file is left there.
+
+    The daemon asks this before it touches the ledger or the bus: a second
+    `kiosk run` must not recover (or pulse) what the running one is doing.
+    """
+    if not (path.exists() or path.is_symlink()):
+        return False
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise KioskError(f"{path} exists and is not a socket; refusing to replace it.")
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+    except (OSError, TimeoutError):
+        return True
+    writer.close()
+    raise KioskError(f"Another daemon is serving {path}.")
+
+
 class ApiServer:
     def __init__(self, api: Api, path: Path, hub: Hub) -> None:
         self.api = api
@@ -70,26 +88,12 @@ class ApiServer:
     async def start(self) -> None:
         """Bind the socket; a stale socket file left by a crash is replaced."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() or self.path.is_symlink():
-            if not stat.S_ISSOCK(self.path.lstat().st_mode):
-                raise KioskError(f"{self.path} exists and is not a socket; refusing to replace it.")
-            if await self._alive():
-                raise KioskError(f"Another daemon is serving {self.path}.")
+        if await check_socket_free(self.path):
             self.path.unlink()
         self._server = await asyncio.start_unix_server(
             self._serve, path=str(self.path), limit=MAX_LINE + 1
         )
         os.chmod(self.path, 0o660)
-
-    async def _alive(self) -> bool:
-        try:
-            _reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.path)), 1.0
-            )
-        except (OSError, TimeoutError):
-            return False
-        writer.close()
-        return True
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Stop accepting; give requests in flight (a door being opened) `grace_s` to finish."""
@@ -103,8 +107,10 @@ class ApiServer:
         for task in list(self._clients):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self._server is not None:  # only a socket this server bound is its to remove
+            self._server = None
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -151,6 +157,8 @@ class ApiServer:
                 await self._send(writer, lock, reply)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception:  # never a silent drop: the peer sees EOF, the log says why
+            log.exception("API connection failed")
         finally:
             if queue is not None:
                 self.hub.unsubscribe(queue)

@@ -12,7 +12,7 @@ from typing import Any
 
 from firmware_bridge.bank import LockBank
 from kiosk.api.handlers import Api
-from kiosk.api.server import ApiServer, Hub
+from kiosk.api.server import ApiServer, Hub, check_socket_free
 from kiosk.api.sessions import Sessions
 from kiosk.clock import Clock, SystemClock, from_text, to_text
 from kiosk.config.model import KioskConfig
@@ -25,6 +25,7 @@ from kiosk.wiring import build_lock_bank, build_service
 log = logging.getLogger(__name__)
 
 SESSION_IDLE_S = 300.0
+STOP_BUS_TIMEOUT_S = 3.0  # the last door reading and closing the bus, at stop
 
 
 class Daemon:
@@ -37,6 +38,7 @@ class Daemon:
         bank: LockBank | None = None,
         notifier: Notifier | None = None,
         sweep_every_s: float | None = None,
+        cloud_timing: Any = None,  # kiosk.cloud.link.LinkTiming; tests shorten it
     ) -> None:
         self.config = config
         self.system_clock = clock or SystemClock()
@@ -48,6 +50,9 @@ class Daemon:
         self.server: ApiServer | None = None
         self.ledger: Ledger | None = None
         self.online: Callable[[], bool] = lambda: False
+        # --- cloud link (kiosk/cloud): built in start() when [mqtt] is configured ---
+        self.link: Any = None
+        self.cloud_timing = cloud_timing
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_poll = 0.0
@@ -57,6 +62,8 @@ class Daemon:
 
     async def start(self) -> None:
         """Integrity check, outputs off, reconcile the journal, bind the API, then READY."""
+        # First of all: is another daemon running here? Then touch nothing of its.
+        await check_socket_free(Path(self.config.api.socket))
         self.ledger = Ledger.open(self.config.ledger.path)
         clock = TrustedClock(self.system_clock, self._last_trusted())
         bank = self.bank or build_lock_bank(self.config)
@@ -71,6 +78,14 @@ class Daemon:
             )
         self.service.sweep()
         self._last_seq = self.ledger.last_seq()
+        # --- cloud link (kiosk/cloud) ---
+        if self.config.mqtt is not None:
+            from kiosk.cloud.wiring import build_link
+
+            self.link = build_link(self.config, self.service, clock, self.cloud_timing)
+            await self.link.start()
+            self.online = lambda: bool(self.link is not None and self.link.online)
+        # --- end cloud link ---
         sessions = Sessions(SESSION_IDLE_S, clock.monotonic)
         api = Api(self.service, sessions, self.config.site.id, online=lambda: self.online())
         self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
@@ -191,12 +206,22 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        # Bounded: a wedged bus owner must not keep the daemon from exiting (and the
+        # ledger from being closed cleanly) until systemd's stop timeout kills it.
         if self.service is not None:
-            with contextlib.suppress(Exception):
-                await self.service.poll_doors()  # record any closing that already happened
+            with contextlib.suppress(Exception):  # incl. TimeoutError
+                # record any closing that already happened
+                await asyncio.wait_for(self.service.poll_doors(), STOP_BUS_TIMEOUT_S)
         if self.bank is not None:
             with contextlib.suppress(Exception):
-                await self.bank.close()
+                await asyncio.wait_for(self.bank.close(), STOP_BUS_TIMEOUT_S)
+        # --- cloud link (kiosk/cloud): offline status, then close; the outbox keeps the rest ---
+        if self.link is not None:
+            with contextlib.suppress(Exception):
+                await self.link.stop()
+            self.link = None
+            self.online = lambda: False
+        # --- end cloud link ---
         if self.ledger is not None:
             with contextlib.suppress(Exception):
                 self.ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -11,8 +11,10 @@ none) because of that is wrong, so:
   trusted reading, logs the jump once, and accepts the new system time only
   after it has held steady for `accept_after` (a real correction does; a
   glitch does not);
-* at start it never goes back before the last trusted time saved in the
-  ledger (a clock that booted in the past cannot make parcels young again).
+* it never goes back before the last trusted time saved in the ledger (a
+  clock that booted in the past cannot make parcels young again), not at
+  start and not later: a Pi offline with no battery-backed clock keeps its
+  wrong boot time steady for hours, and that must not pass for a correction.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class TrustedClock:
         self.tolerance = tolerance
         self.accept_after = accept_after
         wall = system.now()
+        self._floor = last_trusted
         self._anchor_wall = wall
         if last_trusted is not None and wall < last_trusted - tolerance:
             log.warning(
@@ -48,6 +51,7 @@ class TrustedClock:
         self._anchor_mono = system.monotonic()
         self._jump_seen_at: float | None = None  # monotonic time the current offset appeared
         self._jump_offset: timedelta | None = None
+        self._floor_logged = False
         self.jumps = 0
 
     def monotonic(self) -> float:
@@ -68,6 +72,15 @@ class TrustedClock:
             return derived
         assert self._jump_seen_at is not None
         if mono - self._jump_seen_at >= self.accept_after.total_seconds():
+            if self._floor is not None and wall < self._floor - self.tolerance:
+                if not self._floor_logged:
+                    log.warning(
+                        "system clock %s stays before the last trusted time %s; not accepting it",
+                        wall.isoformat(),
+                        self._floor.isoformat(),
+                    )
+                    self._floor_logged = True
+                return derived
             log.warning(
                 "system clock has held its new time for %s; accepting it", self.accept_after
             )
