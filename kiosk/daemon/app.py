@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from kiosk.clock import Clock, SystemClock, from_text, to_text
 from kiosk.config.model import KioskConfig
 from kiosk.daemon.notify import Notifier
 from kiosk.daemon.timekeeping import TrustedClock
+from kiosk.domain.errors import KioskError
 from kiosk.ledger.db import Ledger
 from kiosk.service.locker_service import LockerService
 from kiosk.wiring import build_lock_bank, build_service
@@ -53,6 +55,7 @@ class Daemon:
         # --- cloud link (kiosk/cloud): built in start() when [mqtt] is configured ---
         self.link: Any = None
         self.cloud_timing = cloud_timing
+        self._ledger_lock: Any = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_poll = 0.0
@@ -64,6 +67,7 @@ class Daemon:
         """Integrity check, outputs off, reconcile the journal, bind the API, then READY."""
         # First of all: is another daemon running here? Then touch nothing of its.
         await check_socket_free(Path(self.config.api.socket))
+        self._lock_ledger()
         self.ledger = Ledger.open(self.config.ledger.path)
         clock = TrustedClock(self.system_clock, self._last_trusted())
         bank = self.bank or build_lock_bank(self.config)
@@ -106,6 +110,20 @@ class Daemon:
             len(self.config.lockers),
             self.config.api.socket,
         )
+
+    def _lock_ledger(self) -> None:
+        """One daemon per ledger file, even with two configs naming different sockets."""
+        path = Path(f"{self.config.ledger.path}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 (held open for the daemon's life)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise KioskError(
+                f"Another daemon is using the ledger {self.config.ledger.path}; stop it first."
+            ) from None
+        self._ledger_lock = handle
 
     def _last_trusted(self):  # type: ignore[no-untyped-def]
         assert self.ledger is not None
@@ -227,4 +245,7 @@ class Daemon:
                 self.ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.ledger.close()
             self.ledger = None
+        if self._ledger_lock is not None:
+            self._ledger_lock.close()  # closing the file releases the lock
+            self._ledger_lock = None
         log.info("kiosk daemon stopped")

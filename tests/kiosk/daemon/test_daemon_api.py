@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -139,4 +140,20 @@ async def test_stale_socket_file_is_replaced(tmp_path):
     async with DaemonRig(tmp_path) as rig:
         c = await client(rig)
         assert (await c.call("hello"))["api"] == 1
+        await c.close()
+
+
+async def test_a_second_daemon_on_the_same_ledger_is_refused(tmp_path):
+    from kiosk.daemon.app import Daemon
+    from kiosk.domain.errors import KioskError
+
+    async with DaemonRig(tmp_path) as rig:
+        other = dataclasses.replace(
+            rig.config, api=dataclasses.replace(rig.config.api, socket=tmp_path / "other.sock")
+        )
+        second = Daemon(other, bank=rig.bank)
+        with pytest.raises(KioskError, match="Another daemon is using the ledger"):
+            await second.start()
+        c = await client(rig)
+        assert (await c.call("hello"))["api"] == 1  # the first daemon is untouched
         await c.close()
