@@ -1,4 +1,10 @@
-"""Shared fixtures: a real SQLite ledger file, a GPIO bank on MockFactory pins, the service."""
+"""Shared fixtures: a real SQLite ledger file and the service on each real lock backend.
+
+`bank` runs every test that uses it once per backend in BACKENDS: "gpio"
+(GpioLockBank on MockFactory pins) and "modbus" (SimulatedLockBank: the
+Modbus backend over a real pty against a simulated RTU bus). A test that only
+one backend can run says so with `@pytest.mark.backends("gpio", reason=...)`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,41 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory
 from support.clock import FakeClock
-from support.rig import DEFAULT_LOCKERS, FAST_POLICY, Bank, build_bank
+from support.rig import (
+    BACKENDS,
+    DEFAULT_LOCKERS,
+    FAST_POLICY,
+    Bank,
+    build_bank,
+    build_modbus_bank,
+)
 
-__all__ = ["DEFAULT_LOCKERS", "FAST_POLICY", "Bank", "build_bank"]
+__all__ = ["BACKENDS", "DEFAULT_LOCKERS", "FAST_POLICY", "Bank", "build_bank"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backends(*names, reason): run the `bank` fixture only on these lock backends "
+        f"(of {', '.join(BACKENDS)}); `reason` says why the others cannot",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise `backend` (and so `bank`) over BACKENDS, or the test's `backends` marker."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = BACKENDS
+    if marker is not None:
+        names = marker.args
+        unknown = set(names) - set(BACKENDS)
+        if unknown or not names or not marker.kwargs.get("reason"):
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid}: backends() takes names from {BACKENDS} "
+                f"and a reason=, got {names} {marker.kwargs}"
+            )
+    metafunc.parametrize("backend", names)
 
 
 @pytest.fixture
@@ -26,12 +64,16 @@ def code_key() -> bytes:
 
 
 @pytest.fixture
-async def bank(tmp_path, pin_factory, code_key) -> AsyncIterator[Bank]:
-    rig = build_bank(str(tmp_path / "ledger.db"), pin_factory, code_key, FakeClock())
-    await rig.gpio.start()  # claims the pins (pull-ups drive every sensor high) ...
-    rig.doors.start()  # ... then the physics shuts every door
-    await rig.service.start()
-    yield rig
-    await rig.doors.stop()
-    await rig.gpio.close()
-    rig.ledger.close()
+async def bank(
+    tmp_path, backend: str, code_key: bytes, request: pytest.FixtureRequest
+) -> AsyncIterator[Bank]:
+    path = str(tmp_path / "ledger.db")
+    if backend == "gpio":
+        rig = build_bank(path, request.getfixturevalue("pin_factory"), code_key, FakeClock())
+    else:
+        rig = build_modbus_bank(path, code_key, FakeClock())
+    try:
+        await rig.start()
+        yield rig
+    finally:
+        await rig.stop()

@@ -51,6 +51,7 @@ class _Board:
     pulses: int = 0
     door_read_failures: int = 0
     refs: list[ChannelRef] = field(default_factory=list)
+    pulse_ends: dict[int, float] = field(default_factory=dict)  # channel -> monotonic end
 
     @property
     def where(self) -> str:
@@ -198,11 +199,20 @@ class ModbusLockBank:
             )
         if not self._started:
             raise BoardUnavailable("the Modbus lock bank is not started", fix="call start()")
+        # A pulse still running is never extended (a kiosk-v1 board restarts its
+        # timer on a second write, which would energise the lock past its cap):
+        # wait for it to end, let the coil rest as long, then pulse anew.
+        loop = asyncio.get_running_loop()
+        pulse_s = board.pulse_ms / 1000
+        end = board.pulse_ends.get(ref.channel, 0.0)
+        if loop.time() < end:
+            await asyncio.sleep(end - loop.time() + min(pulse_s, 0.1))
         try:
             if board.needs_setup:
                 await self._setup(board)
             request = board.profile.unlock(ref.channel, board.pulse_ms)
             landed = board.profile.read_output(ref.channel)
+            board.pulse_ends[ref.channel] = loop.time() + pulse_s
             await board.bus.execute(ref.unit, request, f"unlock {ref}", landed=landed)
         except BoardUnavailable:
             self._note_offline(board)

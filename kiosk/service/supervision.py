@@ -7,7 +7,10 @@ operations (AccessFlows); on top of that, per door:
 * a door open longer than `policy.left_open_s` -> `door.left_open` (once per
   opening) and a prompt repeated every `left_open_s` for the screen;
 * `unknown_after` failed reads in a row -> the door is UNKNOWN (never a
-  guessed open or shut); logged once, and its recovery once;
+  guessed open or shut); logged once, and its recovery once. When it reads
+  again, it is compared with what it was before the outage: the same state
+  is no movement (no second door.forced for a door still open), a different
+  one is an edge like any other;
 * flapping reed switches: a change counts only once `confirm_reads`
   consecutive readings agree.
 
@@ -54,6 +57,7 @@ class _Door:
     left_open_sent: bool = False
     last_prompt: float = 0.0
     unattended: bool = False  # open with no door operation behind it
+    before_unknown: DoorState | None = None  # the state it had when it became UNKNOWN
 
 
 class DoorSupervisor:
@@ -105,7 +109,7 @@ class DoorSupervisor:
                     label,
                     door.failures,
                 )
-                door.stable = DoorState.UNKNOWN
+                door.before_unknown, door.stable = door.stable, DoorState.UNKNOWN
                 return [DoorAlert(label, "unknown")]
             return []
         alerts: list[DoorAlert] = []
@@ -136,6 +140,14 @@ class DoorSupervisor:
         """A confirmed change; `since` is when it was first seen (monotonic)."""
         was = door.stable
         door.stable, door.candidate, door.agreeing = reading, None, 0
+        if was is DoorState.UNKNOWN:  # reads again: compare with the state before the outage
+            was = door.before_unknown
+            if was is None or was is reading:
+                # Never read before (a baseline, as at start), or as it was: no movement.
+                # A door open all along keeps its opening time and its alarms.
+                if was is None and reading is DoorState.OPEN:
+                    door.opened_at, door.unattended = since, not busy
+                return []
         ledger, wall = self.ctx.ledger, self.ctx.clock.now()
         if reading is DoorState.OPEN:
             door.opened_at, door.left_open_sent = since, False

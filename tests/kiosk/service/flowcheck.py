@@ -1,19 +1,15 @@
-"""Checks and a restart rig shared by the test_flow_* modules (real ledger, real GPIO bank)."""
+"""Checks and a restart rig shared by the test_flow_* modules (real ledger, either backend)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from gpiozero.pins.mock import MockFactory
 from support.invariants import check_invariants
-from support.physics import GpioDoorPhysics
+from support.rig import Bank, restart
 
-from firmware_bridge.gpio import GpioChannel, GpioLockBank
-from kiosk.config.model import LockerConfig
 from kiosk.domain.status import LockerStatus
 from kiosk.ledger.db import Ledger
-from kiosk.service.locker_service import LockerService
 
 #: The audit action that must exist for a parcel in each status (it explains how it got there).
 STATUS_ACTIONS = {
@@ -55,39 +51,19 @@ def bodies(ledger: Ledger, type_: str) -> list[dict[str, Any]]:
 
 
 class Restarts:
-    """Stop a bank as a crash would (door ops as they are) and start a new one on its file."""
+    """Stop a bank as a crash would (door ops as they are) and start a new one on its file.
 
-    def __init__(self, factory: MockFactory) -> None:
-        self.factory = factory
-        self.rigs: list[Any] = []
+    The new bank runs on the same backend and the same physical doors (support.rig.restart).
+    """
 
-    async def reopen(self, old: Any) -> Any:
-        configs = tuple(
-            LockerConfig(r.label, r.size, r.bus, r.unit, r.channel)
-            for r in sorted(old.ledger.lockers(), key=lambda r: r.channel)
-        )
-        await old.doors.stop()
-        await old.gpio.close()
-        old.ledger.close()
-        pins = old.doors.pins
-        gpio = GpioLockBank(
-            "gpio", [GpioChannel(c.channel, *pins[c.label]) for c in configs],
-            pulse_ms=60, max_pulse_ms=500, debounce_ms=0, pin_factory=self.factory,
-        )  # fmt: skip
-        ledger = Ledger.open(old.path)
-        ctx = old.service.ctx
-        service = LockerService.build(
-            ledger, gpio, old.clock, old.key, configs, ctx.policy, ctx.site_id, ctx.poll_s
-        )
-        physics = GpioDoorPhysics(self.factory, pins)
-        rig = type(old)(service, ledger, old.clock, physics, gpio, old.key, old.path)
-        physics.start()
+    def __init__(self) -> None:
+        self.rigs: list[Bank] = []
+
+    async def reopen(self, old: Bank) -> Bank:
+        rig = await restart(old)
         self.rigs.append(rig)
-        rig.recovered = await service.start()
         return rig
 
     async def close(self) -> None:
         for rig in self.rigs:
-            await rig.doors.stop()
-            await rig.gpio.close()
-            rig.ledger.close()
+            await rig.stop()

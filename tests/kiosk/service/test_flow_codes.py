@@ -21,9 +21,9 @@ WRONG = ["901234", "902345", "903456", "904567", "905678", "906789", "907890"]
 
 
 @pytest.fixture
-async def reopen(pin_factory):
+async def reopen():
     """Restart (or crash) a bank and build it again on the same ledger file."""
-    restarts = Restarts(pin_factory)
+    restarts = Restarts()
     yield restarts.reopen
     await restarts.close()
 

@@ -21,9 +21,9 @@ def events(bank) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture
-async def reopen(pin_factory):
+async def reopen():
     """Restart (or crash) a bank and build it again on the same ledger file."""
-    restarts = Restarts(pin_factory)
+    restarts = Restarts()
     yield restarts.reopen
     await restarts.close()
 
@@ -99,7 +99,7 @@ async def test_a_locker_holding_a_parcel_comes_back_occupied(bank):
 
 async def test_a_pickup_door_that_will_not_open_leaves_the_parcel_recorded_inside(bank):
     ann = await delivered(bank)
-    await asyncio.sleep(0.1)  # the delivery's 60 ms pulse is over
+    await asyncio.sleep(bank.pulse_s + 0.02)  # the delivery's pulse is over
     bank.doors.jammed.add("A-1")
     with pytest.raises(DoorJammed) as info:
         await bank.service.submit_code(ann.pickup_code)

@@ -1,4 +1,4 @@
-"""Door supervision on a real GPIO bank: forced doors, doors left open, unknown sensors."""
+"""Door supervision on each real backend: forced doors, doors left open, unknown sensors."""
 
 from __future__ import annotations
 
@@ -119,6 +119,30 @@ async def test_three_failed_reads_make_a_door_unknown_never_guessed(bank, caplog
     assert [a.kind for r in reports for a in r.alerts] == ["reads_again"]
     assert bank.service.supervisor.state("B-1") is DoorState.SHUT
     assert sum("reads again" in m for m in caplog.messages) == 1
+
+
+async def test_an_outage_is_no_door_movement_but_a_change_across_it_is(bank):
+    """A door forced open and still open after its sensor was unreadable is not forced again;
+    one that was shut during the outage is reported closed."""
+    flaky = FlakyBank(bank.service.ctx.bank, dict(bank.service.ctx.channels))
+    bank.service.ctx.bank = flaky
+    await settle(bank)
+    bank.doors.open("C-1")
+    assert [a.kind for r in await settle(bank) for a in r.alerts] == ["forced"]
+    flaky.failing.add("C-1")
+    assert [a.kind for r in await settle(bank) for a in r.alerts] == ["unknown"]
+    flaky.failing.clear()
+    assert [a.kind for r in await settle(bank) for a in r.alerts] == ["reads_again"]
+    assert bank.service.supervisor.state("C-1") is DoorState.OPEN
+    assert len(events(bank, "door.forced")) == 1  # still open: no second alarm
+    flaky.failing.add("C-1")
+    await settle(bank)
+    bank.doors.close("C-1")  # shut while nobody could see it
+    flaky.failing.clear()
+    alerts = [a.kind for r in await settle(bank) for a in r.alerts]
+    assert alerts == ["reads_again", "closed_unattended"]
+    assert [e["reason"] for e in events(bank, "door.closed")] == ["unattended"]
+    assert bank.ledger.verify_audit().ok
 
 
 async def test_supervision_ignores_wall_clock_jumps(bank):
