@@ -25,6 +25,7 @@ from kiosk.ledger.records import CodeRow, DoorOp, ParcelRow
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.results import ROLE_OF_CODE, CodeResult, DoorOutcome
+from kiosk.service.transitions import mark_delivered
 
 _KIND_OF_ROLE = {"delivery": "delivery", "pickup": "pickup", "return": "collection"}
 
@@ -297,32 +298,7 @@ class AccessFlows:
             )
             return "released"
         if op.kind == "delivery":
-            check_parcel_move(parcel.status, ParcelStatus.DELIVERED)
-            expires = now + ctx.pickup_window
-            ledger.set_parcel(
-                parcel,
-                now,
-                status=ParcelStatus.DELIVERED,
-                locker=op.label,
-                delivered_at=now,
-                expires_at=expires,
-            )
-            changes: dict[str, object] = {"parcel_id": parcel.parcel_id, "reserved_until": None}
-            if locker.status is LockerStatus.RESERVED:
-                changes["status"] = LockerStatus.OCCUPIED
-            ledger.set_locker(locker, now, **changes)
-            ledger.drop_codes(parcel.parcel_id, "delivery")
-            ledger.event(
-                now,
-                "parcel.delivered",
-                {
-                    "parcel_id": parcel.parcel_id,
-                    "locker": op.label,
-                    "size": parcel.size.value,
-                    "expires_at": expires.isoformat().replace("+00:00", "Z"),
-                },
-            )
-            ledger.audit(now, "courier", "parcel.delivered", parcel.parcel_id, locker=op.label)
+            mark_delivered(ctx, parcel, locker, now, "courier")
             return "delivered"
         final = ParcelStatus.PICKED_UP if op.kind == "pickup" else ParcelStatus.RETURNED
         check_parcel_move(parcel.status, final)

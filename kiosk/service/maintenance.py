@@ -10,6 +10,7 @@ from kiosk.ledger.records import LockerRow
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.results import CodeResult
+from kiosk.service.transitions import mark_delivered
 
 
 def _reason(reason: str) -> str:
@@ -171,38 +172,7 @@ class Maintenance:
                 locker = ledger.locker(op.label)
                 parcel = ledger.parcel(op.parcel_id) if op.parcel_id else None
                 if op.kind == "delivery" and parcel and parcel.status is ParcelStatus.EXPECTED:
-                    expires = now + self.ctx.pickup_window
-                    ledger.set_parcel(
-                        parcel,
-                        now,
-                        status=ParcelStatus.DELIVERED,
-                        locker=op.label,
-                        delivered_at=now,
-                        expires_at=expires,
-                        needs_check=True,
-                        check_reason="delivery",
-                    )
-                    ledger.event(
-                        now,
-                        "parcel.delivered",
-                        {
-                            "parcel_id": parcel.parcel_id,
-                            "locker": op.label,
-                            "size": parcel.size.value,
-                            "needs_check": True,
-                        },
-                    )
-                    status = locker.status
-                    if status is LockerStatus.RESERVED:
-                        status = LockerStatus.OCCUPIED
-                    ledger.set_locker(
-                        locker,
-                        now,
-                        status=status,
-                        parcel_id=parcel.parcel_id,
-                        reserved_until=None,
-                        needs_check=True,
-                    )
+                    mark_delivered(self.ctx, parcel, locker, now, "kiosk", needs_check=True)
                 elif parcel is not None and parcel.status in PARCEL_INSIDE:
                     ledger.set_parcel(parcel, now, needs_check=True, check_reason=op.kind)
                     ledger.set_locker(locker, now, needs_check=True)
