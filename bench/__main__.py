@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import assignment, delivery
+from bench import assignment, bus, cloud, daemon, delivery
 from bench.machine import describe, disk_backed_tmp, load_average
 
 #: Parameters of the full run and of the quick smoke run.
@@ -30,6 +30,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "empty_iterations": 1000,
         },
         "delivery": {"deliveries": 240, "past_parcels": 100_000, "empty_commits": 200},
+        "cloud": {"events": 20_000, "rounds": 3, "commands": 200},
+        "daemon": {"flows": 200, "restarts": 4, "deliveries": 60},
+        "bus": {"flows": 200, "scans_fast": 150, "scans_slow": 40},
     },
     "quick": {
         "assignment": {
@@ -40,6 +43,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "empty_iterations": 60,
         },
         "delivery": {"deliveries": 12, "past_parcels": 2_000, "empty_commits": 20},
+        "cloud": {"events": 1_000, "rounds": 1, "commands": 10},
+        "daemon": {"flows": 16, "restarts": 1, "deliveries": 6},
+        "bus": {"flows": 16, "scans_fast": 5, "scans_slow": 3},
     },
 }
 
@@ -144,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
     parser.add_argument("--dir", type=Path, help="where the ledger files go (default: on disk)")
     parser.add_argument("--keep", action="store_true", help="keep the ledger files")
-    parser.add_argument("--only", choices=("assignment", "delivery"), help="run one part")
+    parser.add_argument(
+        "--only", choices=("assignment", "delivery", "cloud", "daemon", "bus"), help="run one part"
+    )
     args = parser.parse_args(argv)
 
     profile = PROFILES["quick" if args.quick else "full"]
@@ -171,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "delivery"):
             report["delivery"] = delivery.run(workdir, **profile["delivery"])
             print("\n".join(["", *delivery_table(report["delivery"])]))
+        for name, part in (("daemon", daemon), ("bus", bus)):
+            if args.only in (None, name):
+                report[name] = part.run(workdir, **profile[name])
+                print("\n".join(["", *part.table(report[name])]))
+        if args.only in (None, "cloud"):
+            report["cloud"] = cloud.run(workdir, **profile["cloud"])
+            print("\n".join(["", *cloud.cloud_table(report["cloud"])]))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -26,6 +26,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(args.state_dir, args.headless)
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from kiosk.config.loader import load_config
+
+    config = _config_path(args)
+    socket = str(load_config(config).api.socket)  # fail fast on a bad config, before any screen
+    extra = ["--lang", args.lang, "--idle-s", str(args.idle_s)]
+    if args.web:
+        from kiosk.ui.web import serve
+
+        return serve(str(Path(config).absolute()), args.host, args.port, extra)
+    from kiosk.ui.app import KioskApp
+
+    KioskApp(socket, language=args.lang, idle_s=args.idle_s).run()
+    return EXIT_OK
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     from kiosk.config.loader import check_config
 
@@ -145,6 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the ledger and demo-codes.txt go (default: a new temp dir)",
     )
 
+    ui = command("ui", "the keypad screen (in this terminal, or --web)", func=cmd_ui)
+    ui.add_argument("--web", action="store_true", help="serve it to a browser (textual-serve)")
+    ui.add_argument("--host", default="localhost", help="--web: address (default localhost)")
+    ui.add_argument("--port", type=int, default=8000, help="--web: port (default 8000)")
+    ui.add_argument(
+        "--lang", choices=["en", "de"], default="en", metavar="en|de", help="starting language"
+    )
+    ui.add_argument(
+        "--idle-s",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="back to the home screen after this long untouched (default 60)",
+    )
+
     run = command("run", "the daemon (under systemd: Type=notify)", func=cmd_run)
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -233,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
         owner=tech_sub,
     )
     set_pin.add_argument("technician_id", metavar="ID")
+
+    # --- kiosk cloud (kiosk/cloud/cli.py) ---
+    from kiosk.cloud.cli import add_cloud_commands
+
+    add_cloud_commands(command)
+    # --- end kiosk cloud ---
 
     simulate = command("simulate", "simulators")
     simulate_sub = simulate.add_subparsers(dest="simulate_command", metavar="WHAT", required=True)

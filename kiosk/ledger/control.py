@@ -19,7 +19,7 @@ from kiosk.clock import from_text, to_text
 from kiosk.domain.errors import CodeCollision
 from kiosk.domain.limiter import LimiterState
 from kiosk.ledger import audit
-from kiosk.ledger.records import OutboxEvent
+from kiosk.ledger.records import OutboxEvent, encode_body
 
 _LIMITER_TABLES = ("limiter", "pin_limiter")
 
@@ -109,7 +109,7 @@ class ControlTables:
         """Queue one outgoing event; its seq is the next of the site's sequence."""
         cursor = self._write(
             "INSERT INTO outbox (id, type, ts, body) VALUES (?, ?, ?, ?)",
-            (str(uuid.uuid4()), type_, to_text(now), json.dumps(body, sort_keys=True)),
+            (str(uuid.uuid4()), type_, to_text(now), encode_body(body)),
         )
         return int(cursor.lastrowid or 0)
 
@@ -117,16 +117,21 @@ class ControlTables:
         rows = self.db.query(
             "SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
         )
-        return [
-            OutboxEvent(r["seq"], r["id"], r["type"], r["ts"], json.loads(r["body"])) for r in rows
-        ]
+        return [OutboxEvent(r["seq"], r["id"], r["type"], r["ts"], r["body"]) for r in rows]
 
     def outbox_depth(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     def ack_events(self, seqs: Iterable[int]) -> None:
+        """Delete acknowledged events: one DELETE per run of consecutive seqs."""
+        runs: list[tuple[int, int]] = []
+        for seq in sorted(set(seqs)):
+            if runs and runs[-1][1] == seq - 1:
+                runs[-1] = (runs[-1][0], seq)
+            else:
+                runs.append((seq, seq))
         with self.tx():
-            self.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            self.conn.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", runs)
 
     def last_seq(self) -> int:
         row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,8 +127,24 @@ class DoorOp:
 
 @dataclass(frozen=True)
 class OutboxEvent:
+    """One queued event. `raw` is the body exactly as stored (compact, sorted JSON)."""
+
     seq: int
     id: str
     type: str
     ts: str
-    body: dict[str, Any]
+    raw: str
+
+    @functools.cached_property
+    def body(self) -> dict[str, Any]:
+        """The body, parsed on first use (the MQTT drain sends `raw` without parsing it)."""
+        return dict(json.loads(self.raw))
+
+    @classmethod
+    def of(cls, seq: int, id_: str, type_: str, ts: str, body: dict[str, Any]) -> OutboxEvent:
+        return cls(seq, id_, type_, ts, encode_body(body))
+
+
+def encode_body(body: dict[str, Any]) -> str:
+    """How an event body is stored and sent: compact JSON with sorted keys."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""The cloud link: MQTT up (status, state, events from the outbox) and signed commands down."""

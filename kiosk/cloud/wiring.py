@@ -1,0 +1,46 @@
+"""Building the cloud link from config (the daemon's composition root calls this)."""
+
+from __future__ import annotations
+
+import logging
+
+from kiosk import __version__
+from kiosk.clock import Clock
+from kiosk.cloud.commands import CommandHandler
+from kiosk.cloud.link import CloudLink, LinkTiming
+from kiosk.cloud.tokens import Verifier, load_public_key
+from kiosk.config.model import KioskConfig
+from kiosk.domain.errors import ConfigError
+from kiosk.service.locker_service import LockerService
+
+log = logging.getLogger(__name__)
+
+
+def build_link(
+    config: KioskConfig,
+    service: LockerService,
+    clock: Clock,
+    timing: LinkTiming | None = None,
+) -> CloudLink:
+    """The link for `config.mqtt` (which must be set). Key and certificate problems fail here."""
+    assert config.mqtt is not None
+    key_file = config.keys.cloud_public_key_file
+    public_key = None
+    if key_file is None:
+        log.error(
+            "keys.cloud_public_key_file is not set: every cloud command will be refused "
+            "(bad_signature); events still go up"
+        )
+    else:
+        try:
+            public_key = load_public_key(key_file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(config.source), "keys.cloud_public_key_file", str(exc)) from exc
+    ledger = service.ctx.ledger
+    handler = CommandHandler(service, ledger, Verifier(public_key, config.site.id), clock)
+    try:
+        return CloudLink(
+            config.mqtt, config.site, ledger, handler, clock, __version__, timing=timing
+        )
+    except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
+        raise ConfigError(str(config.source), "mqtt", f"TLS files: {exc}") from exc
