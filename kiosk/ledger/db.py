@@ -184,6 +184,9 @@ class Ledger(ControlTables):
         row = self._one(
             "SELECT label FROM lockers WHERE status = 'AVAILABLE' AND needs_check = 0"
             " AND in_config = 1 AND size_rank BETWEEN ? AND ?"
+            # a door open for someone else (a technician, say) is not free
+            " AND NOT EXISTS (SELECT 1 FROM door_ops d WHERE d.label = lockers.label"
+            " AND d.state IN ('PENDING', 'OPEN'))"
             " ORDER BY size_rank, sort_key LIMIT 1",
             (min_rank, max_rank),
         )

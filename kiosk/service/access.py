@@ -20,7 +20,13 @@ from kiosk.domain.errors import (
     SiteLocked,
 )
 from kiosk.domain.sizes import Size
-from kiosk.domain.status import LockerStatus, ParcelStatus, check_locker_move, check_parcel_move
+from kiosk.domain.status import (
+    PARCEL_FINAL,
+    LockerStatus,
+    ParcelStatus,
+    check_locker_move,
+    check_parcel_move,
+)
 from kiosk.ledger.records import CodeRow, DoorOp, ParcelRow
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
@@ -284,10 +290,13 @@ class AccessFlows:
             return "closed"
         parcel = ledger.get_parcel(op.parcel_id or "")
         if op.kind == "delivery" and op.intent:
-            if locker.status is LockerStatus.RESERVED:
-                ledger.set_locker(
-                    locker, now, status=LockerStatus.AVAILABLE, parcel_id=None, reserved_until=None
-                )
+            # The parcel is not in here: the locker lets go of it whatever its status
+            # (a technician may have taken it out of service meanwhile).
+            if locker.parcel_id == parcel.parcel_id:
+                changes: dict[str, object] = {"parcel_id": None, "reserved_until": None}
+                if locker.status is LockerStatus.RESERVED:
+                    changes["status"] = LockerStatus.AVAILABLE
+                ledger.set_locker(locker, now, **changes)
             ledger.audit(
                 now,
                 "courier",
@@ -301,6 +310,17 @@ class AccessFlows:
             mark_delivered(ctx, parcel, locker, now, "courier")
             return "delivered"
         final = ParcelStatus.PICKED_UP if op.kind == "pickup" else ParcelStatus.RETURNED
+        if parcel.status in PARCEL_FINAL:
+            # Settled meanwhile (a technician's check): the door cycle changes nothing.
+            ledger.audit(
+                now,
+                op.actor,
+                "door.closed",
+                op.label,
+                parcel_id=parcel.parcel_id,
+                settled=parcel.status.value,
+            )
+            return "closed"
         check_parcel_move(parcel.status, final)
         ledger.set_parcel(parcel, now, status=final, closed_at=now, needs_check=False)
         locker_changes: dict[str, object] = {"parcel_id": None, "needs_check": False}

@@ -87,6 +87,10 @@ class Maintenance:
         locker = ledger.locker(label)
         if not locker.needs_check:
             raise InvalidState(f"Locker {label} is not flagged for a check.")
+        if ledger.unfinished_op_for(label) is not None:
+            raise InvalidState(
+                f"Locker {label}'s door is in use; record the check once it is shut."
+            )
         with ledger.tx():
             parcel = ledger.parcel(locker.parcel_id) if locker.parcel_id else None
             if parcel is not None and parcel.status in PARCEL_INSIDE:
