@@ -103,8 +103,8 @@ class _Acked:
         await self.inner.unlock(ref)
         self.acked_ns = time.perf_counter_ns()
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
-        return await self.inner.read_doors()
+    async def read_doors(self, units=None) -> dict[ChannelRef, DoorState]:
+        return await self.inner.read_doors(units)
 
     def describe(self) -> list[BoardInfo]:
         return self.inner.describe()

@@ -7,7 +7,7 @@ depend on this module without pulling in pymodbus, pyserial or gpiozero.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -70,6 +70,10 @@ class BoardUnavailable(BridgeError):
     code = "board_unavailable"
 
 
+#: (bus, unit) pairs: which boards a `read_doors` call should read.
+Units = Collection[tuple[str, int]]
+
+
 @runtime_checkable
 class LockBank(Protocol):
     """Locks and door sensors of one bank.
@@ -87,8 +91,12 @@ class LockBank(Protocol):
     async def unlock(self, ref: ChannelRef) -> None:
         """Energise one lock for the board's configured pulse (never longer than its cap)."""
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
-        """One reading of every configured door sensor."""
+    async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
+        """One reading of every configured door sensor, or only of the boards in `units`.
+
+        `units` is a set of (bus, unit) pairs: a flow waiting for one door reads
+        that door's board alone, not the whole bank.
+        """
 
     def describe(self) -> list[BoardInfo]:
         """The boards behind this bank, with their health counters."""

@@ -17,6 +17,7 @@ from firmware_bridge.bank import (
     BridgeError,
     ChannelRef,
     DoorState,
+    Units,
     UnknownChannel,
 )
 
@@ -207,8 +208,14 @@ class GpioLockBank:
         relay.blink(on_time=on_time_s, off_time=0, n=1, background=True)
         self._pulses += 1
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
-        """One debounced reading of every door sensor; a failed read gives UNKNOWN."""
+    async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
+        """One debounced reading of every door sensor; a failed read gives UNKNOWN.
+
+        The pins are cheap to read, so `units` (this bank's one board, or not)
+        only decides whether anything is read at all.
+        """
+        if units is not None and (self._bus, GPIO_UNIT) not in units:
+            return {}
         if not self._started:
             raise BoardUnavailable(f"gpio bus {self._bus!r} is not started", fix="call start()")
         now = self._clock()

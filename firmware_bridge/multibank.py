@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from firmware_bridge.bank import BoardInfo, ChannelRef, DoorState, LockBank, UnknownChannel
+from firmware_bridge.bank import (
+    BoardInfo,
+    ChannelRef,
+    DoorState,
+    LockBank,
+    Units,
+    UnknownChannel,
+)
 
 
 class MultiBank:
@@ -31,10 +38,12 @@ class MultiBank:
             raise UnknownChannel(f"no bus named {ref.bus!r}")
         await bank.unlock(ref)
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
+    async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
         states: dict[ChannelRef, DoorState] = {}
-        for bank in self.banks.values():
-            states.update(await bank.read_doors())
+        buses = None if units is None else {bus for bus, _ in units}
+        for name, bank in self.banks.items():
+            if buses is None or name in buses:
+                states.update(await bank.read_doors(units))
         return states
 
     def describe(self) -> list[BoardInfo]:

@@ -13,6 +13,7 @@ from firmware_bridge.bank import (
     BridgeError,
     ChannelRef,
     DoorState,
+    Units,
     UnknownChannel,
 )
 from firmware_bridge.modbus.bus import ModbusBus
@@ -219,20 +220,22 @@ class ModbusLockBank:
             raise
         board.pulses += 1
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
-        """One reading of every door: one FC02 per board, the buses read side by side."""
+    async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
+        """One reading of every door (or of the boards in `units`): one FC02 per board,
+        the buses read side by side."""
         if not self._started:
             raise BoardUnavailable("the Modbus lock bank is not started", fix="call start()")
-        per_bus = await asyncio.gather(*(self._read_bus(name) for name in self._buses))
+        per_bus = await asyncio.gather(*(self._read_bus(name, units) for name in self._buses))
         doors: dict[ChannelRef, DoorState] = {}
         for states in per_bus:
             doors.update(states)
         return doors
 
-    async def _read_bus(self, name: str) -> dict[ChannelRef, DoorState]:
+    async def _read_bus(self, name: str, units: Units | None) -> dict[ChannelRef, DoorState]:
         doors: dict[ChannelRef, DoorState] = {}
         for board in sorted(self._boards.values(), key=lambda b: b.spec.unit):
-            if board.spec.bus == name:
+            wanted = units is None or (board.spec.bus, board.spec.unit) in units
+            if board.spec.bus == name and wanted:
                 doors.update(await self._read_board(board))
         return doors
 

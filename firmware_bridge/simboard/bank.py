@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, DoorState
+from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, DoorState, Units
 from firmware_bridge.modbus import BoardSpec, BusSettings, ModbusBus, ModbusLockBank
 from firmware_bridge.simboard.board import SimBoard
 from firmware_bridge.simboard.bus import SimBus
@@ -80,8 +80,8 @@ class SimulatedLockBank:
     async def unlock(self, ref: ChannelRef) -> None:
         await self._require().unlock(ref)
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
-        return await self._require().read_doors()
+    async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
+        return await self._require().read_doors(units)
 
     def describe(self) -> list[BoardInfo]:
         if self._bank is None:

@@ -12,6 +12,11 @@ from typing import Any
 from kiosk.api.client import ApiError, DaemonUnreachable
 from kiosk.api.protocol import MAX_LINE, encode
 
+
+class ApiTimeout(DaemonUnreachable):
+    """The daemon took longer than the caller would wait (it may still be working)."""
+
+
 EventHandler = Callable[[str, dict[str, Any]], None]
 
 
@@ -69,6 +74,8 @@ class AsyncApiClient:
             self._writer.write(encode(message))
             await self._writer.drain()
             reply = await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:  # an OSError subclass since 3.11: catch it first
+            raise ApiTimeout(f"no reply to {name} within {timeout_s:g} s") from None
         except (ConnectionError, OSError) as exc:
             raise DaemonUnreachable(f"the daemon went away ({exc})") from None
         finally:

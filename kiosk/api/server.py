@@ -157,6 +157,11 @@ class ApiServer:
                 await self._send(writer, lock, reply)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # close() ends connections by cancelling them. This handler is the
+            # stream protocol's callback task: ending it normally keeps asyncio
+            # from logging the cancellation as an error on every clean stop.
+            pass
         except Exception:  # never a silent drop: the peer sees EOF, the log says why
             log.exception("API connection failed")
         finally:

@@ -33,6 +33,9 @@ from kiosk.service.doors import DoorDriver
 from kiosk.service.results import ROLE_OF_CODE, CodeResult, DoorOutcome
 from kiosk.service.transitions import mark_delivered
 
+#: Lockers one code may try before the flow stops (DESIGN: retry once, then the next one).
+MAX_JAMS_PER_FLOW = 2
+
 _KIND_OF_ROLE = {"delivery": "delivery", "pickup": "pickup", "return": "collection"}
 
 
@@ -133,9 +136,22 @@ class AccessFlows:
         return None
 
     async def reserve_and_open(self, parcel: ParcelRow, min_rank: int) -> CodeResult:
-        """Reserve the smallest fitting locker, journal, pulse; on a jam take the next one."""
+        """Reserve the smallest fitting locker, journal, pulse; on a jam offer the next one.
+
+        At most MAX_JAMS_PER_FLOW lockers per code: when two doors in a row do
+        not report open, the fault is more likely the sensors (a cut common
+        wire) than the doors, and trying on would pulse, open and take out of
+        service a whole board for one courier.
+        """
         ctx, ledger = self.ctx, self.ctx.ledger
+        jammed: list[str] = []
         while True:
+            if len(jammed) >= MAX_JAMS_PER_FLOW:
+                raise DoorJammed(
+                    f"Lockers {' and '.join(jammed)} did not open. A technician has been "
+                    "called; please keep the parcel for now.",
+                    lockers=jammed,
+                )
             now = ctx.clock.now()
             with ledger.tx():
                 label = ledger.free_locker(min_rank)
@@ -159,6 +175,7 @@ class AccessFlows:
             if await self.doors.open(op):
                 return self._result("courier", label, parcel)
             self.doors.record_jam(op)
+            jammed.append(label)
 
     # --- pickup and collection ----------------------------------------------
 

@@ -128,8 +128,8 @@ class CountedBank:
         say("PULSED", label)
         self.points(f"after pulse {label}")
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
-        return await self.inner.read_doors()
+    async def read_doors(self, units=None) -> dict[ChannelRef, DoorState]:
+        return await self.inner.read_doors(units)
 
     def describe(self) -> list[BoardInfo]:
         return self.inner.describe()

@@ -128,11 +128,11 @@ class HangingBank:
     async def unlock(self, ref: ChannelRef) -> None:
         await self.inner.unlock(ref)
 
-    async def read_doors(self) -> dict[ChannelRef, DoorState]:
+    async def read_doors(self, units=None) -> dict[ChannelRef, DoorState]:
         self.reads += 1
         if self.hang.is_set():
             await self.release.wait()
-        return await self.inner.read_doors()
+        return await self.inner.read_doors(units)
 
     def describe(self) -> list[BoardInfo]:
         return self.inner.describe()

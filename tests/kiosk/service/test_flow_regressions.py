@@ -3,7 +3,7 @@
 import pytest
 from flowcheck import assert_sound
 
-from kiosk.domain.errors import InvalidState
+from kiosk.domain.errors import DoorJammed, InvalidState
 from kiosk.domain.sizes import Size
 from kiosk.domain.status import LockerStatus, ParcelStatus
 
@@ -57,4 +57,18 @@ async def test_a_check_is_not_recorded_while_the_door_is_open(bank):
     outcomes = await svc.poll_doors()
     assert [o.result for o in outcomes] == ["picked_up"]
     assert bank.ledger.get_parcel("P1").status is ParcelStatus.PICKED_UP
+    assert_sound(bank.ledger)
+
+
+async def test_one_code_tries_at_most_two_lockers(bank):
+    svc = bank.service
+    for label in ("A-1", "A-2", "A-10"):
+        bank.doors.jammed.add(label)
+    ann = svc.announce(Size.S, "P1")
+    with pytest.raises(DoorJammed) as err:
+        await svc.submit_code(ann.delivery_code)
+    assert err.value.details["lockers"] == ["A-1", "A-2"]
+    assert bank.doors.pulses["A-10"] == 0  # the third door was never touched
+    assert bank.ledger.locker("A-10").status is LockerStatus.AVAILABLE
+    assert bank.ledger.get_parcel("P1").status is ParcelStatus.EXPECTED
     assert_sound(bank.ledger)

@@ -94,8 +94,8 @@ class FlakyBank:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    async def read_doors(self):
-        states = await self.inner.read_doors()
+    async def read_doors(self, units=None):
+        states = await self.inner.read_doors(units)
         for label in self.failing:
             states[self.refs[label]] = DoorState.UNKNOWN
         return states
