@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from kiosk.clock import to_text
 from kiosk.domain.status import LockerStatus, ParcelStatus
+from kiosk.ledger.records import ParcelRow
 from kiosk.service.context import ServiceContext
 
 
@@ -31,37 +33,43 @@ class Sweeper:
         ctx, ledger = self.ctx, self.ctx.ledger
         now = now or ctx.clock.now()
         busy = {op.parcel_id for op in ledger.unfinished_ops()}
-        expired = expiring = reminders = 0
+        counts = {"parcel.expired": 0, "parcel.expiring": 0, "parcel.reminder": 0}
         for parcel in ledger.parcels(statuses=[ParcelStatus.DELIVERED.value]):
             if parcel.parcel_id in busy or parcel.expires_at is None:
                 continue  # a door is open for it right now: let that finish first
-            body = {"parcel_id": parcel.parcel_id, "locker": parcel.locker}
+            due = self._due(parcel, now)
+            if due is None:
+                continue  # nothing to say: no transaction at all
+            event, changes, extra = due
             with ledger.tx():
-                if now >= parcel.expires_at:
-                    ledger.set_parcel(parcel, now, status=ParcelStatus.EXPIRED)
-                    ledger.event(now, "parcel.expired", body)
-                    ledger.audit(now, "kiosk", "parcel.expired", parcel.parcel_id)
-                    expired += 1
-                    continue
-                if not parcel.expiring_sent and parcel.expires_at - now <= ctx.expiring_window:
-                    parcel = ledger.set_parcel(parcel, now, expiring_sent=True)
-                    ledger.event(
-                        now,
-                        "parcel.expiring",
-                        {**body, "expires_at": to_text(parcel.expires_at or now)},
-                    )
-                    ledger.audit(now, "kiosk", "parcel.expiring", parcel.parcel_id)
-                    expiring += 1
-                    continue
-                if parcel.delivered_at is None or parcel.expiring_sent:
-                    continue
-                due = int((now - parcel.delivered_at) / ctx.reminder_every)
-                if due > parcel.reminders_sent:
-                    ledger.set_parcel(parcel, now, reminders_sent=due)
-                    ledger.event(now, "parcel.reminder", {**body, "reminder": due})
-                    ledger.audit(now, "kiosk", "parcel.reminder", parcel.parcel_id, n=due)
-                    reminders += 1
+                parcel = ledger.set_parcel(parcel, now, **changes)
+                body = {"parcel_id": parcel.parcel_id, "locker": parcel.locker, **extra}
+                ledger.event(now, event, body)
+                ledger.audit(now, "kiosk", event, parcel.parcel_id, **extra)
+            counts[event] += 1
+        expired, expiring, reminders = counts.values()
         return SweepReport(expired, expiring, reminders, self._release_stale_holds(now))
+
+    def _due(
+        self, parcel: ParcelRow, now: datetime
+    ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        """The one event this parcel is due now, with its changes and body fields, if any."""
+        ctx = self.ctx
+        assert parcel.expires_at is not None
+        if now >= parcel.expires_at:
+            return "parcel.expired", {"status": ParcelStatus.EXPIRED}, {}
+        if not parcel.expiring_sent and parcel.expires_at - now <= ctx.expiring_window:
+            return (
+                "parcel.expiring",
+                {"expiring_sent": True},
+                {"expires_at": to_text(parcel.expires_at)},
+            )
+        if parcel.delivered_at is None or parcel.expiring_sent:
+            return None
+        reminder = int((now - parcel.delivered_at) / ctx.reminder_every)
+        if reminder > parcel.reminders_sent:
+            return "parcel.reminder", {"reminders_sent": reminder}, {"reminder": reminder}
+        return None
 
     def _release_stale_holds(self, now: datetime) -> int:
         """A RESERVED locker past its hold with no door operation behind it goes free."""
