@@ -200,6 +200,8 @@ def run(
             ledger.conn.execute(
                 "UPDATE lockers SET status = 'AVAILABLE', parcel_id = NULL, reserved_until = NULL"
             )
+            # ... and every door shut: a door still open for someone is not free
+            ledger.conn.execute("UPDATE door_ops SET state = 'DONE' WHERE state = 'OPEN'")
         empty = _scenario(ledger, "empty", empty_iterations, warmup)
         walk = fill_walk(ledger, rng, max_steps=3 * len(lockers))
         return {
