@@ -69,17 +69,18 @@ class AccessFlows:
             return await self._delivery(parcel, now, source)
         return await self._open_inside(parcel, found.role, now, source)
 
-    def _accepted(self, now: datetime, role: str, source: str) -> None:
-        """A code that will open a door ends the run of failures.
+    def _accept(self, now: datetime, role: str, source: str) -> None:
+        """A code that opens a door ends the run of failures (inside the caller's transaction).
 
         Only here: a known code that cannot be used now (expired, not yet
         delivered) neither counts as a guess nor resets the back-off, so an
-        old code of one's own cannot be used to buy more guesses.
+        old code of one's own cannot be used to buy more guesses. Written in
+        the transaction that journals the door, so a code costs one fsync
+        before its pulse, not two.
         """
         ctx, ledger = self.ctx, self.ctx.ledger
-        with ledger.tx():
-            ledger.put_limiter(ctx.limiter.on_success(ledger.limiter()))
-            ledger.log_attempt(now, True, role, source)
+        ledger.put_limiter(ctx.limiter.on_success(ledger.limiter()))
+        ledger.log_attempt(now, True, role, source)
 
     def _failure(self, now: datetime, source: str) -> None:
         ctx, ledger = self.ctx, self.ctx.ledger
@@ -119,11 +120,12 @@ class AccessFlows:
                 "This delivery code has expired. Please contact your depot.",
                 parcel_id=parcel.parcel_id,
             )
-        self._accepted(now, "delivery", source)
         held = self._held_for(parcel.parcel_id)
         if held is not None:
+            with self.ctx.ledger.tx():
+                self._accept(now, "delivery", source)
             return held
-        return await self.reserve_and_open(parcel, parcel.size.rank)
+        return await self.reserve_and_open(parcel, parcel.size.rank, (now, source))
 
     def _held_for(self, parcel_id: str) -> CodeResult | None:
         """The locker already open for this parcel (the code typed twice), if any."""
@@ -135,7 +137,9 @@ class AccessFlows:
                 raise InvalidState("This parcel is being delivered right now.")
         return None
 
-    async def reserve_and_open(self, parcel: ParcelRow, min_rank: int) -> CodeResult:
+    async def reserve_and_open(
+        self, parcel: ParcelRow, min_rank: int, accepted: tuple[datetime, str] | None = None
+    ) -> CodeResult:
         """Reserve the smallest fitting locker, journal, pulse; on a jam offer the next one.
 
         At most MAX_JAMS_PER_FLOW lockers per code: when two doors in a row do
@@ -154,6 +158,10 @@ class AccessFlows:
                 )
             now = ctx.clock.now()
             with ledger.tx():
+                if accepted is not None:  # the courier's code, recorded with the first locker
+                    when, source = accepted
+                    self._accept(when, "delivery", source)
+                    accepted = None
                 label = ledger.free_locker(min_rank)
                 if label is None:
                     raise NoLockerAvailable(
@@ -208,14 +216,16 @@ class AccessFlows:
                 "a technician has been called.",
                 locker=locker.label,
             )
-        self._accepted(now, role, source)
         kind = _KIND_OF_ROLE[role]
         busy = ledger.unfinished_op_for(locker.label)
         if busy is not None:
             if busy.kind == kind and busy.state == "OPEN":
+                with ledger.tx():
+                    self._accept(now, role, source)
                 return self._result(ROLE_OF_CODE[role], locker.label, parcel)
             raise InvalidState(f"Locker {locker.label} is busy. Please try again in a moment.")
         with ledger.tx():
+            self._accept(now, role, source)
             op = ledger.open_op(kind, locker.label, parcel.parcel_id, now, actor=ROLE_OF_CODE[role])
             ledger.audit(
                 now, ROLE_OF_CODE[role], f"{kind}.started", locker.label, parcel_id=parcel.parcel_id
