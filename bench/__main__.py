@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import assignment, bus, cloud, daemon, delivery
+from bench import assignment, bus, cloud, daemon, delivery, ui
 from bench.machine import describe, disk_backed_tmp, load_average
 
 #: Parameters of the full run and of the quick smoke run.
@@ -33,6 +33,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "cloud": {"events": 20_000, "rounds": 3, "commands": 200},
         "daemon": {"flows": 200, "restarts": 4, "deliveries": 60},
         "bus": {"flows": 200, "scans_fast": 150, "scans_slow": 40},
+        "ui": {"flows": 100, "rss_wait_s": 3.0},
     },
     "quick": {
         "assignment": {
@@ -46,6 +47,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "cloud": {"events": 1_000, "rounds": 1, "commands": 10},
         "daemon": {"flows": 16, "restarts": 1, "deliveries": 6},
         "bus": {"flows": 16, "scans_fast": 5, "scans_slow": 3},
+        "ui": {"flows": 3, "rss_wait_s": 1.0},
     },
 }
 
@@ -144,6 +146,35 @@ def delivery_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def ui_table(result: dict[str, Any]) -> list[str]:
+    lat = result["latency_ms"]
+    rows = [
+        ("first digit at home -> shown (switches to the code screen)", "first_digit"),
+        ("next digit -> shown", "next_digit"),
+        ("Enter -> 'locker open' screen shown", "enter_to_open"),
+        ("for comparison: code.submit alone (pickup, API, no screen)", "api_submit_to_open"),
+        ("first digit -> widgets updated (before the paint)", "first_digit_state"),
+        ("next digit -> widgets updated", "next_digit_state"),
+        ("Enter -> door screen loaded (before the paint)", "enter_to_open_state"),
+    ]
+    lines = [
+        f"Keypad: {result['flows']} deliveries typed at the keypad (KioskApp, headless, 80x24) "
+        "through the real daemon (GPIO MockFactory bank, SQLite ledger, Unix socket)",
+        "",
+        _row(["measure", "n", "p50 ms", "p99 ms", "max ms"]),
+        _row(["---"] * 5),
+    ]
+    for title, key in rows:
+        s = lat[key]
+        lines.append(_row([title, s["n"], _f(s["p50"]), _f(s["p99"]), _f(s["max"])]))
+    mem = result["ui_process_mib"]
+    lines.append(
+        f"\n`kiosk ui` process on a pty, connected: RSS {mem.get('VmRSS')} MiB "
+        f"(peak {mem.get('VmHWM')} MiB)"
+    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small fixture: a smoke run")
@@ -151,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="where the ledger files go (default: on disk)")
     parser.add_argument("--keep", action="store_true", help="keep the ledger files")
     parser.add_argument(
-        "--only", choices=("assignment", "delivery", "cloud", "daemon", "bus"), help="run one part"
+        "--only",
+        choices=("assignment", "delivery", "cloud", "daemon", "bus", "ui"),
+        help="run one part",
     )
     args = parser.parse_args(argv)
 
@@ -179,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "delivery"):
             report["delivery"] = delivery.run(workdir, **profile["delivery"])
             print("\n".join(["", *delivery_table(report["delivery"])]))
+        if args.only in (None, "ui"):
+            report["ui"] = ui.run(workdir / "ui", **profile["ui"])
+            print("\n".join(["", *ui_table(report["ui"])]))
         for name, part in (("daemon", daemon), ("bus", bus)):
             if args.only in (None, name):
                 report[name] = part.run(workdir, **profile[name])

@@ -20,10 +20,16 @@ def _config_path(args: argparse.Namespace) -> str:
     return getattr(args, "config", None) or os.environ.get("KIOSK_CONFIG") or DEFAULT_CONFIG
 
 
+def _keypad(socket: str, codes: list[tuple[str, str, str]]) -> None:
+    from kiosk.ui.app import KioskApp
+
+    KioskApp(socket, demo_codes=codes).run()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from kiosk import demo
 
-    return demo.run(args.state_dir, args.headless)
+    return demo.run(args.state_dir, args.headless, screen=_keypad)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

@@ -1,36 +1,51 @@
-"""`kiosk demo`: a whole bank on simulated GPIO pins with sample parcels, no network needed."""
+"""`kiosk demo`: daemon + simulated lock board + keypad screen, with sample parcels, no network.
+
+Interactive (the default): the embedded config is written into a state
+directory, `kiosk run` starts on it as a child process (its log goes to
+DIR/daemon.log), three sample parcels are announced through the local API,
+their codes are printed and written to DIR/demo-codes.txt, and the keypad
+screen opens; the daemon stops when the screen closes. `--headless` runs the
+same daemon in-process and walks one delivery and one pickup through the API.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
+import subprocess
 import sys
 import tempfile
+import time
 import tomllib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from gpiozero.pins.mock import MockFactory
-
-from firmware_bridge.gpio_sim import GpioDoorSim
-from kiosk.clock import SystemClock
+from kiosk.api.aclient import AsyncApiClient
+from kiosk.api.client import ApiClient, DaemonUnreachable
 from kiosk.config.loader import parse_config
 from kiosk.config.model import KioskConfig
+from kiosk.daemon.app import Daemon
+from kiosk.daemon.notify import Notifier
 from kiosk.domain.codes import new_code_key_text
-from kiosk.domain.errors import KioskError
-from kiosk.domain.sizes import Size
-from kiosk.service.locker_service import LockerService
-from kiosk.service.results import AnnouncedParcel
-from kiosk.wiring import build_lock_bank, build_service
+from kiosk.wiring import build_lock_bank
 
-SAMPLE_SIZES = (Size.S, Size.M, Size.L)
+SAMPLE_SIZES = ("S", "M", "L")
+#: Runs the keypad screen on a daemon's socket, showing (parcel, delivery, pickup) codes.
+KeypadScreen = Callable[[str, list[tuple[str, str, str]]], None]
+CONFIG_NAME = "kiosk.toml"
+#: How long the daemon child may take to answer its first `hello`.
+START_S = 20.0
+
+
+def _embedded() -> str:
+    return resources.files("kiosk").joinpath("demo.toml").read_text(encoding="utf-8")
 
 
 def demo_config(state_dir: Path) -> KioskConfig:
-    """The embedded default config, with its relative paths inside `state_dir`."""
-    text = resources.files("kiosk").joinpath("demo.toml").read_text(encoding="utf-8")
-    config = parse_config(tomllib.loads(text), state_dir / "demo.toml")
+    """The embedded default config, with its relative paths inside `state_dir` (key made once)."""
+    config = parse_config(tomllib.loads(_embedded()), state_dir / CONFIG_NAME)
     key_file = Path(config.keys.site_code_key_file)
     if not key_file.exists():
         key_file.write_text(new_code_key_text(), encoding="ascii")
@@ -38,147 +53,179 @@ def demo_config(state_dir: Path) -> KioskConfig:
     return config
 
 
-class DemoBank:
-    """The bank of the demo: service, GPIO pins on MockFactory and door physics."""
+def write_config(state_dir: Path) -> tuple[Path, KioskConfig]:
+    """DIR/kiosk.toml for `kiosk run --config` and `kiosk ui --config` (paths as in-process)."""
+    config = demo_config(state_dir)
+    path = state_dir / CONFIG_NAME
+    path.write_text(_embedded(), encoding="utf-8")
+    return path, config
 
-    def __init__(self, state_dir: Path, auto_close_s: float = 0.0) -> None:
-        self.state_dir = state_dir
-        self.config = demo_config(state_dir)
-        self.factory = MockFactory()
-        bus = self.config.buses[0]
-        pins = {
-            lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel])
-            for lk in self.config.lockers
-        }
-        self.doors = GpioDoorSim(self.factory, pins, auto_close_s=auto_close_s)
-        self.bank = build_lock_bank(self.config, pin_factory=self.factory)
-        self.service: LockerService = build_service(self.config, self.bank, SystemClock())
 
-    async def __aenter__(self) -> DemoBank:
-        await self.bank.start()  # claims the pins: the pull-ups read every door open ...
-        self.doors.start()  # ... until the simulated doors shut them
-        await self.service.start()  # (bank.start() again is a no-op) reads doors, recovers
-        return self
+def record_samples(state_dir: Path, parcels: list[dict[str, Any]], out: TextIO) -> None:
+    """demo-codes.txt first (one `ID delivery=CODE pickup=CODE` a line), then the printout."""
+    lines = [f"{p['parcel_id']} delivery={p['delivery_code']} pickup={p['pickup_code']}"
+             for p in parcels]  # fmt: skip
+    (state_dir / "demo-codes.txt").write_text("\n".join(lines) + "\n", encoding="ascii")
+    print("Sample parcels (also in demo-codes.txt):", file=out)
+    for p in parcels:
+        print(
+            f"  {p['parcel_id']}  size {p['size']}  delivery code {p['delivery_code']}"
+            f"  pickup code {p['pickup_code']}",
+            file=out,
+        )
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.doors.stop()
-        await self.bank.close()
-        self.service.ctx.ledger.close()
-        self.factory.reset()
 
-    def announce_samples(self, out: TextIO) -> list[AnnouncedParcel]:
-        parcels = [self.service.announce(size) for size in SAMPLE_SIZES]
-        lines = [
-            f"{p.parcel_id} delivery={p.delivery_code} pickup={p.pickup_code}" for p in parcels
-        ]
-        (self.state_dir / "demo-codes.txt").write_text("\n".join(lines) + "\n", encoding="ascii")
-        print("Sample parcels (also in demo-codes.txt):", file=out)
-        for p in parcels:
-            print(
-                f"  {p.parcel_id}  size {p.size}  delivery code {p.delivery_code}"
-                f"  pickup code {p.pickup_code}",
-                file=out,
-            )
-        return parcels
+# --- headless: the daemon in-process, driven through its API ------------------------
 
-    def locker_line(self, label: str, parcel_id: str | None = None) -> str:
-        ledger = self.service.ctx.ledger
-        locker = ledger.locker(label)
-        wanted = parcel_id or locker.parcel_id
-        parcel = ledger.parcel(wanted) if wanted else None
-        text = f"locker {label}: {locker.status.value}"
-        if parcel:
-            text += f", parcel {parcel.parcel_id}: {parcel.status.value}"
+
+class _Walk:
+    """The headless walk's view of the bank: API calls, door.outcome events, the simulated board."""
+
+    def __init__(self, config: KioskConfig, daemon: Daemon, bank: Any) -> None:
+        self.config, self.daemon = config, daemon
+        bus = config.buses[0].name
+        self.board = {lk.label: (bank.banks[bus].sim[lk.unit], lk.channel) for lk in config.lockers}
+        self.outcomes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.api = AsyncApiClient(
+            str(config.api.socket),
+            on_event=lambda e, d: self.outcomes.put_nowait(d) if e == "door.outcome" else None,
+        )
+
+    def door(self, label: str) -> str:
+        sim, channel = self.board[label]
+        return "open" if sim.is_open(channel) else "shut"
+
+    async def shut(self, label: str) -> str:
+        """The person shuts the door; the result of the door.outcome the daemon then publishes."""
+        sim, channel = self.board[label]
+        sim.close(channel)
+        outcome = await asyncio.wait_for(self.outcomes.get(), 20)
+        return str(outcome["result"])
+
+    async def line(self, label: str, parcel_id: str | None = None) -> str:
+        status = await self.api.call("status")
+        locker = next(lk for lk in status["lockers"] if lk["label"] == label)
+        wanted = parcel_id or locker["parcel_id"]
+        text = f"locker {label}: {locker['status']}"
+        if wanted:
+            parcels = (await self.api.call("parcels"))["parcels"]
+            parcel = next((p for p in parcels if p["parcel_id"] == wanted), None)
+            if parcel:
+                text += f", parcel {wanted}: {parcel['status']}"
         return text
-
-    async def wait_closed(self) -> list[str]:
-        for _ in range(200):
-            outcomes = await self.service.poll_doors()
-            if outcomes:
-                return [o.result for o in outcomes]
-            await asyncio.sleep(0.02)
-        raise RuntimeError("the door did not close")
 
 
 async def headless(state_dir: Path, out: TextIO) -> int:
-    """Walk one delivery and one pickup, printing each step; exit 0 when all held."""
-    async with DemoBank(state_dir) as demo:
-        print(f"locker-kiosk demo: bank {demo.config.site.id}, state in {state_dir}", file=out)
-        parcels = demo.announce_samples(out)
+    """Walk a delivery and a pickup through the daemon's API, printing each step; 0 if all held."""
+    config = demo_config(state_dir)
+    # Nobody stands at a headless bank: the walk shuts the doors itself.
+    buses = tuple(dataclasses.replace(b, door_close_s=0.0) for b in config.buses)
+    config = dataclasses.replace(config, buses=buses)
+    bank = build_lock_bank(config)
+    daemon = Daemon(config, bank=bank, notifier=Notifier(""))
+    await daemon.start()
+    walk = _Walk(config, daemon, bank)
+    try:
+        await walk.api.connect(subscribe=True)
+        print(f"locker-kiosk demo: bank {config.site.id}, state in {state_dir}", file=out)
+        parcels = [await walk.api.call("parcels.announce", size=s) for s in SAMPLE_SIZES]
+        record_samples(state_dir, parcels, out)
         first = parcels[0]
-        svc = demo.service
-        print(f"\n1. A courier types delivery code {first.delivery_code}", file=out)
-        opened = await svc.submit_code(first.delivery_code)
-        door = "open" if demo.doors.is_open(opened.locker) else "shut"
+        print(f"\n1. A courier types delivery code {first['delivery_code']}", file=out)
+        opened = await walk.api.call("code.submit", code=first["delivery_code"])
+        label = opened["locker"]
         print(
-            f"   locker {opened.locker} unlocked, door {door}; {demo.locker_line(opened.locker)}",
+            f"   locker {label} unlocked, door {walk.door(label)}; {await walk.line(label)}",
             file=out,
         )
         print("2. The courier puts the parcel in and shuts the door", file=out)
-        demo.doors.close(opened.locker)
-        await demo.wait_closed()
-        print(f"   {demo.locker_line(opened.locker)}", file=out)
-        print(f"3. The customer types pickup code {first.pickup_code}", file=out)
-        again = await svc.submit_code(first.pickup_code)
-        print(f"   locker {again.locker} unlocked, door open", file=out)
+        await walk.shut(label)
+        print(f"   {await walk.line(label)}", file=out)
+        print(f"3. The customer types pickup code {first['pickup_code']}", file=out)
+        again = await walk.api.call("code.submit", code=first["pickup_code"])
+        print(f"   locker {again['locker']} unlocked, door {walk.door(again['locker'])}", file=out)
         print("4. The customer takes the parcel and shuts the door", file=out)
-        demo.doors.close(again.locker)
-        await demo.wait_closed()
-        print(f"   {demo.locker_line(again.locker, first.parcel_id)}", file=out)
-        verdict = svc.ctx.ledger.verify_audit()
-        depth = svc.ctx.ledger.outbox_depth()
+        await walk.shut(again["locker"])
+        print(f"   {await walk.line(again['locker'], first['parcel_id'])}", file=out)
+        verdict = await walk.api.call("audit.verify")
+        depth = (await walk.api.call("status"))["outbox_depth"]
         print(
-            f"\nAudit log: {verdict.rows} rows, chain {'verified' if verdict.ok else 'BROKEN'}."
+            f"\nAudit log: {verdict['rows']} rows, "
+            f"chain {'verified' if verdict['ok'] else 'BROKEN'}."
             f" Outbox: {depth} events waiting for the cloud.",
             file=out,
         )
-        return 0 if verdict.ok and again.locker == opened.locker else 1
+        return 0 if verdict["ok"] and again["locker"] == label else 1
+    finally:
+        await walk.api.close()
+        # Let the server read our EOF and end that connection itself: on Python 3.11 a
+        # connection task cancelled by the server's close() logs a spurious traceback.
+        await asyncio.sleep(0.1)
+        await daemon.stop()
 
 
-async def interactive(state_dir: Path, out: TextIO, source: TextIO) -> int:
-    """Type codes at a prompt; doors open on the simulated bank and shut again after 3 s."""
-    async with DemoBank(state_dir, auto_close_s=3.0) as demo:
-        print(f"locker-kiosk demo: bank {demo.config.site.id}, state in {state_dir}", file=out)
-        demo.announce_samples(out)
-        print(
-            "\nType a code and press Enter (q to quit). Doors shut themselves after 3 s.", file=out
-        )
-        poller = asyncio.get_running_loop().create_task(_report_closings(demo, out))
-        try:
-            loop = asyncio.get_running_loop()
-            while True:
-                print("code> ", end="", file=out, flush=True)
-                line = await loop.run_in_executor(None, source.readline)
-                if not line or line.strip().lower() in {"q", "quit", "exit"}:
-                    return 0
-                try:
-                    result = await demo.service.submit_code(line.strip())
-                except KioskError as exc:
-                    print(f"   {exc.message} [{exc.code}]", file=out)
-                    continue
-                print(f"   Locker {result.locker} is open ({result.role}).", file=out)
-        finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+# --- interactive: `kiosk run` as a child, the keypad screen in this terminal ----------
 
 
-async def _report_closings(demo: DemoBank, out: TextIO) -> None:
+def _wait_for_daemon(socket: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_S
     while True:
-        for outcome in await demo.service.poll_doors():
+        try:
+            with ApiClient(socket, timeout_s=5) as client:
+                client.call("hello")
+                return
+        except DaemonUnreachable:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+                raise RuntimeError(
+                    f"the demo daemon did not start; its log ends:\n{tail}"
+                ) from None
+            time.sleep(0.1)
+
+
+def interactive(state_dir: Path, out: TextIO, screen: KeypadScreen | None) -> int:
+    """Daemon child + samples + the keypad screen (`screen`; None: no terminal to show it in)."""
+    config_path, config = write_config(state_dir)
+    socket = str(config.api.socket)
+    log = state_dir / "daemon.log"
+    with log.open("ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kiosk", "run", "--config", str(config_path)],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, cwd=state_dir,
+        )  # fmt: skip
+    try:
+        _wait_for_daemon(socket, proc, log)
+        print(f"locker-kiosk demo: bank {config.site.id}, state in {state_dir}", file=out)
+        with ApiClient(socket) as client:
+            parcels = [client.call("parcels.announce", size=s) for s in SAMPLE_SIZES]
+        record_samples(state_dir, parcels, out)
+        if screen is None:
             print(
-                f"\n   Door {outcome.locker} shut: {outcome.result}; "
-                f"{demo.locker_line(outcome.locker)}\ncode> ",
-                end="",
+                f"\nNo terminal to show the keypad screen in; the demo stops here. Run it in a"
+                f" terminal, or keep this bank running and open the screen yourself:\n"
+                f"  kiosk run --config {config_path} &\n"
+                f"  kiosk ui --config {config_path}     (or: kiosk ui --web --config ...)",
                 file=out,
-                flush=True,
             )
-        await asyncio.sleep(0.05)
+            return 0
+        print("\nOpening the keypad screen (Ctrl+Q quits)...", file=out, flush=True)
+        screen(socket, [(p["parcel_id"], p["delivery_code"], p["pickup_code"]) for p in parcels])
+        return 0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-def run(state_dir: str | None, headless_mode: bool) -> int:
+def run(state_dir: str | None, headless_mode: bool, screen: KeypadScreen | None = None) -> int:
+    """`kiosk demo`; `screen(socket, codes)` runs the keypad (the CLI passes kiosk.ui's)."""
     directory = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    directory = directory.absolute()
     directory.mkdir(parents=True, exist_ok=True)
     if headless_mode:
         return asyncio.run(headless(directory, sys.stdout))
-    return asyncio.run(interactive(directory, sys.stdout, sys.stdin))
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    return interactive(directory, sys.stdout, screen if terminal else None)

@@ -1,13 +1,14 @@
-"""`kiosk demo` as a new user runs it: headless, and typed at through a pipe."""
+"""`kiosk demo` as a new user runs it: headless, and typed at in a real terminal (tmux)."""
 
 from __future__ import annotations
 
-import queue
+import os
 import re
+import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,106 +134,95 @@ def test_headless_ledger_holds_digests_never_codes(headless):
     assert stored == expected
 
 
-# --- interactive, through a pipe ------------------------------------------------
+# --- interactive: the keypad screen in a real terminal (tmux) -------------------------
+
+TMUX = shutil.which("tmux")
 
 
-class Demo:
-    """`kiosk demo` with its stdin and stdout on pipes; a thread collects stdout lines."""
+class Tmux:
+    """One tmux server of our own (-L), an 80x24 window running `kiosk demo`."""
 
     def __init__(self, state: Path) -> None:
-        self.proc = subprocess.Popen(
-            kiosk("demo", "--state-dir", str(state)),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, cwd=state,
+        self.name = f"kiosk-demo-{os.getpid()}"
+        self.base = [TMUX or "tmux", "-L", self.name]
+        command = shlex.join(kiosk("demo", "--state-dir", str(state)))
+        subprocess.run(
+            [*self.base, "new-session", "-d", "-s", "demo", "-x", "80", "-y", "24",
+             f"cd {shlex.quote(str(state))} && {command}"],
+            check=True, timeout=STEP_S,
         )  # fmt: skip
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        self.stderr: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-        threading.Thread(target=self._drain, daemon=True).start()
 
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
+    def screen(self) -> str:
+        done = subprocess.run(
+            [*self.base, "capture-pane", "-p", "-t", "demo"],
+            capture_output=True, text=True, timeout=STEP_S,
+        )  # fmt: skip
+        return done.stdout
 
-    def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        self.stderr.extend(self.proc.stderr)
-
-    def expect(self, pattern: str, timeout_s: float = STEP_S) -> re.Match[str]:
-        """The first new stdout line matching `pattern` (a regex); fails fast on timeout or exit."""
+    def expect(self, text: str, timeout_s: float = STEP_S) -> str:
         deadline = time.monotonic() + timeout_s
         while True:
-            left = deadline - time.monotonic()
-            try:
-                line = self.lines.get(timeout=max(left, 0.01))
-            except queue.Empty:
-                pytest.fail(f"no line matching {pattern!r} within {timeout_s}s; saw {self.seen}")
-            if line is None:
-                pytest.fail(f"demo ended before {pattern!r}; saw {self.seen}; {self.stderr}")
-            self.seen.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"{text!r} never showed; the screen:\n{screen}")
+            time.sleep(0.1)
 
-    def type(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-t", "demo", *keys], check=True, timeout=STEP_S)
+
+    def alive(self) -> bool:
+        done = subprocess.run([*self.base, "has-session", "-t", "demo"], capture_output=True)
+        return done.returncode == 0
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=STEP_S)
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=STEP_S)
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    running = Demo(tmp_path)
+def terminal(tmp_path: Path) -> Iterator[Tmux]:
+    if TMUX is None:
+        pytest.skip("tmux is not installed (apt package tmux): no real terminal to test in")
+    session = Tmux(tmp_path)
     try:
-        yield running
+        yield session
     finally:
-        running.stop()
+        session.stop()
 
 
-def test_interactive_demo_through_a_pipe(demo, tmp_path):
-    demo.expect(r"^Sample parcels")
-    for _ in range(3):
-        demo.expect(r"^  \S+  size [SML]  delivery code \d{6}  pickup code \d{6}$")
-    demo.expect(r"Type a code and press Enter")
-    rows = read_codes(tmp_path)  # written before the codes are printed
-    parcel, delivery, pickup = rows[0]
+def test_demo_in_a_real_terminal_opens_a_door_for_a_typed_code(terminal, tmp_path):
+    home = terminal.expect("Welcome")  # the keypad screen, with the sample codes on it
+    rows = read_codes(tmp_path)  # written before the screen opened
+    _, delivery, pickup = rows[0]
+    assert f"delivery {delivery}" in home  # the demo shows its sample codes at home
 
-    demo.type(delivery)
-    label = demo.expect(r"Locker (\S+) is open \(courier\)\.")[1]
+    terminal.keys(delivery, "Enter")
+    screen = terminal.expect("is open: place the parcel and close the door.")
+    label = re.search(r"Locker (\S+) is open", screen)[1]
+    assert re.fullmatch(r"[A-Z]-\d+", label)
+    # The simulated courier shuts the door after 4 s: the parcel is in.
+    terminal.expect(f"The parcel is stored in locker {label}.", timeout_s=15)
+    terminal.keys(*pickup, "Enter")
+    terminal.expect(f"Locker {label} is open: take your parcel and close the door.")
 
-    taken = {c for _, d, p in rows for c in (d, p)}
-    wrong = next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in taken)
-    demo.type(wrong)
-    demo.expect(r"That code is not valid\. .*4 tries left\. \[invalid_code\]")
-
-    # The simulated courier shuts the door after 3 s: the parcel is in.
-    demo.expect(
-        rf"Door {label} shut: delivered; locker {label}: OCCUPIED, parcel {parcel}: DELIVERED"
-    )
-    demo.type(pickup)
-    demo.expect(rf"Locker {label} is open \(customer\)\.")
-
-    demo.type("q")
-    assert demo.proc.wait(timeout=STEP_S) == 0
-    assert "Traceback" not in "".join(demo.stderr)
+    terminal.keys("C-q")  # quit the screen: the demo stops its daemon and exits
+    deadline = time.monotonic() + STEP_S
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive()
+    log = (tmp_path / "daemon.log").read_text()
+    assert "kiosk daemon ready" in log and "kiosk daemon stopped" in log
+    assert "Traceback" not in log
+    assert not (tmp_path / "kiosk.sock").exists()
 
 
-def test_interactive_demo_ends_at_end_of_input(tmp_path):
+def test_demo_without_a_terminal_prints_the_codes_and_stops(tmp_path):
     proc = subprocess.run(
         kiosk("demo", "--state-dir", str(tmp_path)),
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "Sample parcels" in proc.stdout
+    assert "Sample parcels" in proc.stdout and "No terminal" in proc.stdout
     assert len(read_codes(tmp_path)) == 3
+    assert "kiosk daemon stopped" in (tmp_path / "daemon.log").read_text()

@@ -1,0 +1,254 @@
+"""`kiosk ui`: the keypad screen, a client of the daemon's local API and nothing else."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from textual import events, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.theme import Theme
+
+from kiosk.ui import i18n
+from kiosk.ui.link import BACKOFF_S, ApiError, DaemonLink, DaemonUnreachable
+from kiosk.ui.screens.base import KioskModal, KioskScreen, Relabels
+from kiosk.ui.screens.door import OpenScreen
+from kiosk.ui.screens.entry import CodeScreen, HomeScreen
+from kiosk.ui.screens.maintenance import MaintenanceScreen
+from kiosk.ui.screens.modals import PinModal
+from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
+
+log = logging.getLogger(__name__)
+
+#: Seconds without a touch or key before a screen goes back home.
+IDLE_S = 60.0
+#: Seconds between `status` calls (the offline badge, the paused notice).
+STATUS_S = 2.0
+#: Seconds the "thank you" after a pickup stays before the screen goes home.
+THANKS_S = 5.0
+#: Black, white and amber: readable in sunlight and by people with low vision.
+CONTRAST = Theme(
+    name="kiosk-contrast",
+    primary="#ffd400",
+    secondary="#ffffff",
+    accent="#ffd400",
+    warning="#ffd400",
+    error="#ff5f5f",
+    success="#5fff87",
+    foreground="#ffffff",
+    background="#000000",
+    surface="#000000",
+    panel="#1c1c1c",
+    dark=True,
+)
+#: door.outcome events kept for a result screen that mounts after its door already shut.
+_KEEP_OUTCOMES = 50
+
+
+class DaemonUp(Message):
+    def __init__(self, hello: dict[str, Any]) -> None:
+        super().__init__()
+        self.hello = hello
+
+
+class DaemonDown(Message):
+    pass
+
+
+class DaemonEvent(Message):
+    def __init__(self, event: str, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.event, self.data = event, data
+
+
+class KioskApp(App[None]):
+    """Screens above a HomeScreen that is never popped; the daemon link runs in a worker."""
+
+    CSS_PATH = "kiosk.tcss"
+    TITLE = "locker-kiosk"  # the window's (and a snapshot's) title; the screens say their own
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f2", "service", show=False),
+        Binding("f3", "language", show=False),
+    ]
+
+    def __init__(
+        self,
+        socket_path: str,
+        *,
+        language: str = i18n.DEFAULT,
+        idle_s: float = IDLE_S,
+        status_s: float = STATUS_S,
+        thanks_s: float = THANKS_S,
+        backoff_s: tuple[float, ...] = BACKOFF_S,
+        clock: Callable[[], float] = time.monotonic,
+        demo_codes: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        super().__init__()
+        i18n.set_language(language)
+        self.lang = language
+        self.idle_s, self.status_s, self.thanks_s = idle_s, status_s, thanks_s
+        self.clock = clock
+        self.demo_codes = tuple(demo_codes)  # (parcel, delivery, pickup): only `kiosk demo`
+        self.online: bool | None = None  # the cloud link, as `status` last said
+        self.site_locked = False
+        self.technician: str | None = None
+        self.last_input = clock()
+        # One code screen and one door screen, reused: a keypress or an opened door
+        # never waits on composing a screen.
+        self.entry = CodeScreen()
+        self.door = OpenScreen()
+        self._outcomes: list[tuple[int, dict[str, Any]]] = []
+        self._seq = 0
+        self.link = DaemonLink(
+            socket_path,
+            on_up=lambda hello: self.post_message(DaemonUp(hello)),
+            on_down=lambda: self.post_message(DaemonDown()),
+            on_event=lambda event, data: self.post_message(DaemonEvent(event, data)),
+            backoff_s=backoff_s,
+        )
+
+    # --- life ---------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.title = i18n.t("app.title")
+        self.register_theme(CONTRAST)
+        self.theme = CONTRAST.name
+        self.install_screen(self.entry, "entry")
+        self.install_screen(self.door, "door")
+        self.push_screen(HomeScreen())
+        self.run_worker(self.link.run(), name="daemon-link", group="link", exit_on_error=False)
+        self.set_interval(1.0, self._idle_check)
+        self.set_interval(self.status_s, self.poll_status)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.last_input = self.clock()
+        await super().on_event(event)
+
+    def _idle_check(self) -> None:
+        screen = self.screen
+        if not getattr(screen, "IDLE_HOME", False) or getattr(screen, "busy", False):
+            return
+        if self.clock() - self.last_input >= self.idle_s:
+            self.go_home()
+
+    # --- the daemon ---------------------------------------------------------
+
+    def on_daemon_up(self, message: DaemonUp) -> None:
+        if isinstance(self.screen, UnreachableScreen):
+            self.go_home()
+        self.poll_status()
+
+    def on_daemon_down(self, message: DaemonDown) -> None:
+        self.technician, self.link.session = None, None
+        self.show_unreachable()
+
+    def on_daemon_event(self, message: DaemonEvent) -> None:
+        if message.event == "door.outcome":
+            self._seq += 1
+            self._outcomes = [*self._outcomes[-_KEEP_OUTCOMES:], (self._seq, message.data)]
+        for screen in self.screen_stack:
+            if isinstance(screen, Relabels):
+                try:
+                    screen.daemon_event(message.event, message.data)
+                except Exception:  # one screen's mistake must not stop the others' events
+                    log.exception("screen %s failed on %s", screen, message.event)
+
+    def outcome_mark(self) -> int:
+        return self._seq
+
+    def outcomes_since(self, mark: int) -> list[dict[str, Any]]:
+        return [data for seq, data in self._outcomes if seq > mark]
+
+    @work(exclusive=True, group="status")
+    async def poll_status(self) -> None:
+        """`status`: the offline badge (no cloud link; the bank still works), the paused notice."""
+        try:
+            status = await self.link.call("status")
+        except (ApiError, DaemonUnreachable):
+            return
+        self.online = bool(status.get("online"))
+        self.site_locked = bool(status.get("site_locked"))
+        for screen in self.screen_stack:
+            if isinstance(screen, KioskScreen | KioskModal):
+                screen.set_online(self.online)
+            if isinstance(screen, HomeScreen):
+                screen.set_paused(self.site_locked)
+
+    # --- moving between screens ---------------------------------------------
+
+    def go_home(self) -> None:
+        """Back to the home screen; a technician still logged in is logged out."""
+        if self.technician is not None:
+            self.logout()
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+
+    def show(self, screen: KioskScreen) -> None:
+        """Home, then `screen` on top of it: one state screen at a time."""
+        self.go_home()
+        self.push_screen(screen)
+
+    def type_digit(self, digit: str) -> None:
+        """A digit typed anywhere public: into the code being typed, or a new one."""
+        if self.screen is self.entry:
+            self.entry.add(digit)
+        else:
+            self.start_entry(digit)
+
+    def start_entry(self, digits: str = "") -> None:
+        self.entry.reset(digits)
+        self.show(self.entry)
+
+    def show_open(self, result: dict[str, Any], since: int) -> None:
+        self.door.load(result, since)
+        if self.screen is not self.door:
+            self.show(self.door)
+
+    def show_error(self, error: dict[str, Any], retry: bool = True) -> None:
+        if error.get("code") == "locked_out":
+            self.show(LockoutScreen(int(error.get("retry_after", 0) or 0)))
+        else:
+            self.show(ErrorScreen(error, retry=retry))
+
+    def show_unreachable(self) -> None:
+        if not isinstance(self.screen, UnreachableScreen):
+            self.show(UnreachableScreen())
+
+    # --- actions (keys and the top bar's buttons) ---------------------------
+
+    def action_language(self) -> None:
+        self.lang = i18n.next_language(self.lang)
+        i18n.set_language(self.lang)
+        self.title = i18n.t("app.title")
+        for screen in self.screen_stack:
+            if isinstance(screen, Relabels):
+                screen.relabel()  # the reused code screen catches up when shown again
+
+    def action_service(self) -> None:
+        """The hidden way in (F2, "*" at home, the small Service button): the PIN modal."""
+        if isinstance(self.screen, MaintenanceScreen | PinModal | UnreachableScreen):
+            return
+        self.go_home()
+        self.push_screen(PinModal(), self._logged_in)
+
+    def _logged_in(self, session: dict[str, Any] | None) -> None:
+        if not session:
+            return
+        self.link.session = session["session"]
+        self.technician = str(session["technician_id"])
+        self.push_screen(MaintenanceScreen(self.technician))
+
+    @work(group="logout")
+    async def logout(self) -> None:
+        self.technician = None
+        try:
+            await self.link.call("tech.logout")
+        except (ApiError, DaemonUnreachable):
+            pass
+        finally:
+            self.link.session = None

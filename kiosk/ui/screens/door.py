@@ -1,0 +1,177 @@
+"""A door is open: the locker in large type, what to do, and the courier's choices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button
+
+from kiosk.ui.link import ApiError, DaemonUnreachable
+from kiosk.ui.screens.base import KioskScreen
+from kiosk.ui.widgets import BigLabel, Msg, TButton, TopBar
+
+#: What the screen says once the daemon reports the door shut, by DoorOutcome.result.
+_DONE_TEXT = {
+    "delivered": "open.delivered",
+    "picked_up": "open.picked_up",
+    "returned": "open.returned",
+    "released": "open.released",
+    "closed": "open.closed",
+}
+
+
+class OpenScreen(KioskScreen):
+    """Locker X is open for a courier, customer, collector or technician.
+
+    A courier may press "Doesn't fit" (the daemon opens the next size up once
+    this door is shut) or "Cancel"; after a delivery's door.outcome the screen
+    offers "Next parcel", and typing digits starts the next code right here.
+    The app keeps one of these and `load`s each door into it: showing a door
+    never waits on composing a screen.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: dict[str, Any] = {}
+        self.since = 0  # outcomes the app saw after this mark may concern this door
+        self.locker = ""
+        self.role = "customer"
+        self.finished: str | None = None  # the DoorOutcome.result once the door is shut
+        self.choice: str | None = None  # "doesnt_fit" | "cancel" while waiting for the door
+        self.visit = 0  # counts loads, so a timer of an earlier door cannot act on this one
+
+    @property
+    def IDLE_HOME(self) -> bool:  # type: ignore[override]
+        return self.choice is None
+
+    def compose(self) -> ComposeResult:
+        yield TopBar()
+        with Vertical(classes="door"):
+            with Horizontal(classes="door-head"):
+                yield Msg("open.title", classes="door-title")
+                yield BigLabel(id="label")
+            yield Msg("", id="what", classes="what")
+            yield Msg("", id="prompt", classes="warning")
+            with Horizontal(classes="actions"):
+                yield TButton("open.doesnt_fit", id="doesnt-fit")
+                yield TButton("open.cancel", id="cancel")
+                yield TButton("open.next", id="next", classes="primary")
+                yield TButton("open.done", id="done")
+
+    def load(self, result: dict[str, Any], since: int) -> None:
+        """Show this door (a CodeResult dict); outcomes after `since` may have shut it already."""
+        self.result, self.since, self.visit = result, since, self.visit + 1
+        self.locker = str(result.get("locker", ""))
+        self.role = str(result.get("role", "customer"))
+        self.finished = self.choice = None
+        if self.query("#what"):
+            self._apply()
+
+    def on_mount(self) -> None:
+        self._apply()
+
+    def _apply(self) -> None:
+        for role in ("courier", "customer", "collector", "technician"):
+            self.set_class(role == self.role, f"role-{role}")
+        self.query_one(BigLabel).show(self.locker)
+        self.query_one("#what", Msg).say(f"open.{self.role}", locker=self.locker)
+        self.query_one("#prompt", Msg).say("")
+        self._buttons()
+        for data in self.kiosk.outcomes_since(self.since):
+            self.daemon_event("door.outcome", data)
+
+    def _buttons(self) -> None:
+        courier = self.role == "courier"
+        waiting = self.choice is not None
+        for button_id, show in (
+            ("#doesnt-fit", courier and self.finished is None and not waiting),
+            ("#cancel", courier and self.finished is None and not waiting),
+            ("#next", courier and self.finished == "delivered"),
+            ("#done", not courier or self.finished is not None),
+        ):
+            self.query_one(button_id).display = show
+
+    def daemon_event(self, event: str, data: dict[str, Any]) -> None:
+        if data.get("locker", data.get("label")) != self.locker or not self.query("#what"):
+            return  # another door, or not built yet (on_mount reads what it missed)
+        if event == "door.alert" and data.get("kind") == "left_open" and self.finished is None:
+            self.query_one("#prompt", Msg).say("open.close_door", locker=self.locker)
+        elif event == "door.outcome" and self.finished is None:
+            self._finish(data)
+
+    def _finish(self, outcome: dict[str, Any]) -> None:
+        kiosk = self.kiosk
+        nxt, error = outcome.get("next"), outcome.get("error")
+        if nxt:  # "doesn't fit": the next size up is already open
+            kiosk.show_open(nxt, since=kiosk.outcome_mark())
+            return
+        if error:
+            kiosk.show_error(error, retry=False)
+            return
+        result = str(outcome.get("result", "closed"))
+        if self.choice == "cancel" or result == "released":
+            kiosk.go_home()
+            return
+        self.finished = result
+        self.query_one("#prompt", Msg).say("")
+        self.query_one("#what", Msg).say(_DONE_TEXT.get(result, "open.closed"), locker=self.locker)
+        if result == "delivered":
+            self.query_one("#prompt", Msg).say("open.next_hint")
+        else:
+            visit = self.visit
+            self.set_timer(kiosk.thanks_s, lambda: self._thanks_over(visit))
+        self._buttons()
+
+    def _thanks_over(self, visit: int) -> None:
+        if self.visit == visit and self.kiosk.screen is self:
+            self.kiosk.go_home()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button_id = event.button.id
+        if button_id in ("doesnt-fit", "cancel"):
+            event.stop()
+            self._choose("doesnt_fit" if button_id == "doesnt-fit" else "cancel")
+        elif button_id == "next":
+            event.stop()
+            self.kiosk.start_entry()
+        elif button_id == "done":
+            event.stop()
+            self.kiosk.go_home()
+
+    def on_key(self, event: events.Key) -> None:
+        if self.handed_over(event):
+            return
+        digit = self.digit_of(event)
+        if digit is not None and self.finished is not None:
+            event.stop()
+            self.kiosk.type_digit(digit)
+
+    def _choose(self, choice: str) -> None:
+        if self.choice is not None or self.finished is not None:
+            return
+        self.choice = choice
+        key = "open.doesnt_fit_wait" if choice == "doesnt_fit" else "open.cancel_wait"
+        self.query_one("#what", Msg).say(key, locker=self.locker)
+        self._buttons()
+        self._send_choice(choice)
+
+    @work(group="choice")
+    async def _send_choice(self, choice: str) -> None:
+        """courier.doesnt_fit / courier.cancel; the door's closing then arrives as door.outcome."""
+        call = "courier.doesnt_fit" if choice == "doesnt_fit" else "courier.cancel"
+        visit = self.visit
+        try:
+            outcome = await self.kiosk.link.call(call, locker=self.locker)
+        except ApiError as exc:
+            self.kiosk.show_error(exc.error, retry=False)
+            return
+        except DaemonUnreachable:
+            self.kiosk.show_unreachable()
+            return
+        if visit != self.visit:
+            return  # the screen shows another door by now
+        if outcome.get("result") != "awaiting_close" and self.finished is None:
+            self._finish(outcome)  # the door was shut already: decided at once

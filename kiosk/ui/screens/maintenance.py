@@ -1,0 +1,254 @@
+"""The technician's screen: live door grid, door and service actions, log, health, self-test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
+from textual.widgets import Button, DataTable, ProgressBar, TabbedContent, TabPane
+
+from kiosk.ui.i18n import error_text, t
+from kiosk.ui.link import ApiError, DaemonUnreachable
+from kiosk.ui.screens.base import KioskScreen
+from kiosk.ui.screens.modals import ReasonModal
+from kiosk.ui.widgets import Msg, TButton
+
+#: Seconds between refreshes of the door grid (events refresh it at once too).
+REFRESH_S = 1.0
+GRID = ("locker", "size", "status", "door", "check")
+AUDIT = ("time", "actor", "action", "subject")
+HEALTH = ("board", "kind", "channels", "online", "errors")
+#: Health counters that count something gone wrong (the rest count work done).
+ERROR_COUNTERS = ("timeouts", "bad_frames", "errors", "read_errors", "door_read_failures")
+
+
+class MaintenanceScreen(KioskScreen):
+    """Behind a technician's PIN; every action is a technician call with the session token."""
+
+    def __init__(self, technician: str) -> None:
+        super().__init__(classes="maintenance")
+        self.technician = technician
+        self.status: dict[str, Any] = {}
+        self.doors: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="tech-head"):
+            yield Msg("tech.title", classes="apptitle")
+            yield Msg("tech.who", classes="who", technician=self.technician)
+            yield TButton("app.language", id="language", classes="small", focus=True)
+            yield TButton("tech.logout", id="logout", classes="small", focus=True)
+        with Horizontal(classes="sync"):
+            yield Msg("", id="sync")
+            yield Msg("", id="site-locked", classes="warning")
+            yield Msg("", id="note", classes="note")
+        with TabbedContent(id="tabs"):
+            with TabPane(t("tech.doors"), id="tab-doors"), Horizontal():
+                yield DataTable(id="grid", cursor_type="row", zebra_stripes=True)
+                with Vertical(classes="tech-actions"):
+                    for key, button_id in (
+                        ("tech.open", "open"),
+                        ("tech.out", "out"),
+                        ("tech.in", "in"),
+                        ("tech.reset", "reset"),
+                    ):
+                        yield TButton(key, id=button_id, classes="compact", focus=True)
+            with TabPane(t("tech.audit"), id="tab-audit"):
+                yield DataTable(id="audit", cursor_type="row")
+            with TabPane(t("tech.health"), id="tab-health"):
+                yield DataTable(id="health", cursor_type="row")
+            with TabPane(t("tech.selftest"), id="tab-selftest"), Vertical():
+                yield TButton("tech.run", id="run-selftest", classes="compact", focus=True)
+                yield ProgressBar(id="progress", show_eta=False)
+                yield Msg("", id="selftest-result", classes="reason")
+
+    def on_mount(self) -> None:
+        self._columns()
+        self.query_one("#grid", DataTable).focus()
+        self.refresh_grid()
+        self.set_interval(REFRESH_S, self.refresh_grid)
+
+    def _columns(self) -> None:
+        for table_id, columns in (("#grid", GRID), ("#audit", AUDIT), ("#health", HEALTH)):
+            table = self.query_one(table_id, DataTable)
+            table.clear(columns=True)
+            for column in columns:
+                table.add_column(t(f"tech.col.{column}"), key=column)
+
+    def relabel(self) -> None:
+        super().relabel()
+        tabs = self.query_one(TabbedContent)
+        for pane_id, key in (
+            ("tab-doors", "tech.doors"),
+            ("tab-audit", "tech.audit"),
+            ("tab-health", "tech.health"),
+            ("tab-selftest", "tech.selftest"),
+        ):
+            tabs.get_tab(pane_id).label = t(key)
+        self._columns()
+        self._fill_grid()
+
+    # --- reading ------------------------------------------------------------
+
+    def daemon_event(self, event: str, data: dict[str, Any]) -> None:
+        self.refresh_grid()
+
+    @work(exclusive=True, group="grid")
+    async def refresh_grid(self) -> None:
+        """status + doors: the grid and the sync line."""
+        status = await self._call("status")
+        doors = await self._call("doors")
+        if status is None or doors is None:
+            return
+        self.status = status
+        self.doors = {d["label"]: d["door"] for d in doors.get("doors", [])}
+        self._fill_grid()
+
+    def _fill_grid(self) -> None:
+        grid = self.query_one("#grid", DataTable)
+        state = "online" if self.status.get("online") else "offline"
+        sync = self.query_one("#sync", Msg)
+        sync.say("tech.sync", state=t(f"tech.{state}"), depth=self.status.get("outbox_depth", 0))
+        locked = self.query_one("#site-locked", Msg)
+        locked.say("tech.site_locked" if self.status.get("site_locked") else "")
+        for locker in self.status.get("lockers", []):
+            label = locker["label"]
+            cells = {
+                "locker": label,
+                "size": locker["size"],
+                "status": t(f"status.{locker['status']}"),
+                "door": t(f"door.{self.doors.get(label, 'unknown')}"),
+                "check": t("tech.yes") if locker.get("needs_check") else "",
+            }
+            if label in grid.rows:
+                for column, value in cells.items():
+                    grid.update_cell(label, column, value)
+            else:
+                grid.add_row(*cells.values(), key=label)
+
+    def selected(self) -> str | None:
+        grid = self.query_one("#grid", DataTable)
+        if not grid.row_count:
+            return None
+        row_key, _ = grid.coordinate_to_cell_key(Coordinate(grid.cursor_row, 0))
+        return str(row_key.value)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        if pane == "tab-audit":
+            self.load_audit()
+        elif pane == "tab-health":
+            self.load_health()
+
+    @work(exclusive=True, group="audit")
+    async def load_audit(self) -> None:
+        result = await self._call("audit.tail", n=50)
+        if result is None:
+            return
+        table = self.query_one("#audit", DataTable)
+        table.clear()
+        for row in reversed(result.get("rows", [])):
+            table.add_row(str(row["ts"])[:19], row["actor"], row["action"], row["subject"])
+
+    @work(exclusive=True, group="health")
+    async def load_health(self) -> None:
+        result = await self._call("health")
+        if result is None:
+            return
+        table = self.query_one("#health", DataTable)
+        table.clear()
+        for board in result.get("boards", []):
+            errors = sum(board.get("counters", {}).get(name, 0) for name in ERROR_COUNTERS)
+            table.add_row(
+                f"{board['bus']}/{board['unit']}",
+                board["kind"],
+                str(board["channels"]),
+                t("tech.yes") if board["online"] else t("tech.no"),
+                str(errors),
+            )
+
+    # --- acting -------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button_id = event.button.id
+        event.stop()
+        if button_id == "logout":
+            self.kiosk.go_home()
+        elif button_id == "reset":
+            self.reset_lockout()
+        elif button_id == "run-selftest":
+            self.selftest()
+        elif button_id in ("open", "out", "in"):
+            label = self.selected()
+            if label is None:
+                self.note(t("tech.none_selected"), "warning")
+                return
+            self.app.push_screen(
+                ReasonModal(f"tech.{button_id}", label),
+                lambda reason: self._act(button_id, label, reason),
+            )
+
+    def _act(self, action: str, label: str, reason: str | None) -> None:
+        if reason:
+            self.act(action, label, reason)
+
+    @work(group="act")
+    async def act(self, action: str, label: str, reason: str) -> None:
+        if action == "open":
+            done = await self._call("door.open", locker=label, reason=reason)
+            text = "tech.opened"
+        else:
+            done = await self._call(
+                "locker.service", locker=label, in_service=action == "in", reason=reason
+            )
+            text = "tech.now_in" if action == "in" else "tech.now_out"
+        if done is not None:
+            self.note(t(text, locker=label))
+        self.refresh_grid()
+
+    @work(group="act")
+    async def reset_lockout(self) -> None:
+        if await self._call("lockout.reset") is not None:
+            self.note(t("tech.reset_done"))
+        self.refresh_grid()
+
+    @work(exclusive=True, group="selftest")
+    async def selftest(self) -> None:
+        """selftest reads every sensor a few times; the bar runs until the sweep answers."""
+        bar = self.query_one("#progress", ProgressBar)
+        result_line = self.query_one("#selftest-result", Msg)
+        bar.update(total=None, progress=0)
+        result_line.say("tech.selftest_running")
+        result = await self._call("selftest")
+        if result is None:
+            result_line.say("")
+            return
+        doors = result.get("doors", [])
+        bar.update(total=max(1, len(doors)), progress=len(doors))
+        bad = [f"{d['label']}={'/'.join(d['readings'])}" for d in doors if not d["ok"]]
+        if bad:
+            result_line.say("tech.selftest_fault", doors=", ".join(bad))
+        else:
+            result_line.say("tech.selftest_ok", count=len(doors))
+
+    def note(self, text: str, severity: str = "information") -> None:
+        """The outcome of an action: on the sync line (it stays) and as a toast."""
+        self.query_one("#note", Msg).update(text)
+        self.notify(text, severity=severity)  # type: ignore[arg-type]
+
+    async def _call(self, name: str, **args: Any) -> dict[str, Any] | None:
+        """A technician call; refusals become a toast, a lost session or daemon goes home."""
+        try:
+            result = await self.kiosk.link.call(name, **args)
+            return result if self.is_attached else None  # logged out meanwhile: drop it
+        except ApiError as exc:
+            if not self.is_attached:
+                return None
+            if exc.code == "not_allowed":
+                self.kiosk.go_home()
+            self.note(error_text(exc.error), "error")
+        except DaemonUnreachable:
+            self.kiosk.show_unreachable()
+        return None

@@ -1,0 +1,150 @@
+"""Modal screens: the technician's PIN (tech.login), and the reason an action is audited with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input
+
+from kiosk.ui.i18n import error_text, t
+from kiosk.ui.link import ApiError, DaemonUnreachable
+from kiosk.ui.screens.base import KioskModal
+from kiosk.ui.widgets import MAX_DIGITS, CodeDisplay, Keypad, Msg, TButton
+
+
+class _PinError(Msg):
+    def __init__(self) -> None:
+        super().__init__("", id="pin-error", classes="warning")
+        self.error: dict[str, Any] | None = None
+
+    def show(self, error: dict[str, Any] | None) -> None:
+        self.error = error
+        self.relabel()
+
+    def relabel(self) -> None:
+        self.update(error_text(self.error, pin=True) if self.error else "")
+
+
+class PinModal(KioskModal):
+    """A PIN typed on the keypad, masked; dismisses with the tech.login result, or None."""
+
+    TAKES_KEYS = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.digits = ""
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog pin"):
+            yield Msg("pin.title", classes="headline")
+            with Horizontal():
+                with Vertical(classes="side"):
+                    yield Msg("pin.prompt", classes="prompt")
+                    yield CodeDisplay(id="pin")
+                    yield _PinError()
+                    yield TButton("pin.cancel", id="pin-cancel")
+                yield Keypad()
+
+    def _show(self) -> None:
+        for display in self.query(CodeDisplay):  # none yet while keys outrun the mount
+            display.set_digits(self.digits)
+
+    def on_key(self, event: events.Key) -> None:
+        self.key(event)
+
+    def key(self, event: events.Key) -> None:
+        char = event.character or ""
+        if len(char) == 1 and char.isascii() and char.isdigit():
+            self.press(char)
+        elif event.key == "backspace":
+            self.press("back")
+        elif event.key == "enter":
+            self.press("ok")
+        elif event.key == "escape":
+            self.dismiss(None)
+        else:
+            return
+        event.stop()
+
+    def on_keypad_pressed(self, message: Keypad.Pressed) -> None:
+        self.press(message.key)
+
+    def press(self, key: str) -> None:
+        if self.busy:
+            return
+        if key == "ok":
+            if self.digits:
+                self.busy = True
+                self._login(self.digits)
+            return
+        self.digits = self.digits[:-1] if key == "back" else (self.digits + key)[:MAX_DIGITS]
+        self._show()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "pin-cancel":
+            event.stop()
+            self.dismiss(None)
+
+    @work(exclusive=True, group="login")
+    async def _login(self, pin: str) -> None:
+        try:
+            session = await self.kiosk.link.call("tech.login", pin=pin)
+        except ApiError as exc:
+            if not self.is_attached:
+                return  # cancelled meanwhile
+            self.digits, self.busy = "", False
+            self._show()
+            self.query_one(_PinError).show(exc.error)
+            return
+        except DaemonUnreachable:
+            self.kiosk.show_unreachable()
+            return
+        if self.is_attached:
+            self.dismiss(session)
+        else:  # cancelled meanwhile: do not leave a session open
+            self.kiosk.link.session = session.get("session")
+            self.kiosk.logout()
+
+
+class ReasonModal(KioskModal):
+    """Why a technician opens a door or moves a locker in or out of service; dismisses the text."""
+
+    def __init__(self, action_key: str, locker: str) -> None:
+        super().__init__()
+        self.action_key, self.locker = action_key, locker
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog reason"):
+            yield Msg("reason.title", action=t(self.action_key), locker=self.locker)
+            yield Input(placeholder=t("reason.placeholder"), max_length=200, id="reason-text")
+            with Horizontal(classes="actions"):
+                yield TButton("reason.ok", id="reason-ok", classes="primary", focus=True)
+                yield TButton("reason.cancel", id="reason-cancel", focus=True)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def _done(self) -> None:
+        text = self.query_one(Input).value.strip()
+        if text:
+            self.dismiss(text)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._done()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "reason-ok":
+            self._done()
+        else:
+            self.dismiss(None)
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            event.stop()
+            self.dismiss(None)

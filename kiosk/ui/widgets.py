@@ -1,0 +1,141 @@
+"""The keypad screen's building blocks: catalogue-backed texts and buttons, keypad, big label."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal
+from textual.message import Message
+from textual.renderables.digits import DIGITS
+from textual.widgets import Button, Digits, Static
+
+from kiosk.ui.i18n import t
+
+#: What one typed digit looks like on the screen.
+MASK = "•"
+#: The longest code or PIN the keypad takes (codes are 6-10 digits, PINs 4-10).
+MAX_DIGITS = 12
+
+
+class Msg(Static):
+    """A catalogue text: keeps its key and fields, and re-reads them on a language switch."""
+
+    def __init__(self, key: str = "", *, id: str | None = None, classes: str = "", **fmt: Any):
+        super().__init__(t(key, **fmt) if key else "", id=id, classes=classes)
+        self.key, self.fmt = key, fmt
+
+    def say(self, key: str, **fmt: Any) -> None:
+        """Show another catalogue text (an empty key clears the line)."""
+        self.key, self.fmt = key, fmt
+        self.relabel()
+
+    def relabel(self) -> None:
+        self.update(t(self.key, **self.fmt) if self.key else "")
+
+
+class TButton(Button):
+    """A button labelled from the catalogue; public screens' buttons never take focus.
+
+    Focus stays with the screen, so Enter always means "OK" for the code being
+    typed and never presses whichever button was touched last.
+    """
+
+    def __init__(self, key: str, *, id: str | None = None, classes: str = "", focus: bool = False):
+        super().__init__(t(key), id=id, classes=classes)
+        self.key = key
+        self.can_focus = focus
+
+    def relabel(self) -> None:
+        self.label = t(self.key)
+
+
+class Keypad(Grid):
+    """0-9, ⌫ and OK as big keys; each tap goes up as `Keypad.Pressed`."""
+
+    class Pressed(Message):
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key  # "0".."9", "back" or "ok"
+
+    def compose(self) -> ComposeResult:
+        for digit in "123456789":
+            yield _Key(digit)
+        yield _Key("back", "key.back")
+        yield _Key("0")
+        yield _Key("ok", "key.ok")
+
+
+class _Key(Static):
+    """One keypad key. Not a Button: a Button ignores a second tap while it still shows the
+    first (about 0.2 s), and a person typing "55" must get two fives."""
+
+    FLASH_S = 0.15
+
+    def __init__(self, key: str, catalogue_key: str = "") -> None:
+        super().__init__(t(catalogue_key) if catalogue_key else key, id=f"key-{key}", classes="key")
+        self.key, self.catalogue_key = key, catalogue_key
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.add_class("-pressed")
+        self.set_timer(self.FLASH_S, lambda: self.remove_class("-pressed"))
+        self.post_message(Keypad.Pressed(self.key))
+
+    def relabel(self) -> None:
+        if self.catalogue_key:
+            self.update(t(self.catalogue_key))
+
+
+class CodeDisplay(Static):
+    """The digits typed so far, masked: one • per digit, never the digit itself."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.digits = ""
+
+    def set_digits(self, digits: str) -> None:
+        self.digits = digits
+        self.update(" ".join(MASK * len(digits)) or " ")
+
+
+class BigLabel(Horizontal):
+    """A locker label in large type (Textual's 3x3 Digits), or bold plain text if it cannot."""
+
+    def __init__(self, label: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="big-label")
+        self.label = label
+
+    def compose(self) -> ComposeResult:
+        yield Digits("", classes="big")
+        yield Static("", classes="big-text")
+
+    def on_mount(self) -> None:
+        self.show(self.label)
+
+    def show(self, label: str) -> None:
+        self.label = label
+        digits, text = self.query_one(Digits), self.query_one(".big-text", Static)
+        large = bool(label) and all(ch in DIGITS for ch in label.upper())
+        digits.display, text.display = large, not large
+        digits.update(label.upper() if large else "")
+        text.update("" if large else label)
+
+
+class TopBar(Horizontal):
+    """Title, the small "offline" badge, the language switch and the service button."""
+
+    def __init__(self, service: bool = True) -> None:
+        super().__init__(classes="topbar")
+        self.service = service
+
+    def compose(self) -> ComposeResult:
+        yield Msg("app.title", classes="apptitle")
+        yield Msg("app.offline", classes="badge offline")
+        yield TButton("app.language", id="language", classes="small")
+        if self.service:
+            yield TButton("app.service", id="service", classes="small")
+
+    def set_online(self, online: bool) -> None:
+        self.set_class(online, "online")

@@ -1,0 +1,25 @@
+"""Fixtures of the keypad tests: a real daemon (DaemonRig) in-process, and its admin client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from support.daemon_rig import DaemonRig
+
+from kiosk.api.aclient import AsyncApiClient
+
+
+@pytest.fixture
+async def rig(tmp_path) -> AsyncIterator[DaemonRig]:
+    async with DaemonRig(tmp_path) as r:
+        yield r
+
+
+@pytest.fixture
+async def admin(rig) -> AsyncIterator[AsyncApiClient]:
+    """The technician's shell: an admin connection (same uid as the daemon) for setting up."""
+    client = AsyncApiClient(rig.socket)
+    await client.connect()
+    yield client
+    await client.close()

@@ -1,0 +1,68 @@
+"""The daemon goes away and comes back: "out of order", then the keypad reconnects by itself."""
+
+from __future__ import annotations
+
+from support.daemon_rig import DaemonRig
+from ui_support import SIZE, make_app, screen_text, until
+
+from kiosk.api.aclient import AsyncApiClient
+from kiosk.ui.screens.door import OpenScreen
+from kiosk.ui.screens.entry import HomeScreen
+from kiosk.ui.screens.notice import UnreachableScreen
+
+
+async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path):
+    rig = DaemonRig(tmp_path)
+    await rig.__aenter__()
+    admin = AsyncApiClient(rig.socket)
+    await admin.connect()
+    parcel = await admin.call("parcels.announce", size="S")
+    await admin.close()
+    app = make_app(rig.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.up)
+        await pilot.press("1", "2")  # half a code typed when the daemon goes
+        await rig.__aexit__(None, None, None)
+        await until(pilot, lambda: isinstance(app.screen, UnreachableScreen), what="unreachable")
+        assert "Out of order" in screen_text(app)
+        assert "reconnecting" in screen_text(app).lower()
+        await pilot.press(*"123456", "enter")  # typing at a dead bank does nothing bad
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, UnreachableScreen) and app.link.attempts >= 2
+
+        async with DaemonRig(tmp_path) as again:  # same state dir, same socket path
+            assert again.socket == rig.socket
+            await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home again")
+            await pilot.press(*parcel["delivery_code"], "enter")  # the ledger kept the parcel
+            await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+            assert app.screen.locker == "A-1"
+            again.doors.close("A-1")
+            await until(pilot, lambda: app.screen.finished == "delivered")
+
+
+async def test_ui_started_before_the_daemon_waits_for_it(tmp_path):
+    socket = str(tmp_path / "kiosk.sock")  # what rig_config puts there
+    app = make_app(socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+        async with DaemonRig(tmp_path) as rig:
+            assert rig.socket == socket
+            await until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.link.up)
+
+
+async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path):
+    rig = DaemonRig(tmp_path)
+    await rig.__aenter__()
+    admin = AsyncApiClient(rig.socket)
+    await admin.connect()
+    parcel = await admin.call("parcels.announce", size="S")
+    await admin.close()
+    rig.doors.jammed.add("A-1")  # the door never opens: code.submit waits on the sensor
+    app = make_app(rig.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.up)
+        await pilot.press(*parcel["delivery_code"], "enter")
+        await until(pilot, lambda: getattr(app.screen, "busy", False))
+        await rig.daemon.server.close()  # the socket drops while the reply is pending
+        await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+    await rig.__aexit__(None, None, None)

@@ -1,0 +1,190 @@
+"""Snapshots of each keypad screen at 80x24, in English and German (pytest-textual-snapshot).
+
+`snap_compare` runs the app with its own event loop (`App.run`), so the real
+daemon runs on another loop in a thread here; the app talks to it over its
+socket exactly as `kiosk ui` does. Update after a deliberate change with
+`pytest tests/kiosk/ui/test_snapshots.py --snapshot-update`, and look at the
+report before committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.daemon_rig import DaemonRig
+from textual.widgets import DataTable
+from ui_support import SIZE, make_app, until
+
+from kiosk.api.aclient import AsyncApiClient
+from kiosk.ui.screens.door import OpenScreen
+from kiosk.ui.screens.maintenance import MaintenanceScreen
+from kiosk.ui.screens.modals import PinModal
+from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
+
+LANGS = ["en", "de"]
+WRONG = "000000"
+
+
+class ThreadedRig:
+    """A DaemonRig on its own event loop in a thread, with a blocking admin `call`."""
+
+    def __init__(self, state: Path, **config_kw: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.rig = DaemonRig(state, **config_kw)
+        self.admin = AsyncApiClient(self.rig.socket)
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=20)
+
+    def __enter__(self) -> ThreadedRig:
+        self.thread.start()
+        self._run(self.rig.__aenter__())
+        self._run(self.admin.connect())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._run(self.admin.close())
+        self._run(self.rig.__aexit__(None, None, None))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+    @property
+    def socket(self) -> str:
+        return self.rig.socket
+
+    def call(self, name: str, **args: Any) -> dict[str, Any]:
+        return self._run(self.admin.call(name, **args))
+
+    def deliver(self, size: str) -> dict[str, Any]:
+        """A parcel put in by a courier (admin connection), door shut and recorded."""
+        parcel = self.call("parcels.announce", size=size)
+        opened = self.call("code.submit", code=parcel["delivery_code"])
+        self.loop.call_soon_threadsafe(self.rig.doors.close, opened["locker"])
+        for _ in range(250):
+            if self.call("courier.done", locker=opened["locker"])["finished"]:
+                return parcel
+            threading.Event().wait(0.02)
+        raise AssertionError("delivery did not finish")
+
+
+@pytest.fixture
+def bank(tmp_path) -> Iterator[ThreadedRig]:
+    with ThreadedRig(tmp_path) as rig:
+        yield rig
+
+
+async def settled(pilot) -> None:
+    """Connected, the first `status` in (the offline badge shows), nothing moving."""
+    app = pilot.app
+    await until(pilot, lambda: app.link.up and app.online is not None, what="status")
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_home(snap_compare, bank, lang):
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=settled)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_code_entry(snap_compare, bank, lang):
+    async def typed(pilot):
+        await settled(pilot)
+        await pilot.press("1", "2", "3", "4")
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE, run_before=typed)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_courier_result(snap_compare, bank, lang):
+    parcel = bank.call("parcels.announce", size="M")
+
+    async def opened(pilot):
+        await settled(pilot)
+        await pilot.press(*parcel["delivery_code"], "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=opened)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_customer_result(snap_compare, bank, lang):
+    parcel = bank.deliver("S")
+
+    async def opened(pilot):
+        await settled(pilot)
+        await pilot.press(*parcel["pickup_code"], "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=opened)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_error(snap_compare, bank, lang):
+    async def refused(pilot):
+        await settled(pilot)
+        await pilot.press(*WRONG, "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorScreen))
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=refused)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_lockout(snap_compare, tmp_path, lang):
+    async def locked(pilot):
+        await settled(pilot)
+        await pilot.press(*WRONG, "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, LockoutScreen))
+
+    with ThreadedRig(tmp_path, policy={"max_failures": 1, "backoff_first_s": 90}) as rig:
+        # A stopped clock: the countdown shows the daemon's 90 s, not whatever is left.
+        app = make_app(rig.socket, language=lang, clock=lambda: 1000.0)
+        assert snap_compare(app, terminal_size=SIZE, run_before=locked)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_unreachable(snap_compare, tmp_path, lang):
+    async def down(pilot):
+        await until(pilot, lambda: isinstance(pilot.app.screen, UnreachableScreen))
+
+    app = make_app(str(tmp_path / "nobody.sock"), language=lang)
+    assert snap_compare(app, terminal_size=SIZE, run_before=down)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_pin_modal(snap_compare, bank, lang):
+    async def asked(pilot):
+        await settled(pilot)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(pilot.app.screen, PinModal))
+        await pilot.press("4", "7")
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=asked)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_maintenance_grid(snap_compare, bank, lang):
+    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+    bank.deliver("L")  # one occupied locker in the grid
+
+    async def grid(pilot):
+        await settled(pilot)
+        await pilot.press("f2", *"4711", "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
+        table = pilot.app.screen.query_one("#grid", DataTable)
+        await until(pilot, lambda: table.row_count == 4)
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=grid)  # fmt: skip

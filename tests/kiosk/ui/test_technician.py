@@ -1,0 +1,125 @@
+"""The technician's way in (PIN modal) and the maintenance screen, against a real daemon."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, ProgressBar
+from ui_support import SIZE, click, make_app, screen_text, until
+
+from kiosk.ui.screens.entry import HomeScreen
+from kiosk.ui.screens.maintenance import MaintenanceScreen
+from kiosk.ui.screens.modals import PinModal, ReasonModal
+
+PIN = "4711"
+
+
+async def logged_in(pilot, app) -> MaintenanceScreen:
+    await until(pilot, lambda: app.link.up)
+    await pilot.press("f2")
+    assert isinstance(app.screen, PinModal)
+    await pilot.press(*PIN, "enter")
+    await until(pilot, lambda: isinstance(app.screen, MaintenanceScreen), what="maintenance")
+    screen = app.screen
+    await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4, what="grid")
+    return screen
+
+
+def cell(screen: MaintenanceScreen, label: str, column: str) -> str:
+    return str(screen.query_one("#grid", DataTable).get_cell(label, column))
+
+
+async def choose(pilot, screen: MaintenanceScreen, label: str) -> None:
+    grid = screen.query_one("#grid", DataTable)
+    grid.move_cursor(row=grid.get_row_index(label))
+    await pilot.pause()
+    assert screen.selected() == label
+
+
+async def give_reason(pilot, app, reason: str) -> None:
+    await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+    await pilot.press(*reason, "enter")
+    await until(pilot, lambda: not isinstance(app.screen, ReasonModal))
+
+
+async def test_star_at_home_opens_the_pin_modal_and_a_wrong_pin_counts(rig, admin):
+    await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
+    app = make_app(rig.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.up)
+        await pilot.press("*")
+        assert isinstance(app.screen, PinModal)
+        await pilot.press(*"0000", "enter")
+        await until(pilot, lambda: "Wrong PIN. 4 tries left." in screen_text(app))
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)
+        await click(pilot, "#service")  # the small Service button: the same modal
+        await until(pilot, lambda: isinstance(app.screen, PinModal))
+
+
+async def test_grid_open_with_reason_service_out_and_in_then_logout(rig, admin):
+    await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
+    app = make_app(rig.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await logged_in(pilot, app)
+        assert "Technician t1" in screen_text(app)
+        assert [cell(screen, lb, "status") for lb in ("A-1", "A-2", "B-1", "C-1")] == ["free"] * 4
+        assert cell(screen, "C-1", "size") == "L" and cell(screen, "A-2", "door") == "shut"
+
+        await choose(pilot, screen, "A-2")
+        await click(pilot, "#open")
+        await give_reason(pilot, app, "inspection")
+        await until(pilot, lambda: rig.doors.pulses["A-2"] == 1, what="A-2 pulsed")
+        await until(pilot, lambda: cell(screen, "A-2", "door") == "open", what="grid: open")
+        rig.doors.close("A-2")
+        await until(pilot, lambda: cell(screen, "A-2", "door") == "shut", what="grid: shut")
+
+        await choose(pilot, screen, "B-1")
+        await click(pilot, "#out")
+        await give_reason(pilot, app, "lock sticks")
+        await until(pilot, lambda: cell(screen, "B-1", "status") == "out of service")
+        await click(pilot, "#in")
+        await give_reason(pilot, app, "fixed")
+        await until(pilot, lambda: cell(screen, "B-1", "status") == "free")
+
+        await click(pilot, "#logout")
+        await until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await until(pilot, lambda: app.link.session is None)
+    rows = (await admin.call("audit.tail", n=50))["rows"]
+    by_t1 = {(r["action"], r["subject"]) for r in rows if r["actor"] == "technician:t1"}
+    assert {s for _, s in by_t1} >= {"A-2", "B-1"}, by_t1
+
+
+async def test_audit_health_selftest_and_lockout_reset(rig, admin):
+    await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
+    app = make_app(rig.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await logged_in(pilot, app)
+        await click(pilot, "#reset")
+        await until(pilot, lambda: "Code and PIN entry are open again." in screen_text(app))
+
+        await click(pilot, "#--content-tab-tab-audit")  # the tab's header, as a person would
+        audit = screen.query_one("#audit", DataTable)
+        await until(pilot, lambda: audit.row_count > 0, what="audit rows")
+        actions = {str(audit.get_row_at(i)[2]) for i in range(audit.row_count)}
+        assert {"technician.login", "pin.lockout_reset"} <= actions
+
+        await click(pilot, "#--content-tab-tab-health")
+        health = screen.query_one("#health", DataTable)
+        await until(pilot, lambda: health.row_count == 1, what="health rows")
+        assert [str(c) for c in health.get_row_at(0)][:3] == ["gpio/1", "gpio", "4"]
+
+        await click(pilot, "#--content-tab-tab-selftest")
+        await click(pilot, "#run-selftest")
+        bar = screen.query_one("#progress", ProgressBar)
+        await until(pilot, lambda: bar.total == 4 and bar.progress == 4, what="selftest")
+        assert "All 4 door sensors read cleanly." in screen_text(app)
+
+
+async def test_maintenance_in_german(rig, admin):
+    await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
+    app = make_app(rig.socket, language="de")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await logged_in(pilot, app)
+        await until(pilot, lambda: cell(screen, "A-1", "status") == "frei")
+        assert "Techniker t1" in screen_text(app)
+        await pilot.press("f3")
+        await until(pilot, lambda: cell(screen, "A-1", "status") == "free")

@@ -1,0 +1,64 @@
+"""Helpers of the keypad tests: an app aimed at a rig's socket, waiting, reading the screen."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from textual.widgets import Button, Digits, Static
+
+from kiosk.ui.app import KioskApp
+
+SIZE = (80, 24)
+
+
+def make_app(socket: str, **kw: Any) -> KioskApp:
+    kw.setdefault("status_s", 0.2)
+    kw.setdefault("backoff_s", (0.05, 0.1, 0.2))
+    return KioskApp(socket, **kw)
+
+
+async def until(pilot, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> None:
+    """Let the app run until `predicate()` holds; fail with the screen's text if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what or predicate}: {screen_text(pilot.app)}"
+            )
+        await pilot.pause(0.02)
+
+
+def screen_text(app: KioskApp) -> str:
+    """Every visible text of the current screen, joined (what a person would read)."""
+    parts = []
+    for widget in app.screen.query("*"):
+        if not widget.display or not all(a.display for a in widget.ancestors_with_self[:-1]):
+            continue
+        if isinstance(widget, Button):
+            parts.append(str(widget.label))
+        elif isinstance(widget, Digits):
+            parts.append(widget.value)
+        elif isinstance(widget, Static):
+            parts.append(str(widget.content))
+    return " | ".join(p for p in parts if p.strip())
+
+
+async def type_code(pilot, code: str, enter: bool = True) -> None:
+    await pilot.press(*code)
+    if enter:
+        await pilot.press("enter")
+
+
+async def click(pilot, selector: str) -> None:
+    """Tap a widget once it is shown and laid out (a button just made visible has no place yet)."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: any(w.display and w.region.area for w in app.screen.query(selector)),
+        what=f"{selector} on screen",
+    )
+    await pilot.pause()
+    await pilot.click(selector)
