@@ -114,10 +114,12 @@ class ControlTables:
         return int(cursor.lastrowid or 0)
 
     def outbox(self, limit: int = 100, after_seq: int = 0) -> list[OutboxEvent]:
-        rows = self.db.query(
-            "SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        # Plain tuples straight from sqlite3: this is the backlog drain's read.
+        rows = self.conn.execute(
+            "SELECT seq, id, type, ts, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
         )
-        return [OutboxEvent(r["seq"], r["id"], r["type"], r["ts"], r["body"]) for r in rows]
+        return [OutboxEvent(*row) for row in rows]
 
     def outbox_depth(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
