@@ -150,8 +150,24 @@ def _decode_bits(
     }
 
 
+class _CoilsAndInputs:
+    """What both boards share: lock outputs are coils 0..N-1, door inputs discrete inputs."""
+
+    def read_outputs(self, channels: int) -> ReadBits:
+        return ReadBits(FC_READ_COILS, 0, channels)
+
+    def read_output(self, channel: int) -> ReadBits:
+        return ReadBits(FC_READ_COILS, channel, 1)
+
+    def output_off(self, channel: int) -> WriteCoil:
+        return WriteCoil(channel, COIL_OFF)
+
+    def read_doors(self, channels: int) -> ReadBits:
+        return ReadBits(FC_READ_DISCRETE_INPUTS, 0, channels)
+
+
 @dataclass(frozen=True)
-class KioskV1Profile:
+class KioskV1Profile(_CoilsAndInputs):
     """DESIGN.md register map v1.
 
     coil ch (FC01/FC05): 1 = energise lock ch for the pulse time; the board clears it.
@@ -205,18 +221,6 @@ class KioskV1Profile:
         _ = pulse_ms
         return WriteCoil(channel, COIL_ON)
 
-    def read_outputs(self, channels: int) -> ReadBits:
-        return ReadBits(FC_READ_COILS, 0, channels)
-
-    def read_output(self, channel: int) -> ReadBits:
-        return ReadBits(FC_READ_COILS, channel, 1)
-
-    def output_off(self, channel: int) -> WriteCoil:
-        return WriteCoil(channel, COIL_OFF)
-
-    def read_doors(self, channels: int) -> ReadBits:
-        return ReadBits(FC_READ_DISCRETE_INPUTS, 0, channels)
-
     def decode_doors(
         self, bits: Sequence[bool], channels: int, where: str = ""
     ) -> dict[int, DoorState]:
@@ -224,7 +228,7 @@ class KioskV1Profile:
 
 
 @dataclass(frozen=True)
-class WaveshareRelayDProfile:
+class WaveshareRelayDProfile(_CoilsAndInputs):
     """Waveshare Modbus RTU Relay (D): relays are coils 0..7, inputs are discrete inputs 0..7.
 
     Unlock = "flash on": FC05 at 0x0200 + ch, value = on-time in 100 ms units.
@@ -275,18 +279,6 @@ class WaveshareRelayDProfile:
     def unlock(self, channel: int, pulse_ms: int) -> WriteCoil:
         """Flash on: the board switches the relay off after ceil(pulse_ms / 100) x 100 ms."""
         return WriteCoil(self.flash_on_base + channel, self.flash_units(pulse_ms))
-
-    def read_outputs(self, channels: int) -> ReadBits:
-        return ReadBits(FC_READ_COILS, 0, channels)
-
-    def read_output(self, channel: int) -> ReadBits:
-        return ReadBits(FC_READ_COILS, channel, 1)
-
-    def output_off(self, channel: int) -> WriteCoil:
-        return WriteCoil(channel, COIL_OFF)
-
-    def read_doors(self, channels: int) -> ReadBits:
-        return ReadBits(FC_READ_DISCRETE_INPUTS, 0, channels)
 
     def decode_doors(
         self, bits: Sequence[bool], channels: int, where: str = ""
