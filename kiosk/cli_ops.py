@@ -66,7 +66,7 @@ def status(client: ApiClient, args: argparse.Namespace) -> int:
     ]
     head = (
         f"site {data['site']}  cloud {'online' if data['online'] else 'offline'}  "
-        f"outbox {data['outbox_depth']}"
+        f"outbox {data['outbox_depth']}  last contact {data.get('last_contact') or 'never'}"
         + ("  CODE ENTRY LOCKED" if data.get("site_locked") else "")
     )
     return _emit(args, data, head + "\n" + _table(rows, ["locker", "size", "status", "parcel", ""]))
@@ -158,17 +158,17 @@ def audit_tail(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def selftest(client: ApiClient, args: argparse.Namespace) -> int:
-    print("sweeping door sensors ...", file=sys.stderr)
-    data = client.call("selftest")
-    total = len(data["doors"])
-    for index, door in enumerate(data["doors"], 1):
+    """Door by door, so the bar moves as each sensor is read."""
+    labels = [lk["label"] for lk in client.call("status")["lockers"]]
+    total, faults = len(labels), 0
+    for index, label in enumerate(labels, 1):
+        door = client.call("selftest", locker=label)["doors"][0]
+        faults += not door["ok"]
         bar = "#" * (20 * index // total)
         verdict = "ok" if door["ok"] else "FAULT"
-        print(
-            f"[{bar:<20}] {index}/{total} {door['label']}: {'/'.join(door['readings'])} {verdict}"
-        )
-    print("self-test passed" if data["ok"] else "self-test found faults")
-    return EXIT_OK if data["ok"] else EXIT_REFUSED
+        print(f"[{bar:<20}] {index}/{total} {label}: {'/'.join(door['readings'])} {verdict}")
+    print("self-test passed" if not faults else f"self-test found {faults} fault(s)")
+    return EXIT_OK if not faults else EXIT_REFUSED
 
 
 def backup(client: ApiClient, args: argparse.Namespace) -> int:

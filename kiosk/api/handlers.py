@@ -6,13 +6,14 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kiosk import __version__
 from kiosk.api.protocol import API_VERSION
 from kiosk.api.sessions import Sessions
+from kiosk.clock import to_text
 from kiosk.domain.errors import BadRequest, KioskError
 from kiosk.domain.sizes import Size
 from kiosk.service.locker_service import LockerService
@@ -41,6 +42,10 @@ def _text(args: dict[str, Any], name: str, required: bool = True, limit: int = 2
     return value
 
 
+def _stamp(moment: datetime | None) -> str | None:
+    return to_text(moment) if moment is not None else None
+
+
 def _flag(args: dict[str, Any], name: str) -> bool:
     value = args.get(name)
     if not isinstance(value, bool):
@@ -54,6 +59,7 @@ class Api:
     sessions: Sessions
     site_id: str
     online: Callable[[], bool] = lambda: False
+    last_contact: Callable[[], datetime | None] = lambda: None
     calls: dict[str, tuple[str, Handler]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -126,6 +132,7 @@ class Api:
             "online": self.online(),
             "lockers": lockers,
             "outbox_depth": ledger.outbox_depth(),
+            "last_contact": _stamp(self.last_contact()),
             "site_locked": limiter.site_locked,
         }
 
@@ -243,11 +250,22 @@ class Api:
         return {"ok": result.ok, "rows": result.rows, "problem": result.problem}
 
     async def selftest(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        """Read every door sensor a few times; report what each says (a sweep, no unlocking)."""
-        bank, channels = self.service.ctx.bank, self.service.ctx.channels
+        """Read every door sensor a few times; report what each says (a sweep, no unlocking).
+
+        With `locker`, only that door (its board alone is read): a caller that
+        sweeps door by door can show real progress.
+        """
+        bank, channels = self.service.ctx.bank, dict(self.service.ctx.channels)
+        units = None
+        if "locker" in args:
+            label = _text(args, "locker", limit=16)
+            if label not in channels:
+                raise BadRequest(f"There is no locker {label!r}.")
+            channels = {label: channels[label]}
+            units = {(channels[label].bus, channels[label].unit)}
         seen: dict[str, set[str]] = {label: set() for label in channels}
         for _ in range(3):
-            states = await bank.read_doors()
+            states = await bank.read_doors(units)
             for label, ref in channels.items():
                 seen[label].add(states[ref].value if ref in states else "unknown")
             await asyncio.sleep(0.02)

@@ -24,6 +24,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -105,6 +106,7 @@ class CloudLink:
         self.outbox_depth = 0
         self.outbox_level = "ok"
         self.connections = 0
+        self.last_contact: datetime | None = None  # the broker last answered (connect, PUBACK)
         self._context = self.endpoint.ssl_context()  # bad certificate files fail at start
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: _Session | None = None
@@ -266,6 +268,7 @@ class CloudLink:
             return
         s.connected = True
         self.connections += 1
+        self.last_contact = self.clock.now()
         away = self.clock.monotonic() - (self._down_since or self.clock.monotonic())
         if self._outage_logged:
             log.info("cloud link back after %.0f s; %d events to send", away, self.outbox_depth)
@@ -301,6 +304,8 @@ class CloudLink:
 
     def _drain_acks(self) -> None:
         self._acks_wake = False  # first: a PUBACK appended from now on wakes us again
+        if self._acks:
+            self.last_contact = self.clock.now()
         while self._acks:
             s, mid = self._acks.popleft()
             fut = s.waiting.pop(mid, None)

@@ -8,6 +8,7 @@ import fcntl
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class Daemon:
         self.server: ApiServer | None = None
         self.ledger: Ledger | None = None
         self.online: Callable[[], bool] = lambda: False
+        self.last_contact: Callable[[], datetime | None] = lambda: None
         # --- cloud link (kiosk/cloud): built in start() when [mqtt] is configured ---
         self.link: Any = None
         self.cloud_timing = cloud_timing
@@ -89,9 +91,16 @@ class Daemon:
             self.link = build_link(self.config, self.service, clock, self.cloud_timing)
             await self.link.start()
             self.online = lambda: bool(self.link is not None and self.link.online)
+            self.last_contact = lambda: self.link.last_contact if self.link else None
         # --- end cloud link ---
         sessions = Sessions(SESSION_IDLE_S, clock.monotonic)
-        api = Api(self.service, sessions, self.config.site.id, online=lambda: self.online())
+        api = Api(
+            self.service,
+            sessions,
+            self.config.site.id,
+            online=lambda: self.online(),
+            last_contact=lambda: self.last_contact(),
+        )
         self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
         await self.server.start()
         self._last_poll = clock.monotonic()

@@ -110,7 +110,12 @@ class MaintenanceScreen(KioskScreen):
         grid = self.query_one("#grid", DataTable)
         state = "online" if self.status.get("online") else "offline"
         sync = self.query_one("#sync", Msg)
-        sync.say("tech.sync", state=t(f"tech.{state}"), depth=self.status.get("outbox_depth", 0))
+        sync.say(
+            "tech.sync",
+            state=t(f"tech.{state}"),
+            depth=self.status.get("outbox_depth", 0),
+            contact=self.status.get("last_contact") or t("tech.never"),
+        )
         locked = self.query_one("#site-locked", Msg)
         locked.say("tech.site_locked" if self.status.get("site_locked") else "")
         for locker in self.status.get("lockers", []):
@@ -216,17 +221,20 @@ class MaintenanceScreen(KioskScreen):
 
     @work(exclusive=True, group="selftest")
     async def selftest(self) -> None:
-        """selftest reads every sensor a few times; the bar runs until the sweep answers."""
+        """selftest door by door (each reads its own board a few times): the bar moves per door."""
         bar = self.query_one("#progress", ProgressBar)
         result_line = self.query_one("#selftest-result", Msg)
-        bar.update(total=None, progress=0)
+        labels = [lk["label"] for lk in self.status.get("lockers", [])]
+        bar.update(total=max(1, len(labels)), progress=0)
         result_line.say("tech.selftest_running")
-        result = await self._call("selftest")
-        if result is None:
-            result_line.say("")
-            return
-        doors = result.get("doors", [])
-        bar.update(total=max(1, len(doors)), progress=len(doors))
+        doors: list[dict[str, Any]] = []
+        for label in labels:
+            result = await self._call("selftest", locker=label)
+            if result is None:
+                result_line.say("")
+                return
+            doors.extend(result.get("doors", []))
+            bar.advance(1)
         bad = [f"{d['label']}={'/'.join(d['readings'])}" for d in doors if not d["ok"]]
         if bad:
             result_line.say("tech.selftest_fault", doors=", ".join(bad))

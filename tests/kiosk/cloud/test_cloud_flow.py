@@ -69,3 +69,4 @@ async def test_birth_and_state_are_retained(rig, broker, contract):
     assert state["site"] == SITE and state["location"]["lat"] == 52.5
     assert state["lockers"]["S"] == {"total": 2, "available": 2, "out_of_service": 0}
     assert rig.daemon.online() is True
+    assert rig.daemon.last_contact() is not None  # what `kiosk status` shows as last contact
