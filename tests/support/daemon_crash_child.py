@@ -80,6 +80,7 @@ from kiosk.config.model import KioskConfig  # noqa: E402
 from kiosk.daemon.app import Daemon  # noqa: E402
 from kiosk.daemon.notify import Notifier  # noqa: E402
 from kiosk.wiring import build_lock_bank  # noqa: E402
+from support.child_run import ChildRun  # noqa: E402
 
 SCENARIOS = ("delivery", "pickup", "collection", "doesnt_fit", "two_couriers", "recover")
 #: The SQL statements that change the file (or bracket a change).
@@ -326,52 +327,7 @@ async def run(state: Path, scenario: str, codes: list[str], points: KillPoints) 
 # --- the parent's side: run a child, read what it printed ---------------------------
 
 
-@dataclass(frozen=True)
-class ChildRun:
-    """One child's exit status and output lines (see the module docstring)."""
-
-    kill_at: int
-    returncode: int | None
-    lines: list[str]
-    stderr: str
-
-    def _labels(self, word: str) -> set[str]:
-        return {line.split()[1] for line in self.lines if line.split(" ", 1)[0] == word}
-
-    @property
-    def pulsed(self) -> set[str]:
-        return self._labels("PULSED")
-
-    @property
-    def opened(self) -> set[str]:
-        return self._labels("OPENED")
-
-    @property
-    def shut(self) -> set[str]:
-        return self._labels("SHUT")
-
-    @property
-    def total(self) -> int | None:
-        done = [line for line in self.lines if line.startswith("POINTS ")]
-        return int(done[0].split()[1]) if done else None
-
-    def points(self) -> dict[int, str]:
-        found = {}
-        for line in self.lines:
-            word, _, rest = line.partition(" ")
-            if word == "POINT":
-                n, _, what = rest.partition(" ")
-                found[int(n)] = what
-        return found
-
-    @property
-    def killed(self) -> str | None:
-        """The point the child said it was dying at."""
-        kills = [line.split(" ", 2) for line in self.lines if line.startswith("KILL ")]
-        return kills[0][2] if kills and int(kills[0][1]) == self.kill_at else None
-
-    def tail(self) -> str:
-        return "\n".join([*self.lines[-3:], self.stderr.strip()[-1500:]])
+# ChildRun: tests/support/child_run.py
 
 
 class ChildPool:

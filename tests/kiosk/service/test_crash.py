@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+from support.child_run import ChildRun
 from support.clock import FakeClock
 from support.invariants import check_invariants
 from support.rig import build_bank
@@ -55,45 +56,7 @@ POLICY = PolicyConfig(door_open_timeout_s=5.0, unlock_retries=1)
 # --- the child and what it printed --------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChildRun:
-    kill_at: int
-    returncode: int | None
-    lines: list[str]
-    stderr: str
-
-    def _labels(self, word: str) -> set[str]:
-        return {line.split()[1] for line in self.lines if line.split()[0] == word}
-
-    @property
-    def pulsed(self) -> set[str]:
-        return self._labels("PULSED")
-
-    @property
-    def opened(self) -> set[str]:
-        return self._labels("OPENED")
-
-    @property
-    def closed(self) -> set[str]:
-        return self._labels("CLOSED")
-
-    def points(self) -> dict[int, str]:
-        found = {}
-        for line in self.lines:
-            word, _, rest = line.partition(" ")
-            if word == "POINT":
-                n, _, what = rest.partition(" ")
-                found[int(n)] = what
-        return found
-
-    @property
-    def killed(self) -> str | None:
-        """The point the child said it was dying at."""
-        kills = [line.split(" ", 2) for line in self.lines if line.startswith("KILL ")]
-        return kills[0][2] if kills and int(kills[0][1]) == self.kill_at else None
-
-    def tail(self) -> str:
-        return "\n".join([*self.lines[-3:], self.stderr.strip()[-1500:]])
+# ChildRun: tests/support/child_run.py
 
 
 async def _run_child(db: Path, key: bytes, code: str, scenario: str, kill_at: int) -> ChildRun:
