@@ -7,6 +7,7 @@ from typing import Any
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.renderables.digits import DIGITS
 from textual.widgets import Button, Digits, Static
@@ -116,7 +117,11 @@ class BigLabel(Horizontal):
 
     def show(self, label: str) -> None:
         self.label = label
-        digits, text = self.query_one(Digits), self.query_one(".big-text", Static)
+        try:
+            digits, text = self.query_one(Digits), self.query_one(".big-text", Static)
+        except NoMatches:
+            return  # not composed yet: on_mount shows self.label
+
         large = bool(label) and all(ch in DIGITS for ch in label.upper())
         digits.display, text.display = large, not large
         digits.update(label.upper() if large else "")
