@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +47,7 @@ from gpiozero.pins.mock import MockFactory  # noqa: E402
 from firmware_bridge.bank import BoardInfo, ChannelRef, DoorState, LockBank  # noqa: E402
 from kiosk.config.model import PolicyConfig  # noqa: E402
 from kiosk.service.locker_service import LockerService  # noqa: E402
+from support.child_run import KillCounter, say  # noqa: E402
 from support.clock import FakeClock  # noqa: E402
 from support.physics import GpioDoorPhysics  # noqa: E402
 from support.rig import build_bank  # noqa: E402
@@ -73,26 +72,8 @@ def _short(literal: re.Match[str]) -> str:
     return text if len(text) <= 14 else "'...'"
 
 
-def say(*words: object) -> None:
-    print(*words, flush=True)
-
-
-class KillPoints:
-    """Counts points; at point `kill_at` the process dies by SIGKILL (0: never)."""
-
-    def __init__(self, kill_at: int) -> None:
-        self.kill_at = kill_at
-        self.count = 0
-        self.armed = False
-
-    def __call__(self, what: str) -> None:
-        if not self.armed:
-            return
-        self.count += 1
-        if self.count == self.kill_at:
-            say("KILL", self.count, what)
-            os.kill(os.getpid(), signal.SIGKILL)
-        say("POINT", self.count, what)
+class KillPoints(KillCounter):
+    """KillCounter, with SQL statements as points."""
 
     def sql(self, statement: str) -> None:
         """sqlite3 trace callback: runs before SQLite starts each statement.

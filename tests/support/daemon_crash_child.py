@@ -64,7 +64,6 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +79,7 @@ from kiosk.config.model import KioskConfig  # noqa: E402
 from kiosk.daemon.app import Daemon  # noqa: E402
 from kiosk.daemon.notify import Notifier  # noqa: E402
 from kiosk.wiring import build_lock_bank  # noqa: E402
-from support.child_run import ChildRun  # noqa: E402
+from support.child_run import ChildRun, KillCounter, say  # noqa: E402
 
 SCENARIOS = ("delivery", "pickup", "collection", "doesnt_fit", "two_couriers", "recover")
 #: The SQL statements that change the file (or bracket a change).
@@ -95,32 +94,14 @@ OUTCOME_TIMEOUT_S = 15.0
 CHILD_TIMEOUT_S = 60.0
 
 
-def say(*words: object) -> None:
-    print(*words, flush=True)
-
-
 def _short(literal: re.Match[str]) -> str:
     """'OPEN' and 'B-1' stay; uuids, hashes and times become '...'."""
     text = literal.group(0)
     return text if len(text) <= 14 else "'...'"
 
 
-class KillPoints:
-    """Counts points; at point `kill_at` the process dies by SIGKILL (0: never)."""
-
-    def __init__(self, kill_at: int) -> None:
-        self.kill_at = kill_at
-        self.count = 0
-        self.armed = False
-
-    def __call__(self, what: str) -> None:
-        if not self.armed:
-            return
-        self.count += 1
-        if self.count == self.kill_at:
-            say("KILL", self.count, what)
-            os.kill(os.getpid(), signal.SIGKILL)
-        say("POINT", self.count, what)
+class KillPoints(KillCounter):
+    """KillCounter, with SQL statements as points."""
 
     def sql(self, statement: str) -> None:
         """sqlite3 trace callback: runs before SQLite starts each statement."""
@@ -426,29 +407,6 @@ def _wait(pid: int) -> int:
         os.waitpid(pid, 0)
         return 124
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-
-
-@dataclass(frozen=True)
-class Commits:
-    """The COMMIT points (of the counting run) of the transactions the exact checks look for."""
-
-    op_written: int  # the door-op journal row (delivery: with the RESERVED locker)
-    op_open: int  # the journal says OPEN (door seen open)
-    op_done: int  # the door closed: DELIVERED, PICKED_UP or RETURNED
-
-    @classmethod
-    def find(cls, points: dict[int, str]) -> Commits:
-        def commit_after(marker: str) -> int:
-            start = next(n for n, what in sorted(points.items()) if marker in what)
-            return next(
-                n for n, what in sorted(points.items()) if n > start and what == "sql COMMIT"
-            )
-
-        return cls(
-            commit_after("INSERT INTO door_ops"),
-            commit_after("UPDATE door_ops SET state = 'OPEN'"),
-            commit_after("UPDATE door_ops SET state = 'DONE'"),
-        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.daemon_crash_child import ChildPool, ChildRun, Commits
+from support.child_run import ChildRun, Commits
+from support.daemon_crash_child import ChildPool
 from support.invariants import check_invariants
 
 from kiosk.api.aclient import AsyncApiClient

@@ -25,13 +25,12 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from support.child_run import ChildRun
+from support.child_run import ChildRun, Commits
 from support.clock import FakeClock
 from support.invariants import check_invariants
 from support.rig import build_bank
@@ -73,29 +72,6 @@ async def _run_child(db: Path, key: bytes, code: str, scenario: str, kill_at: in
             await proc.wait()
         raise
     return ChildRun(kill_at, proc.returncode, out.decode().splitlines(), err.decode())
-
-
-@dataclass(frozen=True)
-class Commits:
-    """The COMMIT points (from the counting run) of the transactions the checks look for."""
-
-    op_written: int  # the door-op journal row (delivery: with the RESERVED locker)
-    op_open: int  # record_open: the journal says OPEN
-    op_done: int  # the door closed: DELIVERED or PICKED_UP
-
-    @classmethod
-    def find(cls, points: dict[int, str]) -> Commits:
-        def commit_after(marker: str) -> int:
-            start = next(n for n, what in sorted(points.items()) if marker in what)
-            return next(
-                n for n, what in sorted(points.items()) if n > start and what == "sql COMMIT"
-            )
-
-        return cls(
-            commit_after("INSERT INTO door_ops"),
-            commit_after("UPDATE door_ops SET state = 'OPEN'"),
-            commit_after("UPDATE door_ops SET state = 'DONE'"),
-        )
 
 
 # --- the bank, set up and recovered in this process ----------------------------
