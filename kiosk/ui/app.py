@@ -11,6 +11,7 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.screen import Screen
 from textual.theme import Theme
 
 from kiosk.ui import i18n
@@ -129,17 +130,26 @@ class KioskApp(App[None]):
             self.last_input = self.clock()
         await super().on_event(event)
 
+    @property
+    def top(self) -> Screen[Any] | None:
+        """The screen on top, or None while the app starts or shuts down.
+
+        Timers and the daemon link's messages can still run while Textual tears the
+        screens down; `self.screen` raises then, `top` does not.
+        """
+        return self.screen_stack[-1] if self.screen_stack else None
+
     def _idle_check(self) -> None:
-        screen = self.screen
+        screen = self.top
         if not getattr(screen, "IDLE_HOME", False) or getattr(screen, "busy", False):
-            return
+            return  # None (shutting down) has no IDLE_HOME
         if self.clock() - self.last_input >= self.idle_s:
             self.go_home()
 
     # --- the daemon ---------------------------------------------------------
 
     def on_daemon_up(self, message: DaemonUp) -> None:
-        if isinstance(self.screen, UnreachableScreen):
+        if isinstance(self.top, UnreachableScreen):
             self.go_home()
         self.poll_status()
 
@@ -185,17 +195,19 @@ class KioskApp(App[None]):
         """Back to the home screen; a technician still logged in is logged out."""
         if self.technician is not None:
             self.logout()
-        while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
+        while len(self.screen_stack) > 1 and not isinstance(self.top, HomeScreen):
             self.pop_screen()
 
     def show(self, screen: KioskScreen) -> None:
-        """Home, then `screen` on top of it: one state screen at a time."""
+        """Home, then `screen` on top of it: one state screen at a time (none at shutdown)."""
+        if self.top is None:
+            return
         self.go_home()
         self.push_screen(screen)
 
     def type_digit(self, digit: str) -> None:
         """A digit typed anywhere public: into the code being typed, or a new one."""
-        if self.screen is self.entry:
+        if self.top is self.entry:
             self.entry.add(digit)
         else:
             self.start_entry(digit)
@@ -206,7 +218,7 @@ class KioskApp(App[None]):
 
     def show_open(self, result: dict[str, Any], since: int) -> None:
         self.door.load(result, since)
-        if self.screen is not self.door:
+        if self.top is not self.door:
             self.show(self.door)
 
     def show_error(self, error: dict[str, Any], retry: bool = True) -> None:
@@ -216,7 +228,7 @@ class KioskApp(App[None]):
             self.show(ErrorScreen(error, retry=retry))
 
     def show_unreachable(self) -> None:
-        if not isinstance(self.screen, UnreachableScreen):
+        if self.top is not None and not isinstance(self.top, UnreachableScreen):
             self.show(UnreachableScreen())
 
     # --- actions (keys and the top bar's buttons) ---------------------------
@@ -231,7 +243,8 @@ class KioskApp(App[None]):
 
     def action_service(self) -> None:
         """The hidden way in (F2, "*" at home, the small Service button): the PIN modal."""
-        if isinstance(self.screen, MaintenanceScreen | PinModal | UnreachableScreen):
+        top = self.top
+        if top is None or isinstance(top, MaintenanceScreen | PinModal | UnreachableScreen):
             return
         self.go_home()
         self.push_screen(PinModal(), self._logged_in)

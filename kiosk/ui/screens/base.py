@@ -67,7 +67,7 @@ class KioskScreen(Relabels, Screen[None]):
         every key to the screen current at that moment, so keys typed after the
         first digit can still arrive here once code entry (or the PIN modal) is on top.
         """
-        target = self.app.screen
+        target = self.kiosk.top
         if target is self or not getattr(target, "TAKES_KEYS", False):
             return False
         event.stop()
@@ -76,7 +76,7 @@ class KioskScreen(Relabels, Screen[None]):
 
     def pressed_over(self, key: str) -> bool:
         """The same for a keypad button tapped while the next screen was being pushed."""
-        target = self.app.screen
+        target = self.kiosk.top
         if target is self or not getattr(target, "TAKES_KEYS", False):
             return False
         target.press(key)  # type: ignore[attr-defined]

@@ -126,7 +126,7 @@ class OpenScreen(KioskScreen):
         self._buttons()
 
     def _thanks_over(self, visit: int) -> None:
-        if self.visit == visit and self.kiosk.screen is self:
+        if self.visit == visit and self.kiosk.top is self:
             self.kiosk.go_home()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

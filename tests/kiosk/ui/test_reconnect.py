@@ -66,3 +66,25 @@ async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path
         await rig.daemon.server.close()  # the socket drops while the reply is pending
         await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
     await rig.__aexit__(None, None, None)
+
+
+async def test_timers_and_daemon_messages_after_the_screens_are_gone(rig):
+    """Textual can still tick a timer or deliver a link message while it tears the
+    screens down (CI saw `ScreenStackError: No screens on stack` from the idle check).
+    Every such path must do nothing then, not crash the shutdown."""
+    from kiosk.ui.app import DaemonDown, DaemonEvent, DaemonUp
+
+    app = make_app(rig.socket, idle_s=0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.up)
+        assert app.top is app.screen
+    assert app.screen_stack == [] and app.top is None
+    app.last_input = app.clock() - 3600  # long idle: the idle check would go home
+    app._idle_check()
+    app.on_daemon_up(DaemonUp({"api": 1}))
+    app.on_daemon_down(DaemonDown())
+    app.on_daemon_event(DaemonEvent("door.outcome", {"locker": "A-1"}))
+    app.type_digit("1")
+    app.action_service()
+    assert app.screen_stack == []  # nothing was pushed onto a dead app
+    assert app.outcomes_since(0) == [{"locker": "A-1"}]
