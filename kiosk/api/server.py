@@ -170,7 +170,10 @@ class ApiServer:
             if pump is not None:
                 pump.cancel()
             writer.close()
-            with contextlib.suppress(Exception):
+            # A second cancel (the loop shutting down) may land here: the task is
+            # ending anyway, and a CancelledError out of this callback task is logged
+            # by asyncio as an error.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
             self._clients.discard(task)
 

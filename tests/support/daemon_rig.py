@@ -1,4 +1,13 @@
-"""An in-process daemon on a real GPIO bank (MockFactory pins + door physics) and a real socket."""
+"""An in-process daemon on a real lock bank and a real socket.
+
+Two backends, one door-physics interface (`rig.doors`, support.doors.DoorPhysics):
+
+* "gpio": a GpioLockBank on gpiozero's MockFactory pins, doors moved by the
+  product's GpioDoorSim;
+* "modbus": the `simulated` bus kind as `kiosk demo` runs it: the real
+  ModbusLockBank, pymodbus's RTU framing over a real pty, answered by a SimBus
+  whose kiosk-v1 board carries the doors.
+"""
 
 from __future__ import annotations
 
@@ -11,32 +20,81 @@ from gpiozero.pins.mock import MockFactory
 
 from firmware_bridge.gpio import GpioChannel, GpioLockBank
 from firmware_bridge.gpio_sim import GpioDoorSim
+from firmware_bridge.multibank import MultiBank
+from firmware_bridge.simboard.bank import SimulatedLockBank
 from kiosk.config.loader import parse_config
 from kiosk.config.model import KioskConfig
 from kiosk.daemon.app import Daemon
 from kiosk.daemon.notify import Notifier
+from kiosk.wiring import build_lock_bank
+from support.doors import DoorPhysics, SimDoorPhysics
 
 LOCKERS = [("A-1", "S"), ("A-2", "S"), ("B-1", "M"), ("C-1", "L")]
+BACKENDS = ("gpio", "modbus")
+#: The simulated bus: one kiosk-v1 board (unit 1), a locker per channel.
+SIM_BUS = "rs485"
+#: A pulsed door of the simulated board springs open this long after its pulse starts (s).
+SIM_OPEN_DELAY_S = 0.01
 
 
-def rig_config(state: Path, lockers=LOCKERS, policy: dict[str, Any] | None = None) -> KioskConfig:
+def _bus(backend: str, lockers: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The [[bus]] and [[board]] tables of a backend."""
+    if backend == "gpio":
+        bus = {
+            "name": "gpio",
+            "kind": "gpio",
+            "pin_factory": "mock",
+            "debounce_ms": 0,
+            "poll_ms": 20,
+            "relay_pins": [2 + i for i in range(len(lockers))],
+            "sensor_pins": [14 + i for i in range(len(lockers))],
+        }
+        return bus, {
+            "bus": "gpio",
+            "unit": 1,
+            "profile": "gpio",
+            "channels": len(lockers),
+            "pulse_ms": 60,
+            "max_pulse_ms": 500,
+        }
+    if backend == "modbus":
+        # Doors stay open until a test shuts them; replies time out fast (a silent board
+        # costs little); the 150 ms pulse outlasts one timeout, so the read-back after a
+        # lost reply still finds the coil on and the unlock is not re-sent.
+        bus = {
+            "name": SIM_BUS,
+            "kind": "simulated",
+            "door_close_s": 0,
+            "poll_ms": 20,
+            "timeout_s": 0.1,
+            "retries": 2,
+        }
+        return bus, {
+            "bus": SIM_BUS,
+            "unit": 1,
+            "profile": "kiosk-v1",
+            "channels": max(len(lockers), 4),
+            "pulse_ms": 150,
+            "max_pulse_ms": 500,
+        }
+    raise ValueError(f"unknown backend {backend!r}; one of {BACKENDS}")
+
+
+def rig_config(
+    state: Path, lockers=LOCKERS, policy: dict[str, Any] | None = None, backend: str = "gpio"
+) -> KioskConfig:
     key = state / "site-code.key"
     if not key.exists():
         key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    bus, board = _bus(backend, lockers)
     data: dict[str, Any] = {
         "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4},
         "ledger": {"path": "ledger.db"},
         "keys": {"site_code_key_file": "site-code.key"},
         "api": {"socket": "kiosk.sock"},
-        "bus": [{
-            "name": "gpio", "kind": "gpio", "pin_factory": "mock", "debounce_ms": 0,
-            "poll_ms": 20,
-            "relay_pins": [2 + i for i in range(len(lockers))],
-            "sensor_pins": [14 + i for i in range(len(lockers))],
-        }],
-        "board": [{"bus": "gpio", "unit": 1, "profile": "gpio", "channels": len(lockers),
-                   "pulse_ms": 60, "max_pulse_ms": 500}],
-        "locker": [{"label": label, "size": size, "bus": "gpio", "unit": 1, "channel": i}
+        "bus": [bus],
+        "board": [board],
+        "locker": [{"label": label, "size": size, "bus": bus["name"], "unit": 1, "channel": i}
                    for i, (label, size) in enumerate(lockers)],
         "policy": {"door_open_timeout_s": 0.5, "unlock_retries": 1, **(policy or {})},
     }  # fmt: skip
@@ -44,17 +102,34 @@ def rig_config(state: Path, lockers=LOCKERS, policy: dict[str, Any] | None = Non
 
 
 class DaemonRig:
-    def __init__(self, state: Path, notifier: Notifier | None = None, **config_kw: Any) -> None:
-        self.config = rig_config(state, **config_kw)
+    def __init__(
+        self, state: Path, notifier: Notifier | None = None, backend: str = "gpio",
+        **config_kw: Any,
+    ) -> None:  # fmt: skip
+        self.backend = backend
+        self.config = rig_config(state, backend=backend, **config_kw)
         self.factory = MockFactory()
-        bus = self.config.buses[0]
-        pins = {lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel])
-                for lk in self.config.lockers}  # fmt: skip
-        self.doors = GpioDoorSim(self.factory, pins)
-        self.bank = GpioLockBank(
-            "gpio", [GpioChannel(lk.channel, *pins[lk.label]) for lk in self.config.lockers],
-            60, 500, debounce_ms=0, pin_factory=self.factory,
-        )  # fmt: skip
+        self.doors: DoorPhysics
+        self.bank: GpioLockBank | MultiBank
+        if backend == "gpio":
+            bus = self.config.buses[0]
+            pins = {lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel])
+                    for lk in self.config.lockers}  # fmt: skip
+            self.doors = GpioDoorSim(self.factory, pins)
+            self.bank = GpioLockBank(
+                "gpio", [GpioChannel(lk.channel, *pins[lk.label]) for lk in self.config.lockers],
+                60, 500, debounce_ms=0, pin_factory=self.factory,
+            )  # fmt: skip
+        else:  # the product's own wiring of the `simulated` bus kind
+            bank = build_lock_bank(self.config)
+            assert isinstance(bank, MultiBank)
+            sim_bank = bank.banks[SIM_BUS]
+            assert isinstance(sim_bank, SimulatedLockBank)
+            for door in sim_bank.sim[1].doors:
+                door.open_delay_s = SIM_OPEN_DELAY_S
+            where = {lk.label: (lk.unit, lk.channel) for lk in self.config.lockers}
+            self.doors = SimDoorPhysics(sim_bank.sim, where)
+            self.bank = bank
         self.daemon = Daemon(self.config, bank=self.bank, notifier=notifier or Notifier(""))
         self.socket = str(self.config.api.socket)
 

@@ -1,4 +1,8 @@
-"""Fixtures of the keypad tests: a real daemon (DaemonRig) in-process, and its admin client."""
+"""Fixtures of the keypad tests: a real daemon (DaemonRig) in-process, and its admin client.
+
+Every flow runs on each backend (tests/conftest.py parametrises `backend`): GPIO mock
+pins and the simulated Modbus board over a pty.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from kiosk.api.aclient import AsyncApiClient
 
 
 @pytest.fixture
-async def rig(tmp_path) -> AsyncIterator[DaemonRig]:
-    async with DaemonRig(tmp_path) as r:
+async def rig(tmp_path, backend) -> AsyncIterator[DaemonRig]:
+    async with DaemonRig(tmp_path, backend=backend) as r:
         yield r
 
 

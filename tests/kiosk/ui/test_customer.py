@@ -104,8 +104,9 @@ async def test_german_texts_for_the_daemons_english_errors(rig):
         await until(pilot, lambda: "4 tries left" in screen_text(app))
 
 
-async def test_lockout_counts_down_then_entry_opens_again(tmp_path):
-    async with DaemonRig(tmp_path, policy={"max_failures": 2, "backoff_first_s": 2}) as rig:
+async def test_lockout_counts_down_then_entry_opens_again(tmp_path, backend):
+    policy = {"max_failures": 2, "backoff_first_s": 2}
+    async with DaemonRig(tmp_path, backend=backend, policy=policy) as rig:
         app = make_app(rig.socket)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.link.up)
@@ -119,8 +120,8 @@ async def test_lockout_counts_down_then_entry_opens_again(tmp_path):
             await until(pilot, lambda: isinstance(app.screen, HomeScreen), timeout=4)
 
 
-async def test_site_lock_is_explained_and_shown_at_home(tmp_path):
-    async with DaemonRig(tmp_path, policy={"daily_failure_budget": 1}) as rig:
+async def test_site_lock_is_explained_and_shown_at_home(tmp_path, backend):
+    async with DaemonRig(tmp_path, backend=backend, policy={"daily_failure_budget": 1}) as rig:
         app = make_app(rig.socket)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.link.up)

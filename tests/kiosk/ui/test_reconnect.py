@@ -11,8 +11,8 @@ from kiosk.ui.screens.entry import HomeScreen
 from kiosk.ui.screens.notice import UnreachableScreen
 
 
-async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path):
-    rig = DaemonRig(tmp_path)
+async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path, backend):
+    rig = DaemonRig(tmp_path, backend=backend)
     await rig.__aenter__()
     admin = AsyncApiClient(rig.socket)
     await admin.connect()
@@ -30,7 +30,8 @@ async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path):
         await pilot.pause(0.3)
         assert isinstance(app.screen, UnreachableScreen) and app.link.attempts >= 2
 
-        async with DaemonRig(tmp_path) as again:  # same state dir, same socket path
+        # The same state dir, so the same socket path.
+        async with DaemonRig(tmp_path, backend=backend) as again:
             assert again.socket == rig.socket
             await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home again")
             await pilot.press(*parcel["delivery_code"], "enter")  # the ledger kept the parcel
@@ -40,18 +41,18 @@ async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path):
             await until(pilot, lambda: app.screen.finished == "delivered")
 
 
-async def test_ui_started_before_the_daemon_waits_for_it(tmp_path):
+async def test_ui_started_before_the_daemon_waits_for_it(tmp_path, backend):
     socket = str(tmp_path / "kiosk.sock")  # what rig_config puts there
     app = make_app(socket)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
-        async with DaemonRig(tmp_path) as rig:
+        async with DaemonRig(tmp_path, backend=backend) as rig:
             assert rig.socket == socket
             await until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.link.up)
 
 
-async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path):
-    rig = DaemonRig(tmp_path)
+async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path, backend):
+    rig = DaemonRig(tmp_path, backend=backend)
     await rig.__aenter__()
     admin = AsyncApiClient(rig.socket)
     await admin.connect()

@@ -105,7 +105,8 @@ async def test_audit_health_selftest_and_lockout_reset(rig, admin):
         await click(pilot, "#--content-tab-tab-health")
         health = screen.query_one("#health", DataTable)
         await until(pilot, lambda: health.row_count == 1, what="health rows")
-        assert [str(c) for c in health.get_row_at(0)][:3] == ["gpio/1", "gpio", "4"]
+        board = {"gpio": ["gpio/1", "gpio", "4"], "modbus": ["rs485/1", "simulated", "4"]}
+        assert [str(c) for c in health.get_row_at(0)][:3] == board[rig.backend]
 
         await click(pilot, "#--content-tab-tab-selftest")
         await click(pilot, "#run-selftest")
