@@ -1,4 +1,4 @@
-"""The technician's screen: live door grid, door and service actions, log, health, self-test."""
+"""The technician's screen: door grid and actions, parcels, log, health, self-test."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.widgets import Button, DataTable, ProgressBar, TabbedContent, TabPa
 from kiosk.ui.i18n import error_text, t
 from kiosk.ui.link import ApiError, DaemonUnreachable
 from kiosk.ui.screens.base import KioskScreen
-from kiosk.ui.screens.modals import ReasonModal
+from kiosk.ui.screens.modals import CheckModal, ReasonModal
 from kiosk.ui.widgets import Msg, TButton
 
 #: Seconds between refreshes of the door grid (events refresh it at once too).
@@ -21,6 +21,7 @@ REFRESH_S = 1.0
 GRID = ("locker", "size", "status", "door", "check")
 AUDIT = ("time", "actor", "action", "subject")
 HEALTH = ("board", "kind", "channels", "online", "errors")
+PARCELS = ("parcel", "size", "pstatus", "locker", "expires", "check")
 #: Health counters that count something gone wrong (the rest count work done).
 ERROR_COUNTERS = ("timeouts", "bad_frames", "errors", "read_errors", "door_read_failures")
 
@@ -33,6 +34,7 @@ class MaintenanceScreen(KioskScreen):
         self.technician = technician
         self.status: dict[str, Any] = {}
         self.doors: dict[str, str] = {}
+        self.parcels: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="tech-head"):
@@ -52,9 +54,12 @@ class MaintenanceScreen(KioskScreen):
                         ("tech.open", "open"),
                         ("tech.out", "out"),
                         ("tech.in", "in"),
+                        ("tech.check", "check"),
                         ("tech.reset", "reset"),
                     ):
                         yield TButton(key, id=button_id, classes="compact", focus=True)
+            with TabPane(t("tech.parcels"), id="tab-parcels"):
+                yield DataTable(id="parcels", cursor_type="row", zebra_stripes=True)
             with TabPane(t("tech.audit"), id="tab-audit"):
                 yield DataTable(id="audit", cursor_type="row")
             with TabPane(t("tech.health"), id="tab-health"):
@@ -71,7 +76,12 @@ class MaintenanceScreen(KioskScreen):
         self.set_interval(REFRESH_S, self.refresh_grid)
 
     def _columns(self) -> None:
-        for table_id, columns in (("#grid", GRID), ("#audit", AUDIT), ("#health", HEALTH)):
+        for table_id, columns in (
+            ("#grid", GRID),
+            ("#parcels", PARCELS),
+            ("#audit", AUDIT),
+            ("#health", HEALTH),
+        ):
             table = self.query_one(table_id, DataTable)
             table.clear(columns=True)
             for column in columns:
@@ -82,6 +92,7 @@ class MaintenanceScreen(KioskScreen):
         tabs = self.query_one(TabbedContent)
         for pane_id, key in (
             ("tab-doors", "tech.doors"),
+            ("tab-parcels", "tech.parcels"),
             ("tab-audit", "tech.audit"),
             ("tab-health", "tech.health"),
             ("tab-selftest", "tech.selftest"),
@@ -89,11 +100,14 @@ class MaintenanceScreen(KioskScreen):
             tabs.get_tab(pane_id).label = t(key)
         self._columns()
         self._fill_grid()
+        self._fill_parcels()
 
     # --- reading ------------------------------------------------------------
 
     def daemon_event(self, event: str, data: dict[str, Any]) -> None:
         self.refresh_grid()
+        if self.query_one(TabbedContent).active == "tab-parcels":
+            self.load_parcels()
 
     @work(exclusive=True, group="grid")
     async def refresh_grid(self) -> None:
@@ -142,10 +156,40 @@ class MaintenanceScreen(KioskScreen):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane.id
-        if pane == "tab-audit":
+        if pane == "tab-parcels":
+            self.load_parcels()
+        elif pane == "tab-audit":
             self.load_audit()
         elif pane == "tab-health":
             self.load_health()
+
+    @work(exclusive=True, group="parcels")
+    async def load_parcels(self) -> None:
+        """The last 30 days' parcels, those still here first (flagged ones at the very top)."""
+        result = await self._call("parcels")
+        if result is None:
+            return
+        here = {"EXPECTED": 1, "DELIVERED": 0, "EXPIRED": 0}
+        self.parcels = sorted(
+            result.get("parcels", []),
+            key=lambda p: (not p["needs_check"], here.get(p["status"], 2), p["parcel_id"]),
+        )
+        self._fill_parcels()
+
+    def _fill_parcels(self) -> None:
+        table = self.query_one("#parcels", DataTable)
+        table.clear()
+        for parcel in self.parcels:
+            expires = _minute(parcel["expires_at"])
+            table.add_row(
+                parcel["parcel_id"],
+                parcel["size"],
+                t(f"pstatus.{parcel['status']}"),
+                parcel["locker"] or "",
+                expires,
+                t("tech.yes") if parcel["needs_check"] else "",
+                key=parcel["parcel_id"],
+            )
 
     @work(exclusive=True, group="audit")
     async def load_audit(self) -> None:
@@ -185,10 +229,13 @@ class MaintenanceScreen(KioskScreen):
             self.reset_lockout()
         elif button_id == "run-selftest":
             self.selftest()
-        elif button_id in ("open", "out", "in"):
+        elif button_id in ("open", "out", "in", "check"):
             label = self.selected()
             if label is None:
                 self.note(t("tech.none_selected"), "warning")
+                return
+            if button_id == "check":
+                self.ask_check(label)
                 return
             self.app.push_screen(
                 ReasonModal(f"tech.{button_id}", label),
@@ -212,6 +259,29 @@ class MaintenanceScreen(KioskScreen):
         if done is not None:
             self.note(t(text, locker=label))
         self.refresh_grid()
+
+    def ask_check(self, label: str) -> None:
+        """A flagged locker: what did the technician find inside? (`kiosk check`)"""
+        locker = next((lk for lk in self.status.get("lockers", []) if lk["label"] == label), {})
+        if not locker.get("needs_check"):
+            self.note(t("tech.not_flagged", locker=label), "warning")
+            return
+        self.app.push_screen(CheckModal(label), lambda found: self._checked(label, found))
+
+    def _checked(self, label: str, found: tuple[bool, str] | None) -> None:
+        if found is not None:
+            self.record_check(label, *found)
+
+    @work(group="act")
+    async def record_check(self, label: str, parcel_inside: bool, reason: str) -> None:
+        done = await self._call(
+            "locker.check", locker=label, parcel_inside=parcel_inside, reason=reason
+        )
+        if done is not None:
+            key = "tech.checked_inside" if parcel_inside else "tech.checked_empty"
+            self.note(t(key, locker=label, status=t(f"status.{done['status']}")))
+        self.refresh_grid()
+        self.load_parcels()
 
     @work(group="act")
     async def reset_lockout(self) -> None:
@@ -260,3 +330,8 @@ class MaintenanceScreen(KioskScreen):
         except DaemonUnreachable:
             self.kiosk.show_unreachable()
         return None
+
+
+def _minute(iso: str | None) -> str:
+    """An ISO timestamp to the minute, as a technician reads it (2026-11-25 14:05)."""
+    return (iso or "")[:16].replace("T", " ")

@@ -1,4 +1,5 @@
-"""Modal screens: the technician's PIN (tech.login), and the reason an action is audited with."""
+"""Modal screens: the technician's PIN (tech.login), the reason an action is audited with,
+and what a technician found in a locker flagged for a check."""
 
 from __future__ import annotations
 
@@ -147,4 +148,47 @@ class ReasonModal(KioskModal):
     def on_key(self, event: events.Key) -> None:
         if event.key == "escape":
             event.stop()
+            self.dismiss(None)
+
+
+class CheckModal(ReasonModal):
+    """A flagged locker, looked into: dismisses (parcel inside?, what was seen), or None.
+
+    The flag follows a door operation the daemon could not see finish (a crash,
+    a door left open); the answer settles it (`locker.check`, `kiosk check`).
+    """
+
+    def __init__(self, locker: str) -> None:
+        super().__init__("tech.check", locker)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog reason"):
+            yield Msg("check.title", locker=self.locker)
+            yield Input(placeholder=t("check.placeholder"), max_length=200, id="reason-text")
+            with Horizontal(classes="actions"):
+                yield TButton("check.inside", id="check-inside", classes="primary", focus=True)
+                yield TButton("check.empty", id="check-empty", focus=True)
+                yield TButton("reason.cancel", id="reason-cancel", focus=True)
+
+    def _found(self, inside: bool) -> None:
+        field = self.query_one(Input)
+        text = field.value.strip()
+        if text:
+            self.dismiss((inside, text))
+        else:  # every check is audited with what was seen
+            field.focus()
+
+    # Textual runs a handler of each class in the MRO: prevent_default() keeps
+    # ReasonModal's (which dismisses with bare text) from running after these.
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()  # two answers: Enter alone cannot say which
+        event.prevent_default()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        event.prevent_default()
+        if event.button.id in ("check-inside", "check-empty"):
+            self._found(event.button.id == "check-inside")
+        else:
             self.dismiss(None)

@@ -23,7 +23,7 @@ from ui_support import SIZE, make_app, until
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
-from kiosk.ui.screens.modals import PinModal
+from kiosk.ui.screens.modals import CheckModal, PinModal
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
 
 LANGS = ["en", "de"]
@@ -188,3 +188,20 @@ def test_maintenance_grid(snap_compare, bank, lang):
 
     assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
                         run_before=grid)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_check_modal(snap_compare, bank, lang):
+    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+
+    async def asked(pilot):
+        await settled(pilot)
+        await pilot.press("f2", *"4711", "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
+        pilot.app.push_screen(CheckModal("C-1"))  # what "Record check" asks of a flagged one
+        await until(pilot, lambda: isinstance(pilot.app.screen, CheckModal))
+        await pilot.press(*"parcel seen")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=asked)  # fmt: skip

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from support.daemon_rig import DaemonRig
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, ProgressBar
 from ui_support import SIZE, click, make_app, screen_text, until
 
+from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.entry import HomeScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
-from kiosk.ui.screens.modals import PinModal, ReasonModal
+from kiosk.ui.screens.modals import CheckModal, PinModal, ReasonModal
 
 PIN = "4711"
 
@@ -124,3 +127,66 @@ async def test_maintenance_in_german(rig, admin):
         assert "Techniker t1" in screen_text(app)
         await pilot.press("f3")
         await until(pilot, lambda: cell(screen, "A-1", "status") == "free")
+
+
+async def test_flagged_locker_checked_from_the_screen_and_parcels_listed(tmp_path, backend):
+    """A daemon stopped while a courier stood at an open door: the next start keeps the
+    parcel inside and flags A-1. The technician looks, records it, and the flag clears."""
+    async with DaemonRig(tmp_path, backend=backend) as first:
+        tech = AsyncApiClient(first.socket)
+        await tech.connect()
+        await tech.call("tech.set_pin", technician_id="t1", pin=PIN)
+        parcel = await tech.call("parcels.announce", size="S")
+        waiting = await tech.call("parcels.announce", size="M")
+        await tech.close()
+        kiosk = AsyncApiClient(first.socket)
+        await kiosk.connect(public=True)
+        opened = await kiosk.call("code.submit", code=parcel["delivery_code"])
+        assert opened["locker"] == "A-1" and first.doors.is_open("A-1")
+        await kiosk.close()
+    # The door was never seen to shut: in doubt, the parcel is inside, flagged.
+    async with DaemonRig(tmp_path, backend=backend) as rig:
+        app = make_app(rig.socket)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await logged_in(pilot, app)
+            await until(pilot, lambda: cell(screen, "A-1", "check") == "yes")
+            assert cell(screen, "A-1", "status") == "occupied"
+
+            await choose(pilot, screen, "A-2")  # not flagged: nothing to record
+            await click(pilot, "#check")
+            await until(pilot, lambda: "Locker A-2 is not flagged" in screen_text(app))
+            assert not isinstance(app.screen, CheckModal)
+
+            await click(pilot, "#--content-tab-tab-parcels")
+            table = screen.query_one("#parcels", DataTable)
+            await until(pilot, lambda: table.row_count == 2, what="parcel rows")
+            first_row = [str(c) for c in table.get_row_at(0)]
+            assert first_row[:4] == [parcel["parcel_id"], "S", "in locker", "A-1"]
+            assert first_row[5] == "yes"  # the flagged parcel is listed first
+            assert [str(c) for c in table.get_row_at(1)][:4] == [
+                waiting["parcel_id"],
+                "M",
+                "expected",
+                "",
+            ]
+
+            await click(pilot, "#--content-tab-tab-doors")
+            await choose(pilot, screen, "A-1")
+            await click(pilot, "#check")
+            await until(pilot, lambda: isinstance(app.screen, CheckModal))
+            await click(pilot, "#check-inside")  # no words yet: the modal waits for them
+            assert isinstance(app.screen, CheckModal)
+            await pilot.press(*"parcel seen")
+            await click(pilot, "#check-inside")
+            await until(pilot, lambda: not isinstance(app.screen, CheckModal))
+            await until(pilot, lambda: cell(screen, "A-1", "check") == "", what="flag cleared")
+            assert "Check recorded: the parcel is in locker A-1 (occupied)." in screen_text(app)
+            await click(pilot, "#--content-tab-tab-parcels")
+            await until(pilot, lambda: str(table.get_cell_at(Coordinate(0, 5))) == "")
+
+        admin = AsyncApiClient(rig.socket)
+        await admin.connect()
+        rows = (await admin.call("audit.tail", n=20))["rows"]
+        await admin.close()
+    checked = [r for r in rows if r["action"] == "locker.checked"]
+    assert [(r["actor"], r["subject"]) for r in checked] == [("technician:t1", "A-1")]
