@@ -22,6 +22,9 @@ from firmware_bridge.modbus.profiles import BoardProfile, profile_for
 
 log = logging.getLogger(__name__)
 
+#: Seconds between read-backs of a board's settings (one short request per board).
+SETTINGS_CHECK_S = 5.0
+
 MIN_UNIT, MAX_UNIT = 1, 247
 
 
@@ -53,6 +56,8 @@ class _Board:
     door_read_failures: int = 0
     refs: list[ChannelRef] = field(default_factory=list)
     pulse_ends: dict[int, float] = field(default_factory=dict)  # channel -> monotonic end
+    check_at: float = 0.0  # monotonic time of the next read-back of the board's settings
+    rewrites: int = 0  # settings found lost (a restart) and written again
 
     @property
     def where(self) -> str:
@@ -73,9 +78,20 @@ class ModbusLockBank:
     * `unlock` returns once the board acknowledged the write; only
       `read_doors` says the door opened. A board that was offline is set up
       again first, since it may have lost power (and its pulse length).
+    * A board can also restart between two polls (a brown-out as a solenoid
+      fires) and answer the next one as if nothing happened, its pulse length
+      back at the default. So `read_doors` reads a board's settings back
+      (kiosk-v1: holding register 0, one FC03) every `check_s` seconds and
+      right after each of its pulses ends, and writes them again if they were
+      lost; `describe` counts that as `settings_rewritten`.
     """
 
-    def __init__(self, buses: Iterable[ModbusBus], boards: Iterable[BoardSpec]) -> None:
+    def __init__(
+        self,
+        buses: Iterable[ModbusBus],
+        boards: Iterable[BoardSpec],
+        check_s: float = SETTINGS_CHECK_S,
+    ) -> None:
         """Check the layout; opens nothing until `start`.
 
         ValueError on two buses with one name, a board on an unknown bus, a
@@ -93,6 +109,7 @@ class ModbusLockBank:
         for name in self._buses:
             if not any(b.spec.bus == name for b in self._boards.values()):
                 raise ValueError(f"Modbus bus {name!r} has no board")
+        self._check_s = check_s
         self._started = False
 
     def _check(self, spec: BoardSpec) -> _Board:
@@ -161,6 +178,7 @@ class ModbusLockBank:
                 log.warning("%s: lock output %d was on; switching it off", board.where, channel)
                 await bus.execute(spec.unit, profile.output_off(channel), "output off")
         board.needs_setup = False
+        board.check_at = asyncio.get_running_loop().time() + self._check_s
 
     async def close(self) -> None:
         """Switch off any output still on (boards that answer), release every bus. Idempotent."""
@@ -219,6 +237,8 @@ class ModbusLockBank:
             self._note_offline(board)
             raise
         board.pulses += 1
+        # A solenoid's inrush is what most often resets a board: look once its pulse is over.
+        board.check_at = min(board.check_at, board.pulse_ends[ref.channel])
 
     async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
         """One reading of every door (or of the boards in `units`): one FC02 per board,
@@ -259,7 +279,35 @@ class ModbusLockBank:
         if board.read_failing:
             board.read_failing = False
             log.info("%s: door inputs read again", board.where)
+        await self._check_settings(board)
         return {ref: states[ref.channel] for ref in board.refs}
+
+    async def _check_settings(self, board: _Board) -> None:
+        """Read the board's settings back when due; write them again if it lost them."""
+        request = board.profile.read_settings()
+        now = asyncio.get_running_loop().time()
+        if request is None or board.needs_setup or now < board.check_at:
+            return
+        board.check_at = now + self._check_s
+        unit = board.spec.unit
+        try:
+            reply = await board.bus.execute(unit, request, "read settings")
+            if board.profile.settings_hold(reply.registers, board.pulse_ms):
+                return
+            log.warning(
+                "%s: its pulse length reads %s, not the configured %d ms: the board "
+                "restarted; writing it again",
+                board.where,
+                "/".join(str(r) for r in reply.registers) or "nothing",
+                board.pulse_ms,
+            )
+            for write in board.profile.configure(board.pulse_ms):
+                await board.bus.execute(unit, write, "write pulse length")
+            board.rewrites += 1
+        except BoardUnavailable:
+            self._note_offline(board)  # set up in full before its next unlock
+        except BridgeError as exc:
+            log.warning("%s: its settings cannot be read back: %s", board.where, exc)
 
     def _note_offline(self, board: _Board) -> None:
         """An offline board may come back power-cycled: set it up again before its next unlock."""
@@ -275,6 +323,7 @@ class ModbusLockBank:
                 **health.counters(),
                 "pulses": board.pulses,
                 "door_read_failures": board.door_read_failures,
+                "settings_rewritten": board.rewrites,
             }
             infos.append(
                 BoardInfo(

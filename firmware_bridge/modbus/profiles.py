@@ -99,6 +99,14 @@ class BoardProfile(Protocol):
         """Writes to make once the board is identified (and again after it was offline)."""
         ...
 
+    def read_settings(self) -> ReadRegisters | None:
+        """The request that reads back what `configure` wrote; None if nothing is kept."""
+        ...
+
+    def settings_hold(self, registers: Sequence[int], pulse_ms: int) -> bool:
+        """Whether the `read_settings` reply still says what `configure(pulse_ms)` wrote."""
+        ...
+
     def unlock(self, channel: int, pulse_ms: int) -> WriteCoil:
         """The single write that energises `channel`'s lock for one pulse."""
         ...
@@ -216,6 +224,13 @@ class KioskV1Profile(_CoilsAndInputs):
     def configure(self, pulse_ms: int) -> tuple[Request, ...]:
         return (WriteRegister(self.pulse_register, pulse_ms),)
 
+    def read_settings(self) -> ReadRegisters:
+        """Holding register 0: a board that restarted reads its default (500 ms) again."""
+        return ReadRegisters(FC_READ_HOLDING_REGISTERS, self.pulse_register, 1)
+
+    def settings_hold(self, registers: Sequence[int], pulse_ms: int) -> bool:
+        return len(registers) >= 1 and int(registers[0]) == pulse_ms
+
     def unlock(self, channel: int, pulse_ms: int) -> WriteCoil:
         """Coil ch = 1; the pulse length was written to holding register 0 by `configure`."""
         _ = pulse_ms
@@ -275,6 +290,14 @@ class WaveshareRelayDProfile(_CoilsAndInputs):
     def configure(self, pulse_ms: int) -> tuple[Request, ...]:
         _ = pulse_ms
         return ()
+
+    def read_settings(self) -> None:
+        """Nothing to read back: every flash-on write carries its own on-time."""
+        return None
+
+    def settings_hold(self, registers: Sequence[int], pulse_ms: int) -> bool:
+        _ = registers, pulse_ms
+        return True
 
     def unlock(self, channel: int, pulse_ms: int) -> WriteCoil:
         """Flash on: the board switches the relay off after ceil(pulse_ms / 100) x 100 ms."""

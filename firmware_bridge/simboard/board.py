@@ -71,6 +71,7 @@ class SimBoard:
         self.unit = unit
         self.channels = channels
         self.clock = clock
+        self.pulse_ms_default = pulse_ms_default
         self.pulse_ms = pulse_ms_default
         #: An unplugged board: the bus forwards nothing to it and it never answers.
         self.silent = False
@@ -96,6 +97,14 @@ class SimBoard:
         now = self.clock()
         self.door(channel).pulse(now, self.pulse_ms / 1000)
         self.pulses.append(Pulse(self.unit, channel, now, self.pulse_ms))
+
+    def restart(self) -> None:
+        """A reset (a brown-out when a solenoid fires, a watchdog): every lock output drops
+        and the pulse register is back at its default. The doors stay as they are."""
+        now = self.clock()
+        for door in self.doors:
+            door.release(now)
+        self.pulse_ms = self.pulse_ms_default
 
     def set_mode(self, channel: int, mode: DoorMode) -> None:
         door = self.door(channel)

@@ -342,3 +342,50 @@ def test_layouts_that_cannot_work_are_refused_at_construction() -> None:
         ModbusLockBank([bus], [BoardSpec(BUS, 1, pulse_ms=3000, max_pulse_ms=2000)])
     with pytest.raises(ValueError, match="has no board"):
         ModbusLockBank([bus], [])
+
+
+async def test_a_board_that_restarts_between_polls_gets_its_pulse_length_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No outage seen (it answered every poll), yet its pulse register is back at 500 ms."""
+    sim = SimBus.of(units=2, channels=4, open_delay_s=0.01)
+    link = await serve_pty(sim, baudrate=115200)
+    settings = BusSettings(BUS, "rtu", device=link.path, baudrate=115200, timeout_s=TIMEOUT_S)
+    specs = [BoardSpec(BUS, unit, channels=4, pulse_ms=PULSE_MS) for unit in (1, 2)]
+    bank = ModbusLockBank([ModbusBus(settings)], specs, check_s=0.2)
+    try:
+        await bank.start()
+        await bank.read_doors()
+        assert [sim[u].pulse_ms for u in (1, 2)] == [PULSE_MS, PULSE_MS]
+        sim[2].restart()
+        assert sim[2].pulse_ms == 500
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while sim[2].pulse_ms != PULSE_MS:
+            assert asyncio.get_running_loop().time() < deadline, "pulse length never rewritten"
+            await bank.read_doors()
+            await asyncio.sleep(0.02)
+        counts = {i.unit: i.counters["settings_rewritten"] for i in bank.describe()}
+        assert counts == {1: 0, 2: 1}
+        assert len(messages(caplog, "board 2: its pulse length reads 500")) == 1
+        assert all(i.online for i in bank.describe())  # it never looked offline
+    finally:
+        await bank.close()
+        await link.stop()
+
+
+async def test_settings_are_read_back_once_a_pulse_is_over(make_rig: MakeRig) -> None:
+    """The inrush of a solenoid is the likeliest reset: the first poll after the pulse
+    looks, without waiting for the periodic read-back."""
+    rig = await make_rig()
+    ref = ChannelRef(BUS, 1, 2)
+    await rig.bank.unlock(ref)
+    rig.sim[1].restart()  # the pulse browned the board out
+    await asyncio.sleep(PULSE_MS / 1000 + 0.02)
+    before = len(rig.sim.frames)
+    await rig.bank.read_doors()
+    sent = [(f.unit, f.function_code) for f in list(rig.sim.frames)[before:]]
+    assert sent == [(1, 2), (1, 3), (1, 6), (2, 2)]  # doors, read back, rewrite; board 2 as ever
+    assert rig.sim[1].pulse_ms == PULSE_MS
+    before = len(rig.sim.frames)
+    await rig.bank.read_doors()  # checked just now: the next polls are doors only
+    assert [f.function_code for f in list(rig.sim.frames)[before:]] == [2, 2]

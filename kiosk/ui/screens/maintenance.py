@@ -23,7 +23,14 @@ AUDIT = ("time", "actor", "action", "subject")
 HEALTH = ("board", "kind", "channels", "online", "errors")
 PARCELS = ("parcel", "size", "pstatus", "locker", "expires", "check")
 #: Health counters that count something gone wrong (the rest count work done).
-ERROR_COUNTERS = ("timeouts", "bad_frames", "errors", "read_errors", "door_read_failures")
+ERROR_COUNTERS = (
+    "timeouts",
+    "bad_frames",
+    "errors",
+    "read_errors",
+    "door_read_failures",
+    "settings_rewritten",
+)
 
 
 class MaintenanceScreen(KioskScreen):

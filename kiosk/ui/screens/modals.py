@@ -1,5 +1,4 @@
-"""Modal screens: the technician's PIN (tech.login), the reason an action is audited with,
-and what a technician found in a locker flagged for a check."""
+"""Modal screens: a technician's PIN, the reason for an action, and a flagged locker's check."""
 
 from __future__ import annotations
 
