@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firmware_bridge.bank import LockBank
 from firmware_bridge.multibank import MultiBank
 from kiosk.clock import Clock
-from kiosk.config.model import KioskConfig
+from kiosk.config.model import BoardConfig, KioskConfig
 from kiosk.domain.codes import parse_code_key
 from kiosk.domain.errors import ConfigError
 from kiosk.ledger.db import Ledger
 from kiosk.service.locker_service import LockerService
+
+if TYPE_CHECKING:
+    from firmware_bridge.modbus import BoardSpec
 
 
 def read_code_key(config: KioskConfig) -> bytes:
@@ -26,6 +29,15 @@ def read_code_key(config: KioskConfig) -> bytes:
     return parse_code_key(text, str(path))
 
 
+def _board_spec(board: BoardConfig) -> BoardSpec:
+    from firmware_bridge.modbus import BoardSpec  # loaded only when a Modbus bus is configured
+
+    return BoardSpec(
+        board.bus, board.unit, board.profile, board.channels, board.pulse_ms,
+        board.max_pulse_ms, board.sensor_open_high,
+    )  # fmt: skip
+
+
 def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
     """One LockBank for every bus in config. `pin_factory` overrides gpiozero's for gpio buses."""
     banks: dict[str, LockBank] = {}
@@ -34,7 +46,7 @@ def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
             banks[bus.name] = _gpio_bank(config, bus.name, pin_factory)
         elif bus.kind in ("modbus-rtu", "modbus-tcp"):
             # One ModbusLockBank per bus: it owns that bus's client (one owner per bus).
-            from firmware_bridge.modbus import BoardSpec, BusSettings, ModbusBus, ModbusLockBank
+            from firmware_bridge.modbus import BusSettings, ModbusBus, ModbusLockBank
 
             rtu = bus.kind == "modbus-rtu"
             settings = BusSettings(
@@ -47,24 +59,15 @@ def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
                 timeout_s=bus.timeout_s,
                 retries=bus.retries,
             )
-            specs = [
-                BoardSpec(b.bus, b.unit, b.profile, b.channels, b.pulse_ms, b.max_pulse_ms)
-                for b in config.boards
-                if b.bus == bus.name
-            ]
+            specs = [_board_spec(b) for b in config.boards if b.bus == bus.name]
             try:
                 banks[bus.name] = ModbusLockBank([ModbusBus(settings)], specs)
             except ValueError as exc:
                 raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
         else:  # simulated: the built-in board on a pty, through the real Modbus backend
-            from firmware_bridge.modbus import BoardSpec
             from firmware_bridge.simboard.bank import SimulatedLockBank
 
-            specs = [
-                BoardSpec(b.bus, b.unit, b.profile, b.channels, b.pulse_ms, b.max_pulse_ms)
-                for b in config.boards
-                if b.bus == bus.name
-            ]
+            specs = [_board_spec(b) for b in config.boards if b.bus == bus.name]
             banks[bus.name] = SimulatedLockBank(
                 bus.name, specs, bus.door_close_s, bus.timeout_s, bus.retries
             )

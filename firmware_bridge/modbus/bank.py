@@ -42,6 +42,8 @@ class BoardSpec:
     channels: int = 16
     pulse_ms: int = 500
     max_pulse_ms: int = 2000
+    #: Input level of an open door, for profiles that let it be set (waveshare-relay-d).
+    sensor_open_high: bool | None = None
 
 
 @dataclass
@@ -121,7 +123,10 @@ class ModbusLockBank:
             raise ValueError(f"{where}: unit {spec.unit} is used twice on the bus")
         if not MIN_UNIT <= spec.unit <= MAX_UNIT:
             raise ValueError(f"{where}: unit must be {MIN_UNIT}..{MAX_UNIT}, got {spec.unit}")
-        profile = profile_for(spec.profile)
+        try:
+            profile = profile_for(spec.profile, spec.sensor_open_high)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
         if not 1 <= spec.channels <= profile.max_channels:
             raise ValueError(
                 f"{where}: a {profile.name} board has 1..{profile.max_channels} channels, "

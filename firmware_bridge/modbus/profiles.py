@@ -315,11 +315,18 @@ PROFILES: dict[str, type[KioskV1Profile] | type[WaveshareRelayDProfile]] = {
 }
 
 
-def profile_for(name: str) -> BoardProfile:
-    """The profile named in a board's config (`kiosk-v1`, `waveshare-relay-d`)."""
-    try:
-        return PROFILES[name]()
-    except KeyError:
-        raise ValueError(
-            f"unknown Modbus board profile {name!r}; known: {', '.join(sorted(PROFILES))}"
-        ) from None
+def profile_for(name: str, sensor_open_high: bool | None = None) -> BoardProfile:
+    """The profile named in a board's config (`kiosk-v1`, `waveshare-relay-d`).
+
+    `sensor_open_high` (None: the profile's own) sets a waveshare-relay-d
+    board's door polarity; the kiosk-v1 map fixes 1 = open, so it refuses False.
+    """
+    if name == KioskV1Profile.name:
+        if sensor_open_high is False:
+            raise ValueError("a kiosk-v1 board always reads 1 = door open")
+        return KioskV1Profile()
+    if name == WaveshareRelayDProfile.name:
+        if sensor_open_high is None:
+            return WaveshareRelayDProfile()
+        return WaveshareRelayDProfile(open_level=sensor_open_high)
+    raise ValueError(f"unknown Modbus board profile {name!r}; known: {', '.join(sorted(PROFILES))}")

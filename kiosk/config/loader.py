@@ -232,6 +232,12 @@ class _Parser:
                     f"{where}.pulse_ms",
                     f"must not exceed max_pulse_ms ({board.max_pulse_ms}), got {board.pulse_ms}",
                 )
+            if board.sensor_open_high is not None and board.profile != "waveshare-relay-d":
+                raise self.fail(
+                    f"{where}.sensor_open_high",
+                    "only a waveshare-relay-d board has it (a kiosk-v1 board reads 1 = open; "
+                    "a gpio bus sets its own sensor_open_high)",
+                )
             if bus.kind == "gpio":
                 self.check_gpio_board(where, board, bus)
             elif board.profile == "gpio":

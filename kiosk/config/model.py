@@ -82,6 +82,9 @@ class BoardConfig:
     channels: int = 16
     pulse_ms: int = 500
     max_pulse_ms: int = 2000
+    #: waveshare-relay-d only: True when an input is active while its door is open (the
+    #: default); False for contacts that close when the door shuts. None: the profile's own.
+    sensor_open_high: bool | None = None
 
 
 @dataclass(frozen=True)

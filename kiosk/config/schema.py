@@ -342,6 +342,7 @@ SECTIONS: tuple[Section, ...] = (
             Key("channels", Int(1, 64)),
             Key("pulse_ms", Int(50, ABSOLUTE_MAX_PULSE_MS, _PULSE_NOTE)),
             Key("max_pulse_ms", Int(50, ABSOLUTE_MAX_PULSE_MS, _PULSE_NOTE)),
+            Key("sensor_open_high", Bool()),
         ),
     ),
     Section(

@@ -62,6 +62,12 @@ CLASHES = [
         "locker[4].label",
         "duplicate label 'A-2' (also locker[1])",
     ),
+    (
+        lambda d: d["board"][0].update(sensor_open_high=False),
+        "board[0].sensor_open_high",
+        "only a waveshare-relay-d board has it (a kiosk-v1 board reads 1 = open; "
+        "a gpio bus sets its own sensor_open_high)",
+    ),
 ]
 
 
@@ -81,6 +87,13 @@ def test_second_board_and_bus_are_fine(write, doc):
         ("rs485", 2, 0),
         ("sim", 1, 0),
     ]
+
+
+def test_waveshare_board_takes_its_door_polarity(write, doc):
+    doc["board"][0].update(profile="waveshare-relay-d", sensor_open_high=False)
+    assert load_config(write(doc)).boards[0].sensor_open_high is False
+    del doc["board"][0]["sensor_open_high"]
+    assert load_config(write(doc)).boards[0].sensor_open_high is None  # the profile's own
 
 
 def test_modbus_tcp_bus_maps_port_to_tcp_port(write, doc):

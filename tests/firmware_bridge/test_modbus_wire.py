@@ -85,6 +85,41 @@ async def test_waveshare_flash_on_goes_out_as_fc05_0x0200_plus_channel_with_the_
         await bank.close()
 
 
+async def test_waveshare_contacts_that_close_when_the_door_shuts_read_through_the_config(
+    waveshare_link: tuple[SimBus, PtyLink], tmp_path: Path
+) -> None:
+    """`sensor_open_high = false` on the board: an active input is a shut door."""
+    from kiosk.config.loader import parse_config
+    from kiosk.wiring import build_lock_bank
+
+    sim, link = waveshare_link
+    (tmp_path / "site.key").write_text("x")
+    doc = {
+        "site": {"id": "relay-01"},
+        "ledger": {"path": "ledger.db"},
+        "keys": {"site_code_key_file": "site.key"},
+        "api": {"socket": "kiosk.sock"},
+        "bus": [{"name": BUS, "kind": "modbus-rtu", "port": link.path, "timeout_s": 0.1}],
+        "board": [{"bus": BUS, "unit": 1, "profile": "waveshare-relay-d", "channels": 2,
+                   "sensor_open_high": False}],
+        "locker": [{"label": "1", "size": "M", "bus": BUS, "unit": 1, "channel": 0},
+                   {"label": "2", "size": "M", "bus": BUS, "unit": 1, "channel": 1}],
+    }  # fmt: skip
+    config = parse_config(doc, tmp_path / "kiosk.toml")
+    bank = build_lock_bank(config)
+    board = sim[1]
+    # Wired the other way round: the input is active (reads 1) while the door is shut.
+    board.stuck_sensor(0, True)
+    board.stuck_sensor(1, False)
+    await bank.start()
+    try:
+        doors = await bank.read_doors()
+        assert doors[ChannelRef(BUS, 1, 0)] is DoorState.SHUT
+        assert doors[ChannelRef(BUS, 1, 1)] is DoorState.OPEN
+    finally:
+        await bank.close()
+
+
 class WrongEchoBoard(SimBoard):
     """Test fake: acknowledges every FC05 with a value one off what was asked."""
 
