@@ -1,8 +1,11 @@
-"""The daemon's MQTT link: one paho thread per connection, everything else on the asyncio loop.
+"""The daemon's MQTT link: paho on the asyncio loop, with the ledger, service and every decision.
 
-paho's callbacks do nothing but hand their arguments to the loop with
-`call_soon_threadsafe`, so the ledger, the service and every decision stay
-single-threaded. Each connection gets a fresh paho client that never
+Each connection's socket is read and written by the loop itself
+(`kiosk.cloud.onloop`, paho's external-loop API; only the blocking connect
+and TLS handshake run in an executor), so paho's callbacks run on the loop
+and the ledger, the service and every decision stay single-threaded. The
+callbacks only schedule work (`call_soon`): nothing re-enters paho from
+inside its own read. Each connection gets a fresh paho client that never
 reconnects by itself: the loop owns the back-off (exponential, with jitter)
 and starts the outbox again from the table on every connection, so paho's
 memory never has to be trusted across a drop.
@@ -32,6 +35,7 @@ import paho.mqtt.client as paho
 from kiosk.clock import Clock
 from kiosk.cloud.commands import CommandHandler
 from kiosk.cloud.mqtt import Endpoint, new_client
+from kiosk.cloud.onloop import PahoOnLoop
 from kiosk.cloud.outbox import OutboxAlarm, OutboxPump
 from kiosk.cloud.payloads import (
     Topics,
@@ -58,7 +62,6 @@ class LinkTiming:
     outbox_check_s: float = 1.0
     full_repeat_s: float = 600.0
     stop_wait_s: float = 2.0
-    ack_batch_s: float = 0.002  # PUBACKs are taken in batches this far apart at most
 
 
 def backoff_s(attempt: int, timing: LinkTiming, rnd: Callable[[], float] = random.random) -> float:
@@ -72,6 +75,7 @@ class _Session:
     gen: int
     client: paho.Client
     ended: asyncio.Future[str]
+    driver: PahoOnLoop
     pump_gen: int = -1  # the outbox pump's generation for this connection
     connected: bool = False
     subscribed: bool = False
@@ -119,7 +123,7 @@ class CloudLink:
         self.alarm = OutboxAlarm(mqtt.outbox_cap, self.timing.full_repeat_s)
         self._last_state: dict[str, Any] | None = None
         self._kicked = True
-        self._acks: deque[tuple[_Session, int]] = deque()  # appended by paho's thread
+        self._acks: deque[tuple[_Session, int]] = deque()  # PUBACKs not yet taken
         self._acks_wake = False
 
     # --- what the daemon sees -------------------------------------------------
@@ -167,7 +171,7 @@ class CloudLink:
                 await task
         self._tasks = []
         if s is not None:
-            await asyncio.get_running_loop().run_in_executor(None, _teardown, s.client)
+            s.driver.detach()
         self.pump.stop()
         self.pump.flush()
         self._session = None
@@ -195,15 +199,17 @@ class CloudLink:
                 await asyncio.sleep(backoff_s(attempt, self.timing))
                 continue
             self._session = session
-            session.client.loop_start()
             try:
+                session.driver.attach()
                 done, _ = await asyncio.wait({session.ended}, timeout=self.timing.connack_timeout_s)
                 if not done and not session.connected:
                     self._end(session, "no CONNACK in time")
                 reason = await session.ended
+            except OSError as exc:  # closed between connect() and attach()
+                self._end(session, f"connection lost at once: {exc}")
             finally:
                 self.pump.stop()
-                await loop.run_in_executor(None, _teardown, session.client)
+                session.driver.detach()
             if session.connected:
                 attempt = 0
             self._went_down(reason)
@@ -222,16 +228,16 @@ class CloudLink:
             manual_ack=True,
         )
         # On the wire: at most wire_inflight unacknowledged (paho's own limit, as raw paho's).
-        # Handed over: up to `window` events queue in paho, in order, so the paho thread
-        # sends the next one the moment a PUBACK frees a slot, with no trip through the loop.
+        # Handed over: up to `window` events queue in paho, in order, so paho sends the
+        # next one the moment it reads the PUBACK that frees a slot.
         client.max_inflight_messages_set(self.wire_inflight)
         client.max_queued_messages_set(0)
         client.will_set(self.topics.status, self._status(False), qos=1, retain=True)
-        session = _Session(self._gen, client, loop.create_future())
+        session = _Session(self._gen, client, loop.create_future(), PahoOnLoop(loop, client))
 
         def soon(fn: Callable[..., None], *args: Any) -> None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to tell
-                loop.call_soon_threadsafe(fn, *args)
+                loop.call_soon(fn, *args)
 
         def on_connect(_c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
             if reason.is_failure:
@@ -243,12 +249,11 @@ class CloudLink:
             soon(self._end, session, f"disconnected ({reason})")
 
         def on_publish(_c: Any, _u: Any, mid: int, _reason: Any, _props: Any) -> None:
-            # Queue PUBACKs and wake the loop once per batch, not once per PUBACK: each
-            # wake is a thread switch that the paho thread (the wire) would wait for.
+            # Take the PUBACKs of one read together, once paho is done reading.
             self._acks.append((session, mid))
             if not self._acks_wake:
                 self._acks_wake = True
-                soon(self._arm_drain)
+                soon(self._drain_acks)
 
         def on_subscribe(_c: Any, _u: Any, _mid: int, reasons: Any, _props: Any) -> None:
             soon(self._suback, session, reasons)
@@ -297,10 +302,6 @@ class CloudLink:
             log.warning("cloud link down: %s; the bank works on, events wait in the outbox", reason)
         else:
             log.debug("cloud link still down: %s", reason)
-
-    def _arm_drain(self) -> None:
-        assert self._loop is not None
-        self._loop.call_later(self.timing.ack_batch_s, self._drain_acks)
 
     def _drain_acks(self) -> None:
         self._acks_wake = False  # first: a PUBACK appended from now on wakes us again
@@ -388,11 +389,3 @@ class CloudLink:
         changed = self.alarm.check(self.ledger.outbox_depth(), self.clock.monotonic(), force)
         self.outbox_depth, self.outbox_level = self.alarm.depth, self.alarm.level
         return changed
-
-
-def _teardown(client: paho.Client) -> None:
-    """Close a connection and join its paho thread (blocking: run it in an executor)."""
-    with contextlib.suppress(Exception):
-        client.disconnect()
-    with contextlib.suppress(Exception):
-        client.loop_stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import time
 
 import pytest
@@ -110,3 +111,22 @@ async def test_outbox_near_cap_is_an_alarm_before_it_is_reached(
             assert status["online"] is True and status["outbox"]["cap"] == 1000
         finally:
             await asyncio.to_thread(watcher.close)
+
+
+async def test_a_broker_that_hangs_is_noticed_by_the_keepalive(tmp_path, broker, cloud_key):
+    """A half-open link (a mobile network drops the path, the broker freezes): no FIN, no
+    RST, the socket just goes quiet. Only the MQTT keepalive tells; the link runs it on the
+    loop (PINGREQ, then no PINGRESP in time), goes offline and comes back once it can."""
+    rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker, keepalive_s=5), cloud_key)
+    async with rig:
+        await wait_for(rig.daemon.online, timeout=10)
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGSTOP)
+        try:
+            await wait_for(lambda: not rig.daemon.online(), timeout=30, step=0.1)
+            rig.daemon.service.set_service("C-1", False, "hung broker")  # the bank works on
+        finally:
+            broker.proc.send_signal(signal.SIGCONT)
+        await wait_for(rig.daemon.online, timeout=30, step=0.1)
+        await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=10)
+        assert rig.link.connections >= 2

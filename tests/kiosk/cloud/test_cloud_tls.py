@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import replace
 
 import pytest
-from cloudrig import CloudRig, mqtt_config, wait_for
+from cloudrig import CloudRig, Observer, mqtt_config, queue_events, wait_for
 
 from kiosk.cloud.cloudside import CloudClient, CloudError
 from kiosk.cloud.mqtt import Endpoint
@@ -20,6 +21,27 @@ async def test_link_over_mutual_tls(tmp_path, broker, cloud_key):
         assert rig.link.endpoint.uses_tls
         rig.daemon.service.set_service("C-1", False, "tls test")
         await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+
+
+async def test_backlog_drains_in_order_over_tls(tmp_path, broker, cloud_key):
+    """The loop reads and writes the TLS socket itself (kiosk.cloud.onloop): a backlog goes
+    up whole and in order, on one connection (no stall that a keepalive would end)."""
+    broker.require("tls")
+    observer = Observer(broker)
+    await asyncio.to_thread(observer.connect)
+    rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker, tls=True), cloud_key)
+    try:
+        async with rig:
+            await wait_for(rig.daemon.online, timeout=10)
+            await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+            first, last = queue_events(rig.ledger, 3000)
+            await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=30, step=0.05)
+            await wait_for(lambda: observer.take() >= 3000, timeout=20, step=0.05)
+            assert rig.link.connections == 1  # no stall ended in a keepalive reconnect
+    finally:
+        await asyncio.to_thread(observer.close)
+    observer.check_complete(first, last)
+    assert observer.seqs == sorted(observer.seqs)
 
 
 def test_broker_refuses_a_client_without_certificate(broker):
