@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual import events
-from ui_support import SIZE, click, make_app, screen_text, until
+from ui_support import at_keypad, click, screen_text, until
 
 from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen, HomeScreen
@@ -19,9 +19,7 @@ async def locker_status(admin, label: str) -> str:
 async def test_delivery_masked_then_open_then_next_parcel_without_going_home(rig, admin):
     first = await admin.call("parcels.announce", size="S")
     second = await admin.call("parcels.announce", size="S")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up, what="link up")
+    async with at_keypad(rig.socket) as (app, pilot):
         assert isinstance(app.screen, HomeScreen)
         code = first["delivery_code"]
         await pilot.press(*code[:3])  # digits at home go straight into code entry
@@ -56,9 +54,7 @@ async def test_delivery_masked_then_open_then_next_parcel_without_going_home(rig
 async def test_next_code_typed_right_on_the_thank_you_screen(rig, admin):
     first = await admin.call("parcels.announce", size="S")
     second = await admin.call("parcels.announce", size="M")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*first["delivery_code"], "enter")
         await until(pilot, lambda: isinstance(app.screen, OpenScreen))
         rig.doors.close("A-1")
@@ -69,9 +65,7 @@ async def test_next_code_typed_right_on_the_thank_you_screen(rig, admin):
 
 async def test_on_screen_keypad_buttons(rig, admin):
     parcel = await admin.call("parcels.announce", size="M")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await click(pilot, "#key-9")
         await click(pilot, "#key-back")
         for digit in parcel["delivery_code"]:
@@ -84,9 +78,7 @@ async def test_on_screen_keypad_buttons(rig, admin):
 
 async def test_doesnt_fit_opens_the_next_size_up(rig, admin):
     parcel = await admin.call("parcels.announce", size="M")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["delivery_code"], "enter")
         await until(pilot, lambda: isinstance(app.screen, OpenScreen))
         assert app.screen.locker == "B-1"
@@ -105,9 +97,7 @@ async def test_doesnt_fit_opens_the_next_size_up(rig, admin):
 
 async def test_doesnt_fit_in_the_largest_locker_says_keep_the_parcel(rig, admin):
     parcel = await admin.call("parcels.announce", size="L")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["delivery_code"], "enter")
         await until(pilot, lambda: getattr(app.screen, "locker", "") == "C-1")
         await click(pilot, "#doesnt-fit")
@@ -120,9 +110,7 @@ async def test_doesnt_fit_in_the_largest_locker_says_keep_the_parcel(rig, admin)
 
 async def test_cancel_releases_the_locker_and_goes_home(rig, admin):
     parcel = await admin.call("parcels.announce", size="S")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["delivery_code"], "enter")
         await until(pilot, lambda: isinstance(app.screen, OpenScreen))
         await click(pilot, "#cancel")
@@ -137,9 +125,7 @@ async def test_cancel_releases_the_locker_and_goes_home(rig, admin):
 async def test_jammed_door_moves_the_courier_to_the_next_locker(rig, admin):
     parcel = await admin.call("parcels.announce", size="S")
     rig.doors.jammed.add("A-1")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["delivery_code"], "enter")
         await until(pilot, lambda: isinstance(app.screen, CodeScreen) and app.screen.busy)
         assert "Opening the door, please wait" in screen_text(app)
@@ -151,9 +137,7 @@ async def test_jammed_door_moves_the_courier_to_the_next_locker(rig, admin):
 
 async def test_left_open_door_prompts_to_close_it(rig, admin):
     parcel = await admin.call("parcels.announce", size="S")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["delivery_code"], "enter")
         await until(pilot, lambda: isinstance(app.screen, OpenScreen))
         # What the daemon's supervisor publishes after policy.left_open_s (10 s at the
@@ -165,9 +149,7 @@ async def test_left_open_door_prompts_to_close_it(rig, admin):
 async def test_a_scanners_burst_of_keys_opens_the_door(rig, admin):
     """A USB scanner types the code and Enter faster than a screen can be pushed."""
     parcel = await admin.call("parcels.announce", size="S")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         for char in parcel["delivery_code"]:  # all queued at once, as a terminal delivers them
             app.post_message(events.Key(char, char))
         app.post_message(events.Key("enter", "\r"))

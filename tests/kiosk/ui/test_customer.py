@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from support.daemon_rig import DaemonRig
-from ui_support import SIZE, click, make_app, screen_text, until
+from ui_support import SIZE, at_keypad, click, make_app, screen_text, until
 
 from kiosk.domain.codes import code_digest
 from kiosk.ui.screens.door import OpenScreen
@@ -53,9 +53,7 @@ async def test_collector_takes_an_expired_parcel_back(rig, admin):
     # The cloud's side: the pickup window passes, then a return code is issued.
     service.sweep(service.ctx.clock.now() + timedelta(days=4))
     service.schedule_return(parcel["parcel_id"], code_digest(service.ctx.code_key, "424242"))
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*"424242", "enter")
         await until(pilot, lambda: isinstance(app.screen, OpenScreen))
         assert app.screen.role == "collector"
@@ -67,18 +65,14 @@ async def test_collector_takes_an_expired_parcel_back(rig, admin):
 async def test_pickup_at_a_jammed_door_says_a_technician_is_called(rig, admin):
     parcel = await delivered(rig, admin)
     rig.doors.jammed.add("A-1")
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["pickup_code"], "enter")
         await until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=8)
         assert "The door did not open. A technician has been called" in screen_text(app)
 
 
 async def test_wrong_code_says_how_many_tries_are_left_and_lets_you_retry(rig):
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*UNUSED, "enter")
         await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
         assert "That code is not valid. Check the code in your message. 4 tries left." in (
@@ -91,9 +85,7 @@ async def test_wrong_code_says_how_many_tries_are_left_and_lets_you_retry(rig):
 
 
 async def test_german_texts_for_the_daemons_english_errors(rig):
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press("f3")
         assert "Willkommen" in screen_text(app)
         await pilot.press(*UNUSED, "enter")
@@ -106,32 +98,32 @@ async def test_german_texts_for_the_daemons_english_errors(rig):
 
 async def test_lockout_counts_down_then_entry_opens_again(tmp_path, backend):
     policy = {"max_failures": 2, "backoff_first_s": 2}
-    async with DaemonRig(tmp_path, backend=backend, policy=policy) as rig:
-        app = make_app(rig.socket)
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.link.up)
-            await pilot.press(*UNUSED, "enter")
-            await until(pilot, lambda: "1 try left" in screen_text(app))
-            await pilot.press(*UNUSED, "enter")
-            await until(pilot, lambda: isinstance(app.screen, LockoutScreen))
-            assert "Too many wrong codes. You can try again in:" in screen_text(app)
-            assert "0:02" in screen_text(app)
-            await until(pilot, lambda: "0:01" in screen_text(app), what="tick")
-            await until(pilot, lambda: isinstance(app.screen, HomeScreen), timeout=4)
+    async with (
+        DaemonRig(tmp_path, backend=backend, policy=policy) as rig,
+        at_keypad(rig.socket) as (app, pilot),
+    ):
+        await pilot.press(*UNUSED, "enter")
+        await until(pilot, lambda: "1 try left" in screen_text(app))
+        await pilot.press(*UNUSED, "enter")
+        await until(pilot, lambda: isinstance(app.screen, LockoutScreen))
+        assert "Too many wrong codes. You can try again in:" in screen_text(app)
+        assert "0:02" in screen_text(app)
+        await until(pilot, lambda: "0:01" in screen_text(app), what="tick")
+        await until(pilot, lambda: isinstance(app.screen, HomeScreen), timeout=4)
 
 
 async def test_site_lock_is_explained_and_shown_at_home(tmp_path, backend):
-    async with DaemonRig(tmp_path, backend=backend, policy={"daily_failure_budget": 1}) as rig:
-        app = make_app(rig.socket)
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.link.up)
-            assert not app.screen.query_one("#paused").display
-            await pilot.press(*UNUSED, "enter")
-            await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
-            assert "Code entry is paused at this locker bank for safety" in screen_text(app)
-            await click(pilot, "#back")
-            await until(pilot, lambda: app.site_locked)
-            await until(pilot, lambda: app.screen.query_one("#paused").display)
+    async with (
+        DaemonRig(tmp_path, backend=backend, policy={"daily_failure_budget": 1}) as rig,
+        at_keypad(rig.socket) as (app, pilot),
+    ):
+        assert not app.screen.query_one("#paused").display
+        await pilot.press(*UNUSED, "enter")
+        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        assert "Code entry is paused at this locker bank for safety" in screen_text(app)
+        await click(pilot, "#back")
+        await until(pilot, lambda: app.site_locked)
+        await until(pilot, lambda: app.screen.query_one("#paused").display)
 
 
 async def test_offline_badge_follows_the_cloud_link(rig):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from support.daemon_rig import DaemonRig
-from ui_support import SIZE, make_app, screen_text, until
+from ui_support import SIZE, at_keypad, make_app, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.door import OpenScreen
@@ -18,9 +18,7 @@ async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path, ba
     await admin.connect()
     parcel = await admin.call("parcels.announce", size="S")
     await admin.close()
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press("1", "2")  # half a code typed when the daemon goes
         await rig.__aexit__(None, None, None)
         await until(pilot, lambda: isinstance(app.screen, UnreachableScreen), what="unreachable")
@@ -59,9 +57,7 @@ async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path
     parcel = await admin.call("parcels.announce", size="S")
     await admin.close()
     rig.doors.jammed.add("A-1")  # the door never opens: code.submit waits on the sensor
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["delivery_code"], "enter")
         await until(pilot, lambda: getattr(app.screen, "busy", False))
         await rig.daemon.server.close()  # the socket drops while the reply is pending

@@ -5,7 +5,7 @@ from __future__ import annotations
 from support.daemon_rig import DaemonRig
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, ProgressBar
-from ui_support import SIZE, click, make_app, screen_text, until
+from ui_support import SIZE, at_keypad, click, make_app, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.entry import HomeScreen
@@ -45,9 +45,7 @@ async def give_reason(pilot, app, reason: str) -> None:
 
 async def test_star_at_home_opens_the_pin_modal_and_a_wrong_pin_counts(rig, admin):
     await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
-    app = make_app(rig.socket)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.up)
+    async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press("*")
         assert isinstance(app.screen, PinModal)
         await pilot.press(*"0000", "enter")
@@ -65,7 +63,9 @@ async def test_grid_open_with_reason_service_out_and_in_then_logout(rig, admin):
         screen = await logged_in(pilot, app)
         assert "Technician t1" in screen_text(app)
         assert [cell(screen, lb, "status") for lb in ("A-1", "A-2", "B-1", "C-1")] == ["free"] * 4
-        assert cell(screen, "C-1", "size") == "L" and cell(screen, "A-2", "door") == "shut"
+        assert cell(screen, "C-1", "size") == "L"
+        # The grid shows the supervisor's reading: on a bus it may still be the first poll.
+        await until(pilot, lambda: cell(screen, "A-2", "door") == "shut", what="grid: A-2 shut")
 
         await choose(pilot, screen, "A-2")
         await click(pilot, "#open")

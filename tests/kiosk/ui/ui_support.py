@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from textual.widgets import Button, Digits, Static
@@ -17,6 +18,15 @@ def make_app(socket: str, **kw: Any) -> KioskApp:
     kw.setdefault("status_s", 0.2)
     kw.setdefault("backoff_s", (0.05, 0.1, 0.2))
     return KioskApp(socket, **kw)
+
+
+@contextlib.asynccontextmanager
+async def at_keypad(socket: str, **kw: Any) -> AsyncIterator[tuple[KioskApp, Any]]:
+    """A keypad app at SIZE, run by its Pilot, once its link to the daemon is up."""
+    app = make_app(socket, **kw)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.up, what="link up")
+        yield app, pilot
 
 
 async def until(pilot, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> None:
