@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import deque
@@ -183,21 +184,28 @@ class CloudLink:
         attempt = 0
         while not self._stopping:
             session = self._new_session()
+            where = f"{self.endpoint.host}:{self.endpoint.port}"
+            connecting = loop.run_in_executor(
+                None,
+                session.client.connect,
+                self.endpoint.host,
+                self.endpoint.port,
+                self.mqtt.keepalive_s,
+            )
             try:
-                await loop.run_in_executor(
-                    None,
-                    session.client.connect,
-                    self.endpoint.host,
-                    self.endpoint.port,
-                    self.mqtt.keepalive_s,
-                )
+                rc = await connecting
+                if rc != paho.MQTT_ERR_SUCCESS:  # connected, then the CONNECT write failed
+                    raise OSError(f"the connection broke at once ({paho.error_string(rc)})")
             except (OSError, ValueError) as exc:
-                self._went_down(
-                    f"cannot connect to {self.endpoint.host}:{self.endpoint.port}: {exc}"
-                )
+                _close_socket(session.client)
+                self._went_down(f"cannot connect to {where}: {exc}")
                 attempt += 1
                 await asyncio.sleep(backoff_s(attempt, self.timing))
                 continue
+            except asyncio.CancelledError:
+                # stop() while connecting: the executor's connect() runs on; close what it opens.
+                connecting.add_done_callback(functools.partial(_close_later, session.client))
+                raise
             self._session = session
             try:
                 session.driver.attach()
@@ -206,7 +214,8 @@ class CloudLink:
                     self._end(session, "no CONNACK in time")
                 reason = await session.ended
             except OSError as exc:  # closed between connect() and attach()
-                self._end(session, f"connection lost at once: {exc}")
+                reason = f"the connection broke at once: {exc}"
+                self._end(session, reason)
             finally:
                 self.pump.stop()
                 session.driver.detach()
@@ -233,11 +242,15 @@ class CloudLink:
         client.max_inflight_messages_set(self.wire_inflight)
         client.max_queued_messages_set(0)
         client.will_set(self.topics.status, self._status(False), qos=1, retain=True)
-        session = _Session(self._gen, client, loop.create_future(), PahoOnLoop(loop, client))
+        ended: asyncio.Future[str] = loop.create_future()
+        driver = PahoOnLoop(loop, client, on_lost=lambda why: self._end(session, why))
+        session = _Session(self._gen, client, ended, driver)
 
         def soon(fn: Callable[..., None], *args: Any) -> None:
+            # Thread-safe: a connection that breaks inside connect() calls on_disconnect
+            # on the executor's thread. Every other callback runs on the loop.
             with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to tell
-                loop.call_soon(fn, *args)
+                loop.call_soon_threadsafe(fn, *args)
 
         def on_connect(_c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
             if reason.is_failure:
@@ -249,11 +262,12 @@ class CloudLink:
             soon(self._end, session, f"disconnected ({reason})")
 
         def on_publish(_c: Any, _u: Any, mid: int, _reason: Any, _props: Any) -> None:
-            # Take the PUBACKs of one read together, once paho is done reading.
+            # Take the PUBACKs of one read together, once paho is done reading. PUBACKs
+            # are only ever read on the loop (PahoOnLoop): no thread-safe hand-over needed.
             self._acks.append((session, mid))
             if not self._acks_wake:
                 self._acks_wake = True
-                soon(self._drain_acks)
+                loop.call_soon(self._drain_acks)
 
         def on_subscribe(_c: Any, _u: Any, _mid: int, reasons: Any, _props: Any) -> None:
             soon(self._suback, session, reasons)
@@ -389,3 +403,15 @@ class CloudLink:
         changed = self.alarm.check(self.ledger.outbox_depth(), self.clock.monotonic(), force)
         self.outbox_depth, self.outbox_level = self.alarm.depth, self.alarm.level
         return changed
+
+
+def _close_later(client: paho.Client, _done: asyncio.Future[Any]) -> None:
+    _close_socket(client)
+
+
+def _close_socket(client: paho.Client) -> None:
+    """Close what a connect() that is no longer wanted opened (paho has no loop to do it)."""
+    sock = client.socket()
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()

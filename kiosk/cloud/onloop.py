@@ -10,6 +10,9 @@ second thread competes with the loop for the GIL while a backlog drains.
 executor before `attach`; it writes the CONNECT packet itself, from that
 thread, because no write callback is installed yet. Everything after
 `attach` happens on the loop's thread.
+
+Never call `detach` from inside a paho callback: paho holds its
+(non-reentrant) callback lock there.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -28,12 +33,21 @@ MISC_S = 1.0
 
 
 class PahoOnLoop:
-    """Reads, writes and keeps alive one paho client's connection from `loop`."""
+    """Reads, writes and keeps alive one paho client's connection from `loop`.
+
+    `on_lost(reason)` is told when the driver itself gives the connection up
+    (a read or write that raised); paho's own `on_disconnect` covers the rest.
+    """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, client: paho.Client, misc_s: float = MISC_S
+        self,
+        loop: asyncio.AbstractEventLoop,
+        client: paho.Client,
+        misc_s: float = MISC_S,
+        on_lost: Callable[[str], None] | None = None,
     ) -> None:
         self.loop, self.client, self.misc_s = loop, client, misc_s
+        self.on_lost = on_lost
         self._sock: Any = None
         self._misc: asyncio.Task[None] | None = None
 
@@ -53,13 +67,20 @@ class PahoOnLoop:
 
     def detach(self) -> None:
         """Say DISCONNECT if the socket takes it now, then close; idempotent."""
-        client = self.client
-        if self._sock is not None:
+        client, sock = self.client, self._sock
+        if sock is not None:
             with contextlib.suppress(Exception):
                 client.disconnect()  # queues DISCONNECT; writing it closes the socket
                 client.loop_write()
-        sock = self._sock
-        if sock is not None:  # the DISCONNECT did not fit: close it ourselves
+        if self._sock is not None:
+            # The DISCONNECT did not fit (a full send buffer). Cut the connection under
+            # paho and let it read the end itself, so it closes the socket and runs its
+            # own callbacks (on_disconnect, ours) rather than keep a dead socket.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(Exception):
+                client.loop_read()
+        if self._sock is not None:  # still not closed: forget it, close it
             self._closed(client, None, sock)
             with contextlib.suppress(OSError):
                 sock.close()
@@ -80,20 +101,27 @@ class PahoOnLoop:
                 client.loop_read()
         except Exception:  # never leave a reader behind that raises on every byte
             log.exception("MQTT read failed; closing the connection")
-            self.detach()
+            self._give_up("a read failed")
 
     def _write(self) -> None:
         try:
             self.client.loop_write()
         except Exception:
             log.exception("MQTT write failed; closing the connection")
-            self.detach()
+            self._give_up("a write failed")
+
+    def _give_up(self, reason: str) -> None:
+        self.detach()
+        if self.on_lost is not None:
+            self.on_lost(reason)
 
     def _want_write(self, _client: Any, _userdata: Any, sock: Any) -> None:
-        self.loop.add_writer(sock, self._write)
+        if sock is self._sock:  # paho may still speak of a socket already given up
+            self.loop.add_writer(sock, self._write)
 
     def _wrote_all(self, _client: Any, _userdata: Any, sock: Any) -> None:
-        self.loop.remove_writer(sock)
+        if sock is self._sock:
+            self.loop.remove_writer(sock)
 
     def _closed(self, _client: Any, _userdata: Any, sock: Any) -> None:
         if sock is not self._sock:
