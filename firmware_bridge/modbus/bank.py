@@ -60,6 +60,8 @@ class _Board:
     pulse_ends: dict[int, float] = field(default_factory=dict)  # channel -> monotonic end
     check_at: float = 0.0  # monotonic time of the next read-back of the board's settings
     rewrites: int = 0  # settings found lost (a restart) and written again
+    settings_failures: int = 0  # read-backs that failed, or a rewrite that did not hold
+    settings_failing: bool = False  # logged once until a read-back holds again
 
     @property
     def where(self) -> str:
@@ -242,8 +244,9 @@ class ModbusLockBank:
             self._note_offline(board)
             raise
         board.pulses += 1
-        # A solenoid's inrush is what most often resets a board: look once its pulse is over.
-        board.check_at = min(board.check_at, board.pulse_ends[ref.channel])
+        # A solenoid's inrush is what most often resets a board: look once its pulse is
+        # over (not before: a read-back during a pulse would say nothing of its effects).
+        board.check_at = board.pulse_ends[ref.channel]
 
     async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
         """One reading of every door (or of the boards in `units`): one FC02 per board,
@@ -288,31 +291,60 @@ class ModbusLockBank:
         return {ref: states[ref.channel] for ref in board.refs}
 
     async def _check_settings(self, board: _Board) -> None:
-        """Read the board's settings back when due; write them again if it lost them."""
+        """Read the board's settings back when due; write them again if it lost them.
+
+        Never while one of its pulses runs. A restart found is logged each time
+        (each is a fault to look into); a board that cannot be read back, or does
+        not keep what is written, is logged once and tried again every `check_s`.
+        """
         request = board.profile.read_settings()
         now = asyncio.get_running_loop().time()
         if request is None or board.needs_setup or now < board.check_at:
             return
+        if any(end > now for end in board.pulse_ends.values()):
+            return  # due, and looked at once the pulse is over
         board.check_at = now + self._check_s
-        unit = board.spec.unit
+        unit, profile = board.spec.unit, board.profile
         try:
             reply = await board.bus.execute(unit, request, "read settings")
-            if board.profile.settings_hold(reply.registers, board.pulse_ms):
+            if profile.settings_hold(reply.registers, board.pulse_ms):
+                if board.settings_failing:
+                    board.settings_failing = False
+                    log.info("%s: its pulse length reads right again", board.where)
                 return
-            log.warning(
-                "%s: its pulse length reads %s, not the configured %d ms: the board "
-                "restarted; writing it again",
-                board.where,
-                "/".join(str(r) for r in reply.registers) or "nothing",
-                board.pulse_ms,
-            )
-            for write in board.profile.configure(board.pulse_ms):
+            found = "/".join(str(r) for r in reply.registers) or "nothing"
+            for write in profile.configure(board.pulse_ms):
                 await board.bus.execute(unit, write, "write pulse length")
-            board.rewrites += 1
+            again = await board.bus.execute(unit, request, "read settings")
         except BoardUnavailable:
             self._note_offline(board)  # set up in full before its next unlock
+            return
         except BridgeError as exc:
-            log.warning("%s: its settings cannot be read back: %s", board.where, exc)
+            self._settings_failed(board, f"its settings cannot be checked: {exc}")
+            return
+        if not profile.settings_hold(again.registers, board.pulse_ms):
+            self._settings_failed(
+                board,
+                f"it does not keep its pulse length: {board.pulse_ms} ms written, "
+                f"{'/'.join(str(r) for r in again.registers) or 'nothing'} read back "
+                "(check `profile` and the board's firmware)",
+            )
+            return
+        board.rewrites += 1
+        board.settings_failing = False
+        log.warning(
+            "%s: its pulse length read %s, not the configured %d ms: the board "
+            "restarted; written again",
+            board.where,
+            found,
+            board.pulse_ms,
+        )
+
+    def _settings_failed(self, board: _Board, message: str) -> None:
+        board.settings_failures += 1
+        if not board.settings_failing:
+            board.settings_failing = True
+            log.warning("%s: %s", board.where, message)
 
     def _note_offline(self, board: _Board) -> None:
         """An offline board may come back power-cycled: set it up again before its next unlock."""
@@ -329,6 +361,7 @@ class ModbusLockBank:
                 "pulses": board.pulses,
                 "door_read_failures": board.door_read_failures,
                 "settings_rewritten": board.rewrites,
+                "settings_failures": board.settings_failures,
             }
             infos.append(
                 BoardInfo(

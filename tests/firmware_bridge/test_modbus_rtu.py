@@ -49,6 +49,7 @@ async def make_rig() -> AsyncIterator[MakeRig]:
         timeout_s: float = TIMEOUT_S,
         retries: int = 2,
         start: bool = True,
+        check_s: float = 5.0,
     ) -> Rig:
         sim = sim or SimBus.of(units=2, channels=4, open_delay_s=0.01)
         link = await serve_pty(sim, baudrate=115200)
@@ -59,7 +60,7 @@ async def make_rig() -> AsyncIterator[MakeRig]:
         settings = BusSettings(BUS, "rtu", device=link.path, baudrate=115200,
                                timeout_s=timeout_s, retries=retries)  # fmt: skip
         bus = ModbusBus(settings)
-        rig = Rig(sim, link, bus, ModbusLockBank([bus], specs))
+        rig = Rig(sim, link, bus, ModbusLockBank([bus], specs, check_s=check_s))
         rigs.append(rig)
         if start:
             await rig.bank.start()
@@ -366,7 +367,7 @@ async def test_a_board_that_restarts_between_polls_gets_its_pulse_length_back(
             await asyncio.sleep(0.02)
         counts = {i.unit: i.counters["settings_rewritten"] for i in bank.describe()}
         assert counts == {1: 0, 2: 1}
-        assert len(messages(caplog, "board 2: its pulse length reads 500")) == 1
+        assert len(messages(caplog, "board 2: its pulse length read 500")) == 1
         assert all(i.online for i in bank.describe())  # it never looked offline
     finally:
         await bank.close()
@@ -384,8 +385,60 @@ async def test_settings_are_read_back_once_a_pulse_is_over(make_rig: MakeRig) ->
     before = len(rig.sim.frames)
     await rig.bank.read_doors()
     sent = [(f.unit, f.function_code) for f in list(rig.sim.frames)[before:]]
-    assert sent == [(1, 2), (1, 3), (1, 6), (2, 2)]  # doors, read back, rewrite; board 2 as ever
+    # doors, read back, rewrite, read back again; board 2 as ever
+    assert sent == [(1, 2), (1, 3), (1, 6), (1, 3), (2, 2)]
     assert rig.sim[1].pulse_ms == PULSE_MS
     before = len(rig.sim.frames)
     await rig.bank.read_doors()  # checked just now: the next polls are doors only
     assert [f.function_code for f in list(rig.sim.frames)[before:]] == [2, 2]
+
+
+async def test_no_read_back_while_a_pulse_runs_and_one_right_after_even_when_overdue(
+    make_rig: MakeRig,
+) -> None:
+    """The periodic read-back falls due; an unlock comes first. Polls during the pulse
+    (a door-wait loop polls every 50 ms) must not spend it: the board may reset as the
+    solenoid fires, and only a read after the pulse can see that."""
+    rig = await make_rig(check_s=0.05)
+    bank = rig.bank
+    await asyncio.sleep(0.1)  # the periodic read-back is due
+    await bank.unlock(ChannelRef(BUS, 1, 0))
+    before = len(rig.sim.frames)
+    await bank.read_doors()  # mid-pulse: board 1's doors only (board 2 is read back: due)
+    sent = [(f.unit, f.function_code) for f in list(rig.sim.frames)[before:]]
+    assert sent == [(1, 2), (2, 2), (2, 3)]
+    rig.sim[1].restart()  # the board browned out under the solenoid
+    await asyncio.sleep(PULSE_MS / 1000 + 0.02)
+    await bank.read_doors()
+    assert rig.sim[1].pulse_ms == PULSE_MS
+    assert bank.describe()[0].counters["settings_rewritten"] == 1
+
+
+class ForgetfulBoard(SimBoard):
+    """Test fake: answers a pulse-length write, but keeps its own 500 ms."""
+
+    def handle(self, pdu: bytes):  # type: ignore[no-untyped-def]
+        reply = super().handle(pdu)
+        self.pulse_ms = self.pulse_ms_default
+        return reply
+
+
+async def test_a_board_that_does_not_keep_its_pulse_length_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = SimBus([ForgetfulBoard(1, 4, open_delay_s=0.01)])
+    link = await serve_pty(sim, baudrate=115200)
+    settings = BusSettings(BUS, "rtu", device=link.path, baudrate=115200, timeout_s=TIMEOUT_S)
+    spec = BoardSpec(BUS, 1, channels=4, pulse_ms=PULSE_MS)
+    bank = ModbusLockBank([ModbusBus(settings)], [spec], check_s=0.0)
+    try:
+        await bank.start()
+        for _ in range(5):
+            await bank.read_doors()
+        counters = bank.describe()[0].counters
+        assert counters["settings_rewritten"] == 0  # never counted as a restart mended
+        assert counters["settings_failures"] == 5
+        assert len(messages(caplog, "does not keep its pulse length")) == 1
+    finally:
+        await bank.close()
+        await link.stop()

@@ -30,6 +30,7 @@ ERROR_COUNTERS = (
     "read_errors",
     "door_read_failures",
     "settings_rewritten",
+    "settings_failures",
 )
 
 
