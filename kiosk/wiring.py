@@ -33,9 +33,14 @@ def _board_spec(board: BoardConfig) -> BoardSpec:
     from firmware_bridge.modbus import BoardSpec  # loaded only when a Modbus bus is configured
 
     return BoardSpec(
-        board.bus, board.unit, board.profile, board.channels, board.pulse_ms,
-        board.max_pulse_ms, board.sensor_open_high,
-    )  # fmt: skip
+        bus=board.bus,
+        unit=board.unit,
+        profile=board.profile,
+        channels=board.channels,
+        pulse_ms=board.pulse_ms,
+        max_pulse_ms=board.max_pulse_ms,
+        sensor_open_high=board.sensor_open_high,
+    )
 
 
 def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:

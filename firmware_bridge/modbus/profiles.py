@@ -319,14 +319,15 @@ def profile_for(name: str, sensor_open_high: bool | None = None) -> BoardProfile
     """The profile named in a board's config (`kiosk-v1`, `waveshare-relay-d`).
 
     `sensor_open_high` (None: the profile's own) sets a waveshare-relay-d
-    board's door polarity; the kiosk-v1 map fixes 1 = open, so it refuses False.
+    board's door polarity; only that profile takes it (kiosk-v1 fixes 1 = open).
     """
-    if name == KioskV1Profile.name:
-        if sensor_open_high is False:
-            raise ValueError("a kiosk-v1 board always reads 1 = door open")
-        return KioskV1Profile()
-    if name == WaveshareRelayDProfile.name:
-        if sensor_open_high is None:
-            return WaveshareRelayDProfile()
-        return WaveshareRelayDProfile(open_level=sensor_open_high)
-    raise ValueError(f"unknown Modbus board profile {name!r}; known: {', '.join(sorted(PROFILES))}")
+    profile = PROFILES.get(name)
+    if profile is None:
+        raise ValueError(
+            f"unknown Modbus board profile {name!r}; known: {', '.join(sorted(PROFILES))}"
+        )
+    if sensor_open_high is None:
+        return profile()
+    if profile is not WaveshareRelayDProfile:
+        raise ValueError(f"a {name} board takes no sensor_open_high (its map fixes 1 = open)")
+    return WaveshareRelayDProfile(open_level=sensor_open_high)

@@ -118,6 +118,11 @@ def test_profiles_by_config_name() -> None:
     assert isinstance(profile_for("waveshare-relay-d"), WaveshareRelayDProfile)
     with pytest.raises(ValueError, match="unknown Modbus board profile 'gpio'"):
         profile_for("gpio")
+    inverted = profile_for("waveshare-relay-d", sensor_open_high=False)
+    assert isinstance(inverted, WaveshareRelayDProfile) and inverted.open_level is False
+    for value in (True, False):  # the kiosk-v1 map fixes 1 = open: no polarity to set
+        with pytest.raises(ValueError, match="kiosk-v1 board takes no sensor_open_high"):
+            profile_for("kiosk-v1", sensor_open_high=value)
 
 
 def test_frame_gap_is_3_5_chars_of_11_bits_or_1_75_ms_above_19200_baud() -> None:

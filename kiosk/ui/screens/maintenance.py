@@ -114,7 +114,8 @@ class MaintenanceScreen(KioskScreen):
 
     def daemon_event(self, event: str, data: dict[str, Any]) -> None:
         self.refresh_grid()
-        if self.query_one(TabbedContent).active == "tab-parcels":
+        tabs = self.query(TabbedContent)  # none yet while the screen is being composed
+        if tabs and tabs.first().active == "tab-parcels":
             self.load_parcels()
 
     @work(exclusive=True, group="grid")
@@ -268,9 +269,13 @@ class MaintenanceScreen(KioskScreen):
             self.note(t(text, locker=label))
         self.refresh_grid()
 
-    def ask_check(self, label: str) -> None:
+    @work(group="act")
+    async def ask_check(self, label: str) -> None:
         """A flagged locker: what did the technician find inside? (`kiosk check`)"""
-        locker = next((lk for lk in self.status.get("lockers", []) if lk["label"] == label), {})
+        status = await self._call("status")  # now, not as the grid last showed it
+        if status is None:
+            return
+        locker = next((lk for lk in status.get("lockers", []) if lk["label"] == label), {})
         if not locker.get("needs_check"):
             self.note(t("tech.not_flagged", locker=label), "warning")
             return

@@ -164,6 +164,7 @@ class CheckModal(ReasonModal):
         with Vertical(classes="dialog reason"):
             yield Msg("check.title", locker=self.locker)
             yield Input(placeholder=t("check.placeholder"), max_length=200, id="reason-text")
+            yield Msg("", id="check-hint", classes="warning")
             with Horizontal(classes="actions"):
                 yield TButton("check.inside", id="check-inside", classes="primary", focus=True)
                 yield TButton("check.empty", id="check-empty", focus=True)
@@ -175,6 +176,7 @@ class CheckModal(ReasonModal):
         if text:
             self.dismiss((inside, text))
         else:  # every check is audited with what was seen
+            self.query_one("#check-hint", Msg).say("check.need_words")
             field.focus()
 
     # Textual runs a handler of each class in the MRO: prevent_default() keeps
