@@ -42,10 +42,27 @@ def cmd_ui(args: argparse.Namespace) -> int:
         from kiosk.ui.web import serve
 
         return serve(str(Path(config).absolute()), args.host, args.port, extra)
+    if not _has_screen():
+        print(
+            "error: kiosk ui needs a terminal (stdin and stdout a tty): run it on the "
+            "kiosk's console, in a terminal or tmux, or serve it to a browser with --web",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     from kiosk.ui.app import KioskApp
 
     KioskApp(socket, language=args.lang, idle_s=args.idle_s).run()
     return EXIT_OK
+
+
+def _has_screen() -> bool:
+    """A terminal to draw on, or a Textual driver that brings its own (textual-serve's).
+
+    Without one, Textual reads end-of-file from stdin in a tight loop for ever.
+    """
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return True
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

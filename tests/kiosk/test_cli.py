@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -397,6 +398,18 @@ def test_kiosk_script_help(tmp_path):
     assert proc.stdout.startswith("usage: kiosk")
     for command in ("demo", "config", "audit", "--config", "--version"):
         assert command in proc.stdout
+
+
+def test_ui_without_a_terminal_says_so_instead_of_spinning(tmp_path):
+    """Textual on a stdin at end-of-file would read it in a loop at 100% CPU for ever."""
+    config = write_config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
+    proc = subprocess.run(
+        [str(BIN / "kiosk"), "ui", "--config", str(config)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT_S, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "kiosk ui needs a terminal" in proc.stderr and "--web" in proc.stderr
 
 
 def test_process_exit_codes(tmp_path):
