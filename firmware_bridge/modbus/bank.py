@@ -261,13 +261,18 @@ class ModbusLockBank:
 
     async def _read_bus(self, name: str, units: Units | None) -> dict[ChannelRef, DoorState]:
         doors: dict[ChannelRef, DoorState] = {}
+        may_check = True  # one settings read-back per bus per reading: no poll waits on many
         for board in sorted(self._boards.values(), key=lambda b: b.spec.unit):
             wanted = units is None or (board.spec.bus, board.spec.unit) in units
             if board.spec.bus == name and wanted:
-                doors.update(await self._read_board(board))
+                states, answered = await self._read_board(board)
+                doors.update(states)
+                if answered and may_check:
+                    may_check = not await self._check_settings(board)
         return doors
 
-    async def _read_board(self, board: _Board) -> dict[ChannelRef, DoorState]:
+    async def _read_board(self, board: _Board) -> tuple[dict[ChannelRef, DoorState], bool]:
+        """The board's doors, and whether it answered with them."""
         spec, profile = board.spec, board.profile
         try:
             reply = await board.bus.execute(
@@ -277,21 +282,21 @@ class ModbusLockBank:
         except BoardUnavailable:
             board.door_read_failures += 1
             self._note_offline(board)  # the bus logs the outage, and the recovery, once
-            return dict.fromkeys(board.refs, DoorState.UNKNOWN)
+            return dict.fromkeys(board.refs, DoorState.UNKNOWN), False
         except BridgeError as exc:  # answered, but refused or malformed: log once
             board.door_read_failures += 1
             if not board.read_failing:
                 log.warning("%s: door inputs cannot be read: %s", board.where, exc)
             board.read_failing = True
-            return dict.fromkeys(board.refs, DoorState.UNKNOWN)
+            return dict.fromkeys(board.refs, DoorState.UNKNOWN), False
         if board.read_failing:
             board.read_failing = False
             log.info("%s: door inputs read again", board.where)
-        await self._check_settings(board)
-        return {ref: states[ref.channel] for ref in board.refs}
+        return {ref: states[ref.channel] for ref in board.refs}, True
 
-    async def _check_settings(self, board: _Board) -> None:
-        """Read the board's settings back when due; write them again if it lost them.
+    async def _check_settings(self, board: _Board) -> bool:
+        """Read the board's settings back when due, write them again if it lost them;
+        True if it asked the board anything.
 
         Never while one of its pulses runs. A restart found is logged each time
         (each is a fault to look into); a board that cannot be read back, or does
@@ -300,9 +305,9 @@ class ModbusLockBank:
         request = board.profile.read_settings()
         now = asyncio.get_running_loop().time()
         if request is None or board.needs_setup or now < board.check_at:
-            return
+            return False
         if any(end > now for end in board.pulse_ends.values()):
-            return  # due, and looked at once the pulse is over
+            return False  # due, and looked at once the pulse is over
         board.check_at = now + self._check_s
         unit, profile = board.spec.unit, board.profile
         try:
@@ -311,17 +316,17 @@ class ModbusLockBank:
                 if board.settings_failing:
                     board.settings_failing = False
                     log.info("%s: its pulse length reads right again", board.where)
-                return
+                return True
             found = "/".join(str(r) for r in reply.registers) or "nothing"
             for write in profile.configure(board.pulse_ms):
                 await board.bus.execute(unit, write, "write pulse length")
             again = await board.bus.execute(unit, request, "read settings")
         except BoardUnavailable:
             self._note_offline(board)  # set up in full before its next unlock
-            return
+            return True
         except BridgeError as exc:
             self._settings_failed(board, f"its settings cannot be checked: {exc}")
-            return
+            return True
         if not profile.settings_hold(again.registers, board.pulse_ms):
             self._settings_failed(
                 board,
@@ -329,7 +334,7 @@ class ModbusLockBank:
                 f"{'/'.join(str(r) for r in again.registers) or 'nothing'} read back "
                 "(check `profile` and the board's firmware)",
             )
-            return
+            return True
         board.rewrites += 1
         board.settings_failing = False
         log.warning(
@@ -339,6 +344,7 @@ class ModbusLockBank:
             found,
             board.pulse_ms,
         )
+        return True
 
     def _settings_failed(self, board: _Board, message: str) -> None:
         board.settings_failures += 1

@@ -442,3 +442,21 @@ async def test_a_board_that_does_not_keep_its_pulse_length_is_logged_once(
     finally:
         await bank.close()
         await link.stop()
+
+
+async def test_read_backs_are_spread_one_board_per_poll(make_rig: MakeRig) -> None:
+    """All boards due at once (as they are after start): one FC03 per reading of the bus,
+    so no poll waits on every board's read-back (8 at 9,600 baud would be ~130 ms)."""
+    sim = SimBus.of(units=4, channels=2, open_delay_s=0.01)
+    rig = await make_rig(sim, check_s=1.0)
+    await asyncio.sleep(1.05)  # every board due; the next round is a second away
+    checked: list[int] = []
+    for _ in range(4):
+        before = len(rig.sim.frames)
+        await rig.bank.read_doors()
+        sent = [(f.unit, f.function_code) for f in list(rig.sim.frames)[before:]]
+        assert [u for u, fc in sent if fc == 2] == [1, 2, 3, 4]  # every door, every time
+        reads = [u for u, fc in sent if fc == 3]
+        assert len(reads) == 1
+        checked += reads
+    assert sorted(checked) == [1, 2, 3, 4]  # each board in turn
