@@ -115,12 +115,15 @@ class Api:
 
     async def status(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         ledger = self.service.ctx.ledger
+        # Parcel ids only for the technician's shell or a live technician session: a
+        # public caller sending any `session` string must not see them.
+        show_parcels = caller.admin or self.sessions.live(caller.session) is not None
         lockers = [
             {
                 "label": lk.label,
                 "size": lk.size.value,
                 "status": lk.status.value,
-                "parcel_id": lk.parcel_id if caller.admin or caller.session else None,
+                "parcel_id": lk.parcel_id if show_parcels else None,
                 "needs_check": lk.needs_check,
             }
             for lk in ledger.lockers()

@@ -23,23 +23,35 @@ class Sessions:
         self._by_token: dict[str, Session] = {}
 
     def open(self, technician_id: str) -> Session:
-        session = Session(secrets.token_urlsafe(24), technician_id, self._now())
+        now = self._now()
+        # Logins never used again would pile up: drop every expired one here.
+        for token in [t for t, s in self._by_token.items() if now - s.last_used > self.idle_s]:
+            del self._by_token[token]
+        session = Session(secrets.token_urlsafe(24), technician_id, now)
         self._by_token[session.token] = session
         return session
 
-    def touch(self, token: str | None) -> Session | None:
-        """The live session of `token` (its idle timer restarted), or None."""
+    def live(self, token: str | None) -> Session | None:
+        """The live session of `token`, or None; its idle timer is left as it is."""
         if not token:
             return None
         session = self._by_token.get(token)
         if session is None:
             return None
-        now = self._now()
-        if now - session.last_used > self.idle_s:
+        if self._now() - session.last_used > self.idle_s:
             del self._by_token[token]
             return None
-        session.last_used = now
         return session
+
+    def touch(self, token: str | None) -> Session | None:
+        """The live session of `token` (its idle timer restarted), or None."""
+        session = self.live(token)
+        if session is not None:
+            session.last_used = self._now()
+        return session
+
+    def __len__(self) -> int:
+        return len(self._by_token)
 
     def close(self, token: str | None) -> bool:
         return self._by_token.pop(token or "", None) is not None
