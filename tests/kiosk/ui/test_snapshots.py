@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 from support.daemon_rig import DaemonRig
-from textual.widgets import DataTable
-from ui_support import SIZE, make_app, until
+from textual.widgets import DataTable, Input, ProgressBar
+from ui_support import SIZE, click, make_app, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
-from kiosk.ui.screens.modals import CheckModal, PinModal
+from kiosk.ui.screens.modals import CheckModal, PinModal, ReasonModal
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
 
 LANGS = ["en", "de"]
@@ -200,8 +200,96 @@ def test_check_modal(snap_compare, bank, lang):
         await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
         pilot.app.push_screen(CheckModal("C-1"))  # what "Record check" asks of a flagged one
         await until(pilot, lambda: isinstance(pilot.app.screen, CheckModal))
+        await until(pilot, lambda: pilot.app.screen.query(Input))  # composed
+        pilot.app.screen.query_one(Input).cursor_blink = False  # a blink is not a change
         await pilot.press(*"parcel seen")
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
                         run_before=asked)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_doesnt_fit_asks_to_close_first(snap_compare, bank, lang):
+    parcel = bank.call("parcels.announce", size="M")
+
+    async def asked(pilot):
+        await settled(pilot)
+        await pilot.press(*parcel["delivery_code"], "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+        await click(pilot, "#doesnt-fit")
+        await until(pilot, lambda: pilot.app.screen.choice == "doesnt_fit")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=asked)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_left_open_prompt(snap_compare, bank, lang):
+    parcel = bank.call("parcels.announce", size="S")
+
+    async def prompted(pilot):
+        await settled(pilot)
+        await pilot.press(*parcel["delivery_code"], "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+        alert = {"label": "A-1", "kind": "left_open", "open_s": 120}
+        bank.loop.call_soon_threadsafe(bank.rig.daemon.hub.publish, "door.alert", alert)
+        await until(pilot, lambda: "A-1" in str(pilot.app.screen.query_one("#prompt").content))
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=prompted)  # fmt: skip
+
+
+async def _maintenance(pilot) -> MaintenanceScreen:
+    await settled(pilot)
+    await pilot.press("f2", *"4711", "enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4)
+    return screen
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_reason_modal(snap_compare, bank, lang):
+    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+
+    async def asked(pilot):
+        await _maintenance(pilot)
+        await click(pilot, "#out")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ReasonModal))
+        await until(pilot, lambda: pilot.app.screen.query(Input))  # composed
+        pilot.app.screen.query_one(Input).cursor_blink = False  # a blink is not a change
+        await pilot.press(*"lock sticks")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=asked)  # fmt: skip
+
+
+@pytest.mark.parametrize("tab", ["parcels", "health", "selftest"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_maintenance_tabs(snap_compare, bank, lang, tab):
+    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+    for parcel_id, size in (("P-1001", "S"), ("P-1002", "L")):  # expected: no dates to move
+        bank.call("parcels.announce", size=size, parcel_id=parcel_id)
+
+    async def shown(pilot):
+        screen = await _maintenance(pilot)
+        await click(pilot, f"#--content-tab-tab-{tab}")
+        if tab == "parcels":
+            table = screen.query_one("#parcels", DataTable)
+            await until(pilot, lambda: table.row_count == 2)
+        elif tab == "health":
+            table = screen.query_one("#health", DataTable)
+            await until(pilot, lambda: table.row_count == 1)
+        else:
+            await click(pilot, "#run-selftest")
+            bar = screen.query_one("#progress", ProgressBar)
+            await until(pilot, lambda: bar.total == 4 and bar.progress == 4)
+            await until(pilot, lambda: "4" in str(screen.query_one("#selftest-result").content))
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
+                        run_before=shown)  # fmt: skip
