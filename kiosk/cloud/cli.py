@@ -62,7 +62,8 @@ def add_cloud_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     reserve.add_argument("--parcel-id", metavar="ID", help="default: a new id")
     reserve.add_argument("--order-id", metavar="ID", default="", help="the order it belongs to")
     reserve.add_argument("--deliver-by", metavar="TIME", help="RFC 3339 deadline for the courier")
-    reserve.add_argument("--code-length", metavar="N", type=int, default=6, help="digits (6)")
+    reserve.add_argument("--code-length", metavar="N", type=int, default=6,
+                         help="digits: the site's policy.code_length (6)")  # fmt: skip
     cancel = leaf("cancel", "cancel an expected parcel", cmd_cancel, [site_opt, json_opt])
     cancel.add_argument("parcel_id", metavar="PARCEL_ID")
     extend = leaf("extend", "give a delivered parcel longer", cmd_extend, [site_opt, json_opt])
@@ -71,6 +72,8 @@ def add_cloud_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     ret = leaf("schedule-return", "issue a return code for an expired parcel", cmd_schedule_return,
                [site_opt, json_opt])  # fmt: skip
     ret.add_argument("parcel_id", metavar="PARCEL_ID")
+    ret.add_argument("--code-length", metavar="N", type=int, default=6,
+                     help="digits: the site's policy.code_length (6)")  # fmt: skip
     opener = leaf("open", "open a door remotely (support)", cmd_open, [site_opt, json_opt])
     opener.add_argument("label", metavar="LABEL")
     opener.add_argument("--reason", metavar="TEXT", required=True, help="why (audited)")
@@ -253,12 +256,16 @@ def cmd_schedule_return(args: argparse.Namespace) -> int:
     from kiosk.domain.codes import code_digest, draw_code
 
     key = _code_key(args)
-    code = draw_code(6, lambda c: False)
-    body = _command(
-        args,
-        "parcel.schedule_return",
-        {"parcel_id": args.parcel_id, "return_digest": code_digest(key, code)},
-    )
+    body = None
+    for _ in range(3):  # a code already active at the site: draw again
+        code = draw_code(args.code_length, lambda c: False)
+        body = _command(
+            args,
+            "parcel.schedule_return",
+            {"parcel_id": args.parcel_id, "return_digest": code_digest(key, code)},
+        )
+        if body is None or (body.get("error") or {}).get("code") != "code_collision":
+            break
     extra: dict[str, Any] = {"parcel_id": args.parcel_id}
     if body is not None and body["ok"]:
         extra["return_code"] = code

@@ -8,7 +8,7 @@ from datetime import datetime
 from kiosk.domain.codes import code_digest, draw_code, is_digest
 from kiosk.domain.errors import BadRequest, Conflict, InvalidState
 from kiosk.domain.sizes import Size
-from kiosk.domain.status import ParcelStatus, check_parcel_move
+from kiosk.domain.status import PARCEL_FINAL, ParcelStatus, check_parcel_move
 from kiosk.ledger.records import ParcelRow
 from kiosk.service.context import ServiceContext
 from kiosk.service.results import AnnouncedParcel
@@ -51,6 +51,13 @@ class Reservations:
             raise BadRequest("The delivery and pickup codes must differ.")
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         existing = ledger.parcel(parcel_id)
+        if existing is not None and existing.status in PARCEL_FINAL:
+            # Its codes are gone, so new digests could not be told from the old ones:
+            # answering ok would leave the cloud sending codes that open nothing.
+            raise Conflict(
+                f"Parcel {parcel_id} is {existing.status.value} at this bank; a parcel id "
+                "is used once. Send the parcel under a new id."
+            )
         if existing is not None:
             codes = {c.role: c.digest for c in ledger.codes_of(parcel_id)}
             same = (

@@ -115,6 +115,22 @@ async def test_reservation_with_other_details_is_a_conflict(bank, change):
     assert info.value.code == "conflict" and audit_rows(bank) == rows
 
 
+async def test_a_closed_parcels_id_is_not_reused_by_a_new_reservation(bank):
+    """Its codes are gone: a create with new digests must not be answered ok for nothing."""
+    d, p = digest(bank, "111111"), digest(bank, "222222")
+    bank.service.create_reservation("P-1", Size.M, d, p, "O-1")
+    bank.service.cancel_reservation("P-1")
+    rows = audit_rows(bank)
+    for codes in ((d, p), (digest(bank, "555555"), digest(bank, "666666"))):
+        with pytest.raises(Conflict, match="P-1 is CANCELLED at this bank") as info:
+            bank.service.create_reservation("P-1", Size.M, *codes, "O-1")
+        assert info.value.code == "conflict"
+    assert audit_rows(bank) == rows and bank.ledger.codes_of("P-1") == []
+    with pytest.raises(InvalidCode):
+        await bank.service.submit_code("555555")
+    assert_sound(bank.ledger)
+
+
 async def test_a_digest_already_active_is_a_collision_and_nothing_is_stored(bank):
     bank.service.create_reservation("P-1", Size.S, digest(bank, "111111"), digest(bank, "222222"))
     rows = audit_rows(bank)
