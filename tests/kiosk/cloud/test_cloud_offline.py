@@ -19,8 +19,12 @@ from cloudrig import (
     queue_events,
     wait_for,
 )
+from support.clock import SteppedClock
 
 from kiosk.cloud.link import LinkTiming
+from kiosk.daemon.app import Daemon
+from kiosk.daemon.notify import Notifier
+from kiosk.domain.sizes import Size
 
 #: A kiosk that comes back slowly: the test's observer is subscribed again before it is.
 SLOW_BACK = LinkTiming(backoff_first_s=1.0, backoff_max_s=1.0, connack_timeout_s=3.0,
@@ -130,3 +134,59 @@ async def test_a_broker_that_hangs_is_noticed_by_the_keepalive(tmp_path, broker,
         await wait_for(rig.daemon.online, timeout=30, step=0.1)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=10)
         assert rig.link.connections >= 2
+
+
+async def test_a_week_offline_the_bank_works_and_every_event_goes_up_in_order(
+    tmp_path, broker, cloud_key
+):
+    """The broker is gone for a week: couriers deliver, a customer picks up, a parcel
+    left in its locker expires (day deadlines keep running on the bank's own clock).
+    When the broker is back, every event of that week goes up, in order, no gap."""
+    clock = SteppedClock()
+    rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key)
+    rig.daemon = Daemon(rig.config, clock=clock, bank=rig.bank, notifier=Notifier(""),
+                        sweep_every_s=0.05)  # fmt: skip
+    rig.daemon.cloud_timing = SLOW_BACK
+    async with rig:
+        await wait_for(rig.daemon.online, timeout=10)
+        await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+        broker.kill()
+        await wait_for(lambda: not rig.daemon.online())
+        first = rig.ledger.last_seq() + 1
+        service = rig.daemon.service
+
+        async def deliver(size: Size) -> tuple[str, str]:
+            parcel = service.announce(size)
+            opened = await service.submit_code(parcel.delivery_code)
+            rig.doors.close(opened.locker)
+            await wait_for(lambda: rig.ledger.parcel(parcel.parcel_id).status.value == "DELIVERED")
+            return parcel.parcel_id, parcel.pickup_code
+
+        taken_id, pickup = await deliver(Size.S)
+        left_id, _ = await deliver(Size.M)
+        opened = await service.submit_code(pickup)
+        rig.doors.close(opened.locker)
+        await wait_for(lambda: rig.ledger.parcel(taken_id).status.value == "PICKED_UP")
+        # The daemon's own sweeps see the week pass: a day left, then over.
+        clock.advance(days=2, hours=1)
+        await wait_for(lambda: "parcel.expiring" in [e.type for e in rig.ledger.outbox(1000)])
+        clock.advance(days=5)
+        await wait_for(lambda: rig.ledger.parcel(left_id).status.value == "EXPIRED")
+        last = rig.ledger.last_seq()
+        types = [e.type for e in rig.ledger.outbox(100_000) if e.seq >= first]
+        for kind in ("parcel.delivered", "parcel.picked_up", "parcel.expiring",
+                     "parcel.expired"):  # fmt: skip
+            assert kind in types, (kind, types)
+        assert rig.ledger.outbox_depth() >= last - first + 1  # nothing went up meanwhile
+
+        broker.start()
+        observer = Observer(broker)
+        await asyncio.to_thread(observer.connect)  # before the kiosk's back-off ends
+        try:
+            await wait_for(rig.daemon.online, timeout=15)
+            await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=20)
+            await wait_for(lambda: observer.take() >= last - first + 1, timeout=10)
+        finally:
+            await asyncio.to_thread(observer.close)
+    observer.check_complete(first, last)
+    assert [s for s in observer.seqs if s >= first] == list(range(first, last + 1))

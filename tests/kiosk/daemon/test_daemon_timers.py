@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.clock import SteppedClock
 from support.daemon_rig import DaemonRig, rig_config
 
 from kiosk.api.aclient import AsyncApiClient
@@ -38,24 +39,6 @@ from kiosk.ledger.db import Ledger
 WAIT_S = 10.0  # generous: other runs share the machine; nothing asserts on elapsed time
 FAST_SWEEP_S = 0.05
 SLOW_SWEEP_S = 3600.0  # only the sweeps at start-up run
-
-
-class SteppedClock:
-    """A system clock: real time passing, plus `advance` steps (wall and monotonic together)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._wall0 = start or datetime.now(UTC)
-        self._mono0 = time.monotonic()
-        self.offset = 0.0
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.offset
-
-    def now(self) -> datetime:
-        return self._wall0 + timedelta(seconds=self.monotonic() - self._mono0)
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta).total_seconds()
 
 
 def timed_rig(state: Path, clock: SteppedClock, sweep_every_s: float = SLOW_SWEEP_S) -> DaemonRig:
