@@ -127,7 +127,7 @@ def _frame_clock(sim: SimBus) -> dict[str, int]:
 
 
 async def _modbus_bank(sim: SimBus, baudrate: int) -> tuple[ModbusLockBank, Any]:
-    link = await serve_pty(sim, baudrate=baudrate, wire_timing=True)
+    link = await serve_pty(sim, baudrate=baudrate, wire_timing=True, precise=True)
     settings = BusSettings(BUS, "rtu", device=link.path, baudrate=baudrate, timeout_s=0.5)
     specs = [
         BoardSpec(BUS, unit, "kiosk-v1", CHANNELS, PULSE_MS, MAX_PULSE_MS) for unit in sim.boards

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from pymodbus.exceptions import NotImplementedException
@@ -61,8 +62,10 @@ class RtuServer:
         baudrate: int = 115200,
         wire_timing: bool = True,
         line_ok: Callable[[], bool] | None = None,
+        precise: bool = False,
     ) -> None:
         self.bus = bus
+        self.precise = precise
         self.baudrate = baudrate
         self.framer = FramerRTU(DecodePDU(is_server=True))
         self._write = write
@@ -70,6 +73,7 @@ class RtuServer:
         self._line_ok = line_ok
         self._buffer = bytearray()
         self._timer: asyncio.TimerHandle | None = None
+        self._frame_end = 0.0
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -93,10 +97,16 @@ class RtuServer:
         if self._timer:
             self._timer.cancel()
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(silence_s(self.baudrate), self._end_of_frame)
+        silence = silence_s(self.baudrate)
+        if self.precise:
+            self._frame_end = loop.time() + silence
+            silence = max(0.0, silence - TIMER_SLACK_S)
+        self._timer = loop.call_later(silence, self._end_of_frame)
 
     def _end_of_frame(self) -> None:
         self._timer = None
+        if self.precise:
+            _spin_until(self._frame_end)
         if self._buffer:
             self._queue.put_nowait(bytes(self._buffer))
             self._buffer.clear()
@@ -163,9 +173,27 @@ class RtuServer:
         delay = answer.delay_s
         if self._wire_timing:
             delay += (len(frame) + len(out)) * BITS_PER_CHAR / self.baudrate
-        if delay > 0:
+        if delay > 0 and self.precise:
+            deadline = asyncio.get_running_loop().time() + delay
+            await asyncio.sleep(max(0.0, delay - TIMER_SLACK_S))
+            _spin_until(deadline)
+        elif delay > 0:
             await asyncio.sleep(delay)
         self._write(out)
+
+
+#: How late an asyncio timer may fire on Linux: epoll waits in whole milliseconds.
+TIMER_SLACK_S = 0.0011
+
+
+def _spin_until(deadline: float) -> None:
+    """Busy-wait to `deadline` (loop time): a board's timing is exact, epoll's is not.
+
+    Only with `precise`, for benchmarks: it holds the event loop up to
+    TIMER_SLACK_S per timer, while the client waits on the wire anyway.
+    """
+    while time.monotonic() < deadline:
+        pass
 
 
 async def serve_tcp_connection(

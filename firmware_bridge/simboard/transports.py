@@ -70,6 +70,7 @@ async def serve_pty(
     wire_timing: bool = True,
     check_line: bool = True,
     link: str | None = None,
+    precise: bool = False,
 ) -> PtyLink:
     """Serve `bus` as Modbus RTU on a new pty; return the path a client opens and `stop`.
 
@@ -104,6 +105,7 @@ async def serve_pty(
         baudrate=baudrate,
         wire_timing=wire_timing,
         line_ok=(lambda: _line_matches(slave, baudrate)) if check_line else None,
+        precise=precise,
     )
 
     def readable() -> None:

@@ -50,7 +50,8 @@ async def test_ui_started_before_the_daemon_waits_for_it(tmp_path, backend):
 
 
 async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path, backend):
-    rig = DaemonRig(tmp_path, backend=backend)
+    # 2 s a try: the call is surely still in flight when the test sees it busy.
+    rig = DaemonRig(tmp_path, backend=backend, policy={"door_open_timeout_s": 2.0})
     await rig.__aenter__()
     admin = AsyncApiClient(rig.socket)
     await admin.connect()
