@@ -233,3 +233,27 @@ async def test_reply_later_than_the_timeout_lands_on_the_next_request(rig):
         assert reply.function_code == 4  # the late FC04 reply, not the FC02 one asked for
     finally:
         client.close()
+
+
+async def test_a_board_keeping_exact_time_serves_the_same_frames() -> None:
+    """`precise` (what the lock-bus benchmark uses) changes when a reply goes out, never
+    what it says: identity, a pulse, the door inputs, through the real client."""
+    from firmware_bridge.bank import ChannelRef, DoorState
+    from firmware_bridge.modbus import BoardSpec, BusSettings, ModbusBus, ModbusLockBank
+
+    sim = SimBus.of(units=2, channels=4, open_delay_s=0.0)
+    link = await serve_pty(sim, baudrate=9600, precise=True)
+    settings = BusSettings("rs485", "rtu", device=link.path, baudrate=9600, timeout_s=0.5)
+    specs = [BoardSpec("rs485", unit, channels=4, pulse_ms=200) for unit in (1, 2)]
+    bank = ModbusLockBank([ModbusBus(settings)], specs)
+    try:
+        await bank.start()
+        await bank.unlock(ChannelRef("rs485", 2, 3))
+        assert [(p.unit, p.channel, p.ms) for p in sim.pulses] == [(2, 3, 200)]
+        doors = await bank.read_doors()
+        assert doors[ChannelRef("rs485", 2, 3)] is DoorState.OPEN
+        assert doors[ChannelRef("rs485", 1, 0)] is DoorState.SHUT
+        assert all(f.outcome == "reply" for f in sim.frames)
+    finally:
+        await bank.close()
+        await link.stop()
