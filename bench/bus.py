@@ -173,6 +173,9 @@ async def _unlocks(workdir: Path, baudrate: int, flows: int) -> dict[str, list[i
             outcomes = await service.poll_doors()
             if [o.result for o in outcomes] != [result]:
                 raise RuntimeError(f"{opened.locker}: expected {result}, got {outcomes}")
+        # Let the flows' last pulse end and its coil rest: a channel still pulsing is
+        # not pulsed again until then (ModbusLockBank.unlock), which is not driver time.
+        await asyncio.sleep(PULSE_MS / 1000 + 0.1 + IDLE_S)
         for i in range(flows):
             ref = ChannelRef(BUS, 1, i % CHANNELS)
             await asyncio.sleep(IDLE_S)
