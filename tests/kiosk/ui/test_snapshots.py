@@ -87,10 +87,23 @@ async def settled(pilot) -> None:
     await pilot.pause(0.1)
 
 
+def snap(snap_compare, bank: ThreadedRig, lang: str, run_before) -> bool:  # type: ignore[no-untyped-def]
+    """The keypad app on `bank` in `lang`, at SIZE, compared after `run_before`."""
+    return snap_compare(
+        make_app(bank.socket, language=lang), terminal_size=SIZE, run_before=run_before
+    )
+
+
+async def door_opened(pilot, code: str) -> None:
+    """Settled, `code` typed and entered, the door screen up."""
+    await settled(pilot)
+    await pilot.press(*code, "enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_home(snap_compare, bank, lang):
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=settled)  # fmt: skip
+    assert snap(snap_compare, bank, lang, settled)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -99,7 +112,7 @@ def test_code_entry(snap_compare, bank, lang):
         await settled(pilot)
         await pilot.press("1", "2", "3", "4")
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE, run_before=typed)
+    assert snap(snap_compare, bank, lang, typed)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -107,12 +120,9 @@ def test_courier_result(snap_compare, bank, lang):
     parcel = bank.call("parcels.announce", size="M")
 
     async def opened(pilot):
-        await settled(pilot)
-        await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+        await door_opened(pilot, parcel["delivery_code"])
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=opened)  # fmt: skip
+    assert snap(snap_compare, bank, lang, opened)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -120,12 +130,9 @@ def test_customer_result(snap_compare, bank, lang):
     parcel = bank.deliver("S")
 
     async def opened(pilot):
-        await settled(pilot)
-        await pilot.press(*parcel["pickup_code"], "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+        await door_opened(pilot, parcel["pickup_code"])
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=opened)  # fmt: skip
+    assert snap(snap_compare, bank, lang, opened)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -135,8 +142,7 @@ def test_error(snap_compare, bank, lang):
         await pilot.press(*WRONG, "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, ErrorScreen))
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=refused)  # fmt: skip
+    assert snap(snap_compare, bank, lang, refused)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -169,8 +175,7 @@ def test_pin_modal(snap_compare, bank, lang):
         await until(pilot, lambda: isinstance(pilot.app.screen, PinModal))
         await pilot.press("4", "7")
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=asked)  # fmt: skip
+    assert snap(snap_compare, bank, lang, asked)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -186,8 +191,7 @@ def test_maintenance_grid(snap_compare, bank, lang):
         await until(pilot, lambda: table.row_count == 4)
         await pilot.pause(0.2)
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=grid)  # fmt: skip
+    assert snap(snap_compare, bank, lang, grid)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -205,8 +209,7 @@ def test_check_modal(snap_compare, bank, lang):
         await pilot.press(*"parcel seen")
         await pilot.pause(0.2)
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=asked)  # fmt: skip
+    assert snap(snap_compare, bank, lang, asked)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -214,15 +217,12 @@ def test_doesnt_fit_asks_to_close_first(snap_compare, bank, lang):
     parcel = bank.call("parcels.announce", size="M")
 
     async def asked(pilot):
-        await settled(pilot)
-        await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+        await door_opened(pilot, parcel["delivery_code"])
         await click(pilot, "#doesnt-fit")
         await until(pilot, lambda: pilot.app.screen.choice == "doesnt_fit")
         await pilot.pause(0.2)
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=asked)  # fmt: skip
+    assert snap(snap_compare, bank, lang, asked)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -230,16 +230,13 @@ def test_left_open_prompt(snap_compare, bank, lang):
     parcel = bank.call("parcels.announce", size="S")
 
     async def prompted(pilot):
-        await settled(pilot)
-        await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+        await door_opened(pilot, parcel["delivery_code"])
         alert = {"label": "A-1", "kind": "left_open", "open_s": 120}
         bank.loop.call_soon_threadsafe(bank.rig.daemon.hub.publish, "door.alert", alert)
         await until(pilot, lambda: "A-1" in str(pilot.app.screen.query_one("#prompt").content))
         await pilot.pause(0.2)
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=prompted)  # fmt: skip
+    assert snap(snap_compare, bank, lang, prompted)
 
 
 async def _maintenance(pilot) -> MaintenanceScreen:
@@ -264,8 +261,7 @@ def test_reason_modal(snap_compare, bank, lang):
         await pilot.press(*"lock sticks")
         await pilot.pause(0.2)
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=asked)  # fmt: skip
+    assert snap(snap_compare, bank, lang, asked)
 
 
 @pytest.mark.parametrize("tab", ["parcels", "health", "selftest"])
@@ -291,5 +287,4 @@ def test_maintenance_tabs(snap_compare, bank, lang, tab):
             await until(pilot, lambda: "4" in str(screen.query_one("#selftest-result").content))
         await pilot.pause(0.2)
 
-    assert snap_compare(make_app(bank.socket, language=lang), terminal_size=SIZE,
-                        run_before=shown)  # fmt: skip
+    assert snap(snap_compare, bank, lang, shown)
