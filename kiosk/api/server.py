@@ -15,6 +15,7 @@ from typing import Any
 from kiosk.api.handlers import Api, Caller
 from kiosk.api.protocol import MAX_LINE, ProtocolError, decode_request, encode, fail, ok
 from kiosk.domain.errors import KioskError
+from kiosk.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 _QUEUE = 256
@@ -102,11 +103,7 @@ class ApiServer:
         if grace_s > 0 and self._busy:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace_s)
-        for task in list(self._clients):
-            task.cancel()
-        for task in list(self._clients):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._clients)
         if self._server is not None:  # only a socket this server bound is its to remove
             self._server = None
             with contextlib.suppress(FileNotFoundError):

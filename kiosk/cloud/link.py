@@ -46,6 +46,7 @@ from kiosk.cloud.payloads import (
 )
 from kiosk.config.model import MqttConfig, SiteConfig
 from kiosk.ledger.db import Ledger
+from kiosk.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +166,7 @@ class CloudLink:
                 fut = s.waiting.setdefault(mid, asyncio.get_running_loop().create_future())
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(fut, self.timing.stop_wait_s)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         if s is not None:
             s.driver.detach()

@@ -23,6 +23,7 @@ from kiosk.daemon.timekeeping import TrustedClock
 from kiosk.domain.errors import KioskError
 from kiosk.ledger.db import Ledger
 from kiosk.service.locker_service import LockerService
+from kiosk.tasks import cancel_all
 from kiosk.wiring import build_lock_bank, build_service
 
 log = logging.getLogger(__name__)
@@ -227,11 +228,7 @@ class Daemon:
             policy = self.config.policy
             grace = policy.door_open_timeout_s * (1 + policy.unlock_retries) + 1.0
             await self.server.close(grace_s=grace)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         # Bounded: a wedged bus owner must not keep the daemon from exiting (and the
         # ledger from being closed cleanly) until systemd's stop timeout kills it.
