@@ -74,6 +74,8 @@ class OpenScreen(KioskScreen):
         self._apply()
 
     def _apply(self) -> None:
+        if not self.query(BigLabel):  # not composed, or torn down as the app exits
+            return
         for role in ("courier", "customer", "collector", "technician"):
             self.set_class(role == self.role, f"role-{role}")
         self.query_one(BigLabel).show(self.locker)
