@@ -138,9 +138,14 @@ async def test_offline_badge_follows_the_cloud_link(rig):
 
 
 async def test_idle_timeout_goes_home(rig):
-    app = make_app(rig.socket, idle_s=0.5)
+    now = [1000.0]  # the app's idle clock: it moves only when the test says so
+    app = make_app(rig.socket, idle_s=60, clock=lambda: now[0])
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.link.up)
         await pilot.press("1", "2")
         assert isinstance(app.screen, CodeScreen)
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen), timeout=3)
+        now[0] += 59  # not yet idle long enough: the half-typed code stays
+        await pilot.pause(1.2)  # the idle check runs every second
+        assert isinstance(app.screen, CodeScreen)
+        now[0] += 2
+        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="idle return home")
