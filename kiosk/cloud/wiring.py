@@ -46,7 +46,8 @@ def build_link(
         except (OSError, ValueError) as exc:
             raise ConfigError(str(config.source), "keys.cloud_public_key_file", str(exc)) from exc
     ledger = service.ctx.ledger
-    handler = CommandHandler(service, ledger, Verifier(public_key, config.site.id), clock)
+    verifier = Verifier(public_key, config.site.id, config.policy.command_max_lifetime_s)
+    handler = CommandHandler(service, ledger, verifier, clock)
     try:
         return CloudLink(mqtt, config.site, ledger, handler, clock, __version__, timing=timing)
     except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
