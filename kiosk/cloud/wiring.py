@@ -6,7 +6,7 @@ import logging
 
 from kiosk import __version__
 from kiosk.clock import Clock
-from kiosk.cloud.commands import CommandHandler
+from kiosk.cloud.commands import CommandHandler, DoorLimits
 from kiosk.cloud.link import CloudLink, LinkTiming
 from kiosk.cloud.mqtt import is_loopback
 from kiosk.cloud.tokens import Verifier, load_public_key
@@ -47,7 +47,8 @@ def build_link(
             raise ConfigError(str(config.source), "keys.cloud_public_key_file", str(exc)) from exc
     ledger = service.ctx.ledger
     verifier = Verifier(public_key, config.site.id, config.policy.command_max_lifetime_s)
-    handler = CommandHandler(service, ledger, verifier, clock)
+    limits = DoorLimits(per_hour=config.policy.remote_opens_per_hour)
+    handler = CommandHandler(service, ledger, verifier, clock, door_limits=limits)
     try:
         return CloudLink(mqtt, config.site, ledger, handler, clock, __version__, timing=timing)
     except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
