@@ -13,15 +13,19 @@ is answered with `ok: false` only where a `jti` can be read, at most
 on hardware: its inbox row is written after the door attempt, with a marker
 row before it, so a command interrupted by a crash is answered `interrupted`
 on redelivery instead of opening the door a second time.
+
+Remote door openings are rationed from the ledger (`DoorLimits`): only a
+door that opened uses a slot, and a restart does not give any back.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from kiosk.clock import Clock, from_text
 from kiosk.cloud.tokens import Command, TokenRejected, Verifier
@@ -36,6 +40,8 @@ RESULT = "command.result"
 REJECT_ANSWERS_PER_MIN = 60
 NOT_RECORDED = frozenset({"malformed", "rate_limited"})
 _PENDING = "#pending"
+#: The actor of every remote command in the ledger is `cloud:<jti>`.
+CLOUD_ACTOR = "cloud:"
 
 
 class Malformed(KioskError):
@@ -103,30 +109,32 @@ class _Args:
             raise Malformed(f"args.{name} must be S, M or L.") from None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DoorLimits:
-    """Remote door openings: at most `per_site` per `site_window_s`, one per label per `label_s`."""
+    """Remote door openings: at most `per_hour` per site in any rolling hour, one per label
+    per `label_s` (`per_hour` is policy.remote_opens_per_hour).
 
-    per_site: int = 3
-    site_window_s: float = 60.0
+    Counted from the doors that did open (the ledger's `door.opened` audit rows
+    of `cloud:` actors), on the wall clock: a refused command (unknown label,
+    locker in use, a door that stayed shut) uses no slot, and a restart gives
+    none back.
+    """
+
+    per_hour: int = 10
     label_s: float = 30.0
-    _site: deque[float] = field(default_factory=deque)
-    _label: dict[str, float] = field(default_factory=dict)
+    window: ClassVar[timedelta] = timedelta(hours=1)
 
-    def take(self, label: str, now: float) -> None:
-        while self._site and now - self._site[0] >= self.site_window_s:
-            self._site.popleft()
-        if len(self._site) >= self.per_site:
+    def check(self, opened: Sequence[tuple[str, datetime]], label: str, now: datetime) -> None:
+        """RateLimited unless `label` may open now; `opened`: (label, when) of the last hour."""
+        if len(opened) >= self.per_hour:
             raise RateLimited(
-                f"At most {self.per_site} remote door openings per {self.site_window_s:.0f} s."
+                f"At most {self.per_hour} remote door openings an hour "
+                "(policy.remote_opens_per_hour)."
             )
-        last = self._label.get(label)
-        if last is not None and now - last < self.label_s:
+        if any(lb == label and (now - when).total_seconds() < self.label_s for lb, when in opened):
             raise RateLimited(
                 f"Locker {label} was opened remotely less than {self.label_s:.0f} s ago."
             )
-        self._site.append(now)
-        self._label[label] = now
 
 
 @dataclass(frozen=True)
@@ -273,8 +281,8 @@ class CommandHandler:
             try:
                 args = _Args(command.args)
                 label, reason = args.text("label"), args.text("reason")
-                self.ledger.locker(label)  # NotFound before any rate is spent
-                self.door_limits.take(label, self.clock.monotonic())
+                self.ledger.locker(label)  # NotFound before the rate is looked at
+                self._check_door_rate(label)
             except KioskError as exc:
                 return self._answer(jti, "door.open", exc)
             marker = result(jti, "door.open", None) | {"ok": False, "pending": True}
@@ -286,6 +294,11 @@ class CommandHandler:
             error = exc
         with self.ledger.tx():
             return self._answer(jti, "door.open", error)
+
+    def _check_door_rate(self, label: str) -> None:
+        now = self.clock.now()
+        opened = self.service.doors_opened_by(CLOUD_ACTOR, now - self.door_limits.window)
+        self.door_limits.check(opened, label, now)
 
     # --- the commands ---------------------------------------------------------
 

@@ -10,6 +10,10 @@ reconnects by itself: the loop owns the back-off (exponential, with jitter)
 and starts the outbox again from the table on every connection, so paho's
 memory never has to be trusted across a drop.
 
+The link speaks MQTT 5: a persistent session (clean start off, a session
+that never expires) and a Maximum Packet Size (`MAX_PACKET_BYTES`), so the
+broker drops a command too big to be one instead of sending it to us.
+
 On each connection: subscribe to `commands` (QoS 1, persistent session, so
 commands sent while the bank was offline arrive when it is back, and are
 acknowledged only after they were handled), publish the birth (`status`,
@@ -35,7 +39,7 @@ import paho.mqtt.client as paho
 
 from kiosk.clock import Clock
 from kiosk.cloud.commands import CommandHandler
-from kiosk.cloud.mqtt import Endpoint, new_client
+from kiosk.cloud.mqtt import Endpoint, connect_properties, new_client
 from kiosk.cloud.onloop import PahoOnLoop
 from kiosk.cloud.outbox import OutboxAlarm, OutboxPump
 from kiosk.cloud.payloads import (
@@ -44,11 +48,15 @@ from kiosk.cloud.payloads import (
     state_snapshot,
     status_payload,
 )
+from kiosk.cloud.tokens import MAX_TOKEN_BYTES
 from kiosk.config.model import MqttConfig, SiteConfig
 from kiosk.ledger.db import Ledger
 from kiosk.tasks import cancel_all
 
 log = logging.getLogger(__name__)
+
+#: The largest MQTT packet the kiosk accepts: the longest command token plus its topic and header.
+MAX_PACKET_BYTES = MAX_TOKEN_BYTES + 1024
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,9 @@ class CloudLink:
         self.version = version
         self.timing = timing or LinkTiming()
         self.topics = Topics(mqtt.prefix, site.id)
-        self.endpoint = Endpoint(mqtt.host, mqtt.port, mqtt.ca_file, mqtt.cert_file, mqtt.key_file)
+        self.endpoint = Endpoint(
+            mqtt.host, mqtt.port, mqtt.ca_file, mqtt.cert_file, mqtt.key_file, mqtt.tls
+        )
         self.pump = OutboxPump(ledger, window)
         self.window = window
         self.wire_inflight = wire_inflight
@@ -184,10 +194,14 @@ class CloudLink:
             where = f"{self.endpoint.host}:{self.endpoint.port}"
             connecting = loop.run_in_executor(
                 None,
-                session.client.connect,
-                self.endpoint.host,
-                self.endpoint.port,
-                self.mqtt.keepalive_s,
+                functools.partial(
+                    session.client.connect,
+                    self.endpoint.host,
+                    self.endpoint.port,
+                    self.mqtt.keepalive_s,
+                    clean_start=False,
+                    properties=connect_properties(MAX_PACKET_BYTES),
+                ),
             )
             try:
                 rc = await connecting
@@ -230,8 +244,8 @@ class CloudLink:
             f"kiosk-{self.site.id}",
             self.endpoint,
             self._context,
-            clean_session=False,
             manual_ack=True,
+            mqtt5=True,
         )
         # On the wire: at most wire_inflight unacknowledged (paho's own limit, as raw paho's).
         # Handed over: up to `window` events queue in paho, in order, so paho sends the

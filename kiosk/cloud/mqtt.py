@@ -1,8 +1,9 @@
-"""Making paho clients the same way on both sides: callback API 2, MQTT 3.1.1, TLS if asked."""
+"""Making paho clients the same way on both sides: callback API 2, MQTT 3.1.1 or 5, TLS if asked."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
@@ -11,6 +12,11 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+#: MQTT 5 Session Expiry Interval meaning "never": the session lives as a 3.1.1 persistent one.
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -54,19 +60,47 @@ def parse_hostport(text: str, default_port: int = 1883) -> tuple[str, int]:
     return host, int(port)
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1): traffic that stays here."""
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def connect_properties(max_packet_bytes: int) -> Properties:
+    """MQTT 5 CONNECT properties: a persistent session, and the largest packet we accept.
+
+    With Maximum Packet Size the broker itself drops (never sends) a bigger
+    message to us (MQTT 5, 3.1.2.11.4), so an oversized payload costs the
+    kiosk neither bandwidth nor parsing, and does not break the connection.
+    """
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+    props.MaximumPacketSize = max_packet_bytes
+    return props
+
+
 def new_client(
     client_id: str,
     endpoint: Endpoint,
     context: ssl.SSLContext | None = None,
     clean_session: bool = True,
     manual_ack: bool = False,
+    mqtt5: bool = False,
 ) -> paho.Client:
-    """A client that never reconnects by itself (the caller owns back-off)."""
+    """A client that never reconnects by itself (the caller owns back-off).
+
+    `mqtt5`: speak MQTT 5; the session is then chosen at connect time
+    (`clean_start`, `connect_properties`), so `clean_session` is not used.
+    """
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        clean_session=clean_session,
-        protocol=paho.MQTTv311,
+        clean_session=None if mqtt5 else clean_session,
+        protocol=paho.MQTTv5 if mqtt5 else paho.MQTTv311,
         reconnect_on_failure=False,
         manual_ack=manual_ack,
     )

@@ -4,9 +4,12 @@ The kiosk checks, in this order: the text is a JWS whose header says
 `alg: EdDSA` (anything else, `none` and `HS*` included, is `bad_signature`),
 the signature against the configured cloud public key (`bad_signature`), the
 claims `jti` (a string), `sub`, `iat`, `exp` are present and well typed
-(`malformed`), `sub` is this site (`wrong_site`), and the times with 60 s of
-leeway on the kiosk's own trusted clock (`expired`, also for `iat`/`nbf` in
-the future). Only then are `cmd` and `args` looked at (by commands.py).
+(`malformed`), `sub` is this site (`wrong_site`), the lifetime `exp - iat`
+is at most `max_lifetime_s` (`policy.command_max_lifetime_s`; else `expired`:
+a token valid for days is one a thief could replay for days), and the times
+with 60 s of leeway on the kiosk's own trusted clock (`expired`, also for
+`iat`/`nbf` in the future). Only then are `cmd` and `args` looked at (by
+commands.py).
 
 The signing half (`sign`) is the cloud's; `kiosk cloud` and the tests use it.
 """
@@ -26,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 ALGORITHM = "EdDSA"
 LEEWAY_S = 60
+#: The longest command lifetime (exp - iat) accepted unless the policy says otherwise (s).
+MAX_LIFETIME_S = 3600
 #: Bigger payloads are not parsed at all (a command is a few hundred bytes).
 MAX_TOKEN_BYTES = 16_384
 _JTI = re.compile(r"[\x21-\x7e]{1,128}")
@@ -79,9 +84,15 @@ def readable_jti(text: str) -> str | None:
 class Verifier:
     """Checks command tokens for one site against the cloud's public key."""
 
-    def __init__(self, public_key: Ed25519PublicKey | None, site_id: str) -> None:
+    def __init__(
+        self,
+        public_key: Ed25519PublicKey | None,
+        site_id: str,
+        max_lifetime_s: int = MAX_LIFETIME_S,
+    ) -> None:
         self.public_key = public_key
         self.site_id = site_id
+        self.max_lifetime_s = max_lifetime_s
 
     def verify(self, payload: bytes, now: datetime) -> Command:
         """The verified command, or TokenRejected (its `jti` set when one could be read)."""
@@ -132,6 +143,14 @@ class Verifier:
         if claims.get("sub") != self.site_id:
             raise TokenRejected(
                 "wrong_site", f"This command is for another site ({claims.get('sub')!r}).", jti
+            )
+        lifetime = claims["exp"] - claims["iat"]
+        if lifetime > self.max_lifetime_s:
+            raise TokenRejected(
+                "expired",
+                f"The command's lifetime (exp - iat) is {lifetime:.0f} s, over this bank's "
+                f"limit of {self.max_lifetime_s} s (policy.command_max_lifetime_s).",
+                jti,
             )
         t = now.timestamp()
         if claims["exp"] + LEEWAY_S <= t:

@@ -6,8 +6,9 @@ import logging
 
 from kiosk import __version__
 from kiosk.clock import Clock
-from kiosk.cloud.commands import CommandHandler
+from kiosk.cloud.commands import CommandHandler, DoorLimits
 from kiosk.cloud.link import CloudLink, LinkTiming
+from kiosk.cloud.mqtt import is_loopback
 from kiosk.cloud.tokens import Verifier, load_public_key
 from kiosk.config.model import KioskConfig
 from kiosk.domain.errors import ConfigError
@@ -24,6 +25,14 @@ def build_link(
 ) -> CloudLink:
     """The link for `config.mqtt` (which must be set). Key and certificate problems fail here."""
     assert config.mqtt is not None
+    mqtt = config.mqtt
+    if not mqtt.tls and not is_loopback(mqtt.host):
+        log.warning(
+            "mqtt.tls = false: the cloud link to %s:%d is plain TCP (readable and forgeable on "
+            "the way); use it only for a broker on this machine, else remove the line tls = false",
+            mqtt.host,
+            mqtt.port,
+        )
     key_file = config.keys.cloud_public_key_file
     public_key = None
     if key_file is None:
@@ -37,10 +46,10 @@ def build_link(
         except (OSError, ValueError) as exc:
             raise ConfigError(str(config.source), "keys.cloud_public_key_file", str(exc)) from exc
     ledger = service.ctx.ledger
-    handler = CommandHandler(service, ledger, Verifier(public_key, config.site.id), clock)
+    verifier = Verifier(public_key, config.site.id, config.policy.command_max_lifetime_s)
+    limits = DoorLimits(per_hour=config.policy.remote_opens_per_hour)
+    handler = CommandHandler(service, ledger, verifier, clock, door_limits=limits)
     try:
-        return CloudLink(
-            config.mqtt, config.site, ledger, handler, clock, __version__, timing=timing
-        )
+        return CloudLink(mqtt, config.site, ledger, handler, clock, __version__, timing=timing)
     except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
         raise ConfigError(str(config.source), "mqtt", f"TLS files: {exc}") from exc

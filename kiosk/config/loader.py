@@ -321,6 +321,14 @@ class _Parser:
             raise self.fail(
                 f"mqtt.{missing}", f"required when mqtt.{given} is set (they go together)"
             )
+        if not mqtt.tls:
+            for name in ("ca_file", "cert_file"):
+                if getattr(mqtt, name) is not None:
+                    raise self.fail(
+                        "mqtt.tls",
+                        f"is false (plain TCP), but mqtt.{name} is set; "
+                        "remove the TLS files or the line tls = false",
+                    )
 
     def check_policy(self, policy: PolicyConfig) -> None:
         if policy.backoff_first_s > policy.backoff_max_s:

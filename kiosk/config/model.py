@@ -106,6 +106,8 @@ class MqttConfig:
     key_file: Path | None = None
     keepalive_s: int = 30
     outbox_cap: int = 100_000
+    #: TLS unless told otherwise (`tls = false`: plain TCP, for a broker on this machine).
+    tls: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,10 @@ class PolicyConfig:
     unlock_retries: int = 1
     left_open_s: int = 120
     sweep_minutes: int = 60
+    #: Remote door openings (`door.open`) a site allows in any rolling hour; 0 = none.
+    remote_opens_per_hour: int = 10
+    #: Longest lifetime (exp - iat) of a cloud command the kiosk accepts, in seconds.
+    command_max_lifetime_s: int = 3600
 
 
 @dataclass(frozen=True)

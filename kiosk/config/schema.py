@@ -372,6 +372,7 @@ SECTIONS: tuple[Section, ...] = (
             Key("key_file", FilePath(must_exist=True)),
             Key("keepalive_s", Int(5, 3600)),
             Key("outbox_cap", Int(1000, 10_000_000)),
+            Key("tls", Bool()),
         ),
     ),
     Section(
@@ -393,6 +394,8 @@ SECTIONS: tuple[Section, ...] = (
             Key("unlock_retries", Int(0, 5)),
             Key("left_open_s", Int(10, 3600)),
             Key("sweep_minutes", Int(1, 1440)),
+            Key("remote_opens_per_hour", Int(0, 1000)),
+            Key("command_max_lifetime_s", Int(60, 7 * 86_400)),
         ),
     ),
 )

@@ -105,6 +105,16 @@ class ControlTables:
     def audit(self, now: datetime, actor: str, action: str, subject: str, **detail: Any) -> int:
         return audit.append(self.conn, to_text(now), actor, action, subject, detail)
 
+    def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
+        """(label, when) of every door seen open, at or after `since`, for an actor whose name
+        starts with `actor_prefix` (the audit rows `door.opened`), oldest first."""
+        rows = self.conn.execute(
+            "SELECT subject, ts FROM audit WHERE action = 'door.opened' AND ts >= ?"
+            " AND substr(actor, 1, ?) = ? ORDER BY id",
+            (to_text(since), len(actor_prefix), actor_prefix),
+        )
+        return [(label, from_text(ts)) for label, ts in rows]
+
     def event(self, now: datetime, type_: str, body: dict[str, Any]) -> int:
         """Queue one outgoing event; its seq is the next of the site's sequence."""
         cursor = self._write(

@@ -170,3 +170,7 @@ class LockerService:
 
     def parcels(self, since: datetime | None = None) -> list[ParcelRow]:
         return self.ctx.ledger.parcels(since)
+
+    def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
+        """(label, when) of the doors seen open since then for actors `actor_prefix`* ("cloud:")."""
+        return self.ctx.ledger.doors_opened_by(actor_prefix, since)

@@ -260,6 +260,28 @@ def test_mqtt_cert_and_key_go_together(write, doc, refused, given, key, reason):
     assert (err.key, err.reason) == (key, reason)
 
 
+def test_mqtt_is_tls_unless_told_otherwise(write, doc):
+    doc["mqtt"] = {"host": "broker.example"}
+    mqtt = load_config(write(doc)).mqtt
+    assert mqtt is not None and mqtt.tls is True
+    doc["mqtt"]["tls"] = False
+    mqtt = load_config(write(doc)).mqtt
+    assert mqtt is not None and mqtt.tls is False
+
+
+@pytest.mark.parametrize("given", ["ca_file", "cert_file"])
+def test_mqtt_tls_false_refuses_tls_files(write, doc, refused, given):
+    doc["mqtt"] = {"host": "broker.example", "tls": False, given: "/etc/kiosk/x.pem"}
+    if given == "cert_file":
+        doc["mqtt"]["key_file"] = "/etc/kiosk/x.key"
+    err = refused(write(doc))
+    assert (err.key, err.reason) == (
+        "mqtt.tls",
+        f"is false (plain TCP), but mqtt.{given} is set; "
+        "remove the TLS files or the line tls = false",
+    )
+
+
 def _with_files(doc: Doc) -> Doc:
     doc["keys"]["cloud_public_key_file"] = "cloud.pem"
     doc["mqtt"] = {"host": "b", "ca_file": "ca.pem", "cert_file": "c.pem", "key_file": "c.key"}

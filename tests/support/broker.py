@@ -1,14 +1,17 @@
 """A real MQTT broker for tests: Mosquitto on free ports (plain + mutual TLS), else amqtt.
 
-    broker = Broker(tmp_path); broker.start()   # .port, .tls_port, .certs
+    broker = Broker(tmp_path); broker.start()   # .port, .tls_port, .server_tls_port, .certs
     broker.kill(); broker.start()               # SIGKILL, then the same ports again
     broker.stop()
 
 Mosquitto gets a config of its own: `user root` when we are root (else it
 drops to the `mosquitto` user and cannot write its persistence file into our
-temp dir), persistence in the temp dir, a plain listener on 127.0.0.1 and a
-TLS listener that requires a client certificate. The CA, the server and a
-client certificate are made on the fly with `cryptography`.
+temp dir), persistence in the temp dir, a plain listener on 127.0.0.1, a TLS
+listener that requires a client certificate, and a TLS listener that asks
+for none (`server_tls_port`: the client checks the broker, nothing more).
+`Broker(dir, lan_host=ADDR)` adds a plain listener on ADDR (`lan_port`), for
+a link to a broker that is not on a loopback address. The CA, the server
+and a client certificate are made on the fly with `cryptography`.
 
 Without a `mosquitto` binary the amqtt broker (MQTT 3.1.1 only, run as a
 child process) stands in, with no TLS listener: tests that need what amqtt
@@ -50,20 +53,30 @@ def find_mosquitto() -> str | None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all held open while choosing, so none comes twice)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
             s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.01)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
 # --- certificates -------------------------------------------------------------
@@ -144,13 +157,17 @@ def make_certs(directory: Path) -> Certs:
 
 
 class Broker:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, lan_host: str | None = None) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.binary = find_mosquitto()
         self.kind = "mosquitto" if self.binary else "amqtt"
-        self.port = free_port()
-        self.tls_port = free_port() if self.binary else None
+        port, tls_port, server_tls_port, lan_port = free_ports(4)
+        self.port = port
+        self.tls_port = tls_port if self.binary else None
+        self.server_tls_port = server_tls_port if self.binary else None
+        self.lan_host = lan_host
+        self.lan_port = lan_port if self.binary and lan_host else None
         self.certs = make_certs(self.dir / "certs") if self.binary else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "broker.log"
@@ -187,8 +204,14 @@ class Broker:
                 certfile {self.certs.server_cert}
                 keyfile {self.certs.server_key}
                 require_certificate true
+                listener {self.server_tls_port} 127.0.0.1
+                cafile {self.certs.ca}
+                certfile {self.certs.server_cert}
+                keyfile {self.certs.server_key}
+                require_certificate false
                 """
             )
+            + (f"listener {self.lan_port} {self.lan_host}\n" if self.lan_port else "")
         )
         return conf
 
@@ -228,8 +251,11 @@ class Broker:
         self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_port(self.port)
-            if self.tls_port:
-                wait_port(self.tls_port)
+            for port in (self.tls_port, self.server_tls_port):
+                if port:
+                    wait_port(port)
+            if self.lan_port and self.lan_host:
+                wait_port(self.lan_port, host=self.lan_host)
         except RuntimeError:
             self.stop()
             tail = self.log.read_text()[-2000:]

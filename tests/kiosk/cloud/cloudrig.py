@@ -80,13 +80,15 @@ def write_public_key(key: Ed25519PrivateKey, path: Path) -> Path:
 
 
 def mqtt_config(broker: Broker, tls: bool = False, **kw: Any) -> MqttConfig:
+    """The kiosk's link (MQTT 5) to `broker`: its mutual-TLS listener, or plain (`tls = false`)."""
+    broker.require("mqtt5")
     if tls:
         assert broker.certs is not None and broker.tls_port is not None
         c = broker.certs
         return MqttConfig(
             "127.0.0.1", broker.tls_port, PREFIX, c.ca, c.client_cert, c.client_key, **kw
         )
-    return MqttConfig("127.0.0.1", broker.port, PREFIX, **kw)
+    return MqttConfig("127.0.0.1", broker.port, PREFIX, **{"tls": False, **kw})
 
 
 class CloudRig(DaemonRig):

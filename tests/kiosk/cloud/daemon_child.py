@@ -39,7 +39,7 @@ async def main() -> None:
     rig = DaemonRig(args.state)
     rig.config = replace(
         rig.config,
-        mqtt=MqttConfig("127.0.0.1", args.port, PREFIX),
+        mqtt=MqttConfig("127.0.0.1", args.port, PREFIX, tls=False),
         keys=replace(rig.config.keys, cloud_public_key_file=args.pem),
     )
     rig.daemon.config = rig.config

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from cloudrig import SITE, result_of, snapshot, wait_for
+from cloudrig import SITE, CloudRig, mqtt_config, result_of, snapshot, wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.cloud.tokens import sign
@@ -114,7 +114,17 @@ async def test_service_refusal_is_answered_and_recorded(rig, cloud):
     assert rig.ledger.inbox_result(jti) == body
 
 
-async def test_remote_door_open_is_rate_limited_per_label_and_site(rig, cloud):
+async def test_remote_door_open_is_rate_limited_per_label_and_site(
+    tmp_path, broker, cloud_key, cloud
+):
+    rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key,
+                   policy={"remote_opens_per_hour": 3})  # fmt: skip
+    async with rig:
+        await wait_for(rig.daemon.online)
+        await _open_five(rig, cloud)
+
+
+async def _open_five(rig, cloud):
     jtis = []
     for label in ("A-1", "A-1", "A-2", "B-1", "C-1"):
         jti = await asyncio.to_thread(
@@ -129,7 +139,7 @@ async def test_remote_door_open_is_rate_limited_per_label_and_site(rig, cloud):
         ("A-1", False, "rate_limited"),  # one per label per 30 s
         ("A-2", True, None),
         ("B-1", True, None),
-        ("C-1", False, "rate_limited"),  # three per minute per site
+        ("C-1", False, "rate_limited"),  # policy.remote_opens_per_hour
     ]
     assert rig.doors.pulses["C-1"] == 0 and rig.doors.pulses["A-1"] == 1
     audit = [r for r in rig.ledger.db.query("SELECT actor, action FROM audit")]

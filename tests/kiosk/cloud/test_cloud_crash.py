@@ -53,6 +53,7 @@ def depth(db: Path) -> int:
 
 
 async def test_daemon_killed_mid_backlog_restart_drains_the_rest(tmp_path, broker, cloud_key):
+    broker.require("mqtt5")  # the kiosk's link speaks MQTT 5
     state = tmp_path / "kiosk"
     pem = write_public_key(cloud_key, tmp_path / "cloud.pem")
     observer = Observer(broker)
@@ -81,6 +82,7 @@ async def test_daemon_killed_mid_backlog_restart_drains_the_rest(tmp_path, broke
 
 
 async def test_last_will_is_retained_when_the_daemon_is_killed(tmp_path, broker, cloud_key):
+    broker.require("mqtt5")  # the kiosk's link speaks MQTT 5
     state = tmp_path / "kiosk"
     pem = write_public_key(cloud_key, tmp_path / "cloud.pem")
     child = Child(state, broker.port, pem)

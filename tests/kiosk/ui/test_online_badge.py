@@ -20,6 +20,7 @@ QUICK = LinkTiming(backoff_first_s=0.05, backoff_max_s=0.4, connack_timeout_s=3.
 
 def with_cloud_link(state, broker: Broker) -> DaemonRig:
     """A DaemonRig whose daemon also runs its cloud link to `broker`."""
+    broker.require("mqtt5")
     state.mkdir(parents=True, exist_ok=True)
     rig = DaemonRig(state)
     pem = state / "cloud-ed25519.pem"
@@ -30,7 +31,7 @@ def with_cloud_link(state, broker: Broker) -> DaemonRig:
     )
     rig.config = replace(
         rig.config,
-        mqtt=MqttConfig("127.0.0.1", broker.port, "lockers/v1"),
+        mqtt=MqttConfig("127.0.0.1", broker.port, "lockers/v1", tls=False),
         keys=replace(rig.config.keys, cloud_public_key_file=pem),
     )
     rig.daemon.config = rig.config
