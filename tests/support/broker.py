@@ -9,9 +9,8 @@ drops to the `mosquitto` user and cannot write its persistence file into our
 temp dir), persistence in the temp dir, a plain listener on 127.0.0.1, a TLS
 listener that requires a client certificate, and a TLS listener that asks
 for none (`server_tls_port`: the client checks the broker, nothing more).
-`Broker(dir, lan_host=ADDR)` adds a plain listener on ADDR (`lan_port`), for
-a link to a broker that is not on a loopback address. The CA, the server
-and a client certificate are made on the fly with `cryptography`.
+The CA, the server and a client certificate are made on the fly with
+`cryptography`.
 
 Without a `mosquitto` binary the amqtt broker (MQTT 3.1.1 only, run as a
 child process) stands in, with no TLS listener: tests that need what amqtt
@@ -157,17 +156,15 @@ def make_certs(directory: Path) -> Certs:
 
 
 class Broker:
-    def __init__(self, directory: Path, lan_host: str | None = None) -> None:
+    def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.binary = find_mosquitto()
         self.kind = "mosquitto" if self.binary else "amqtt"
-        port, tls_port, server_tls_port, lan_port = free_ports(4)
+        port, tls_port, server_tls_port = free_ports(3)
         self.port = port
         self.tls_port = tls_port if self.binary else None
         self.server_tls_port = server_tls_port if self.binary else None
-        self.lan_host = lan_host
-        self.lan_port = lan_port if self.binary and lan_host else None
         self.certs = make_certs(self.dir / "certs") if self.binary else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "broker.log"
@@ -211,7 +208,6 @@ class Broker:
                 require_certificate false
                 """
             )
-            + (f"listener {self.lan_port} {self.lan_host}\n" if self.lan_port else "")
         )
         return conf
 
@@ -254,8 +250,6 @@ class Broker:
             for port in (self.tls_port, self.server_tls_port):
                 if port:
                     wait_port(port)
-            if self.lan_port and self.lan_host:
-                wait_port(self.lan_port, host=self.lan_host)
         except RuntimeError:
             self.stop()
             tail = self.log.read_text()[-2000:]
