@@ -98,9 +98,10 @@ async def test_german_texts_for_the_daemons_english_errors(rig):
 
 async def test_lockout_counts_down_then_entry_opens_again(tmp_path, backend):
     policy = {"max_failures": 2, "backoff_first_s": 2}
+    now = [1000.0]  # the screen's countdown clock: it moves only when the test says so
     async with (
         DaemonRig(tmp_path, backend=backend, policy=policy) as rig,
-        at_keypad(rig.socket) as (app, pilot),
+        at_keypad(rig.socket, clock=lambda: now[0]) as (app, pilot),
     ):
         await pilot.press(*UNUSED, "enter")
         await until(pilot, lambda: "1 try left" in screen_text(app))
@@ -108,8 +109,11 @@ async def test_lockout_counts_down_then_entry_opens_again(tmp_path, backend):
         await until(pilot, lambda: isinstance(app.screen, LockoutScreen))
         assert "Too many wrong codes. You can try again in:" in screen_text(app)
         assert "0:02" in screen_text(app)
+        now[0] += 1
         await until(pilot, lambda: "0:01" in screen_text(app), what="tick")
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen), timeout=4)
+        assert isinstance(app.screen, LockoutScreen)
+        now[0] += 1
+        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home at 0:00")
 
 
 async def test_site_lock_is_explained_and_shown_at_home(tmp_path, backend):
