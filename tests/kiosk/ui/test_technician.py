@@ -12,7 +12,7 @@ from kiosk.ui.screens.entry import HomeScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import CheckModal, PinModal, ReasonModal
 
-PIN = "4711"
+PIN = "471108"
 
 
 async def logged_in(pilot, app) -> MaintenanceScreen:
