@@ -5,9 +5,10 @@ be weaker than one parcel's code (6 digits). A PIN typed at the shell or
 sent as digits is checked by its length. The cloud's `technician.set_pin`
 sends only the digest, HMAC-SHA256(site_code_key, pin); the bank holds the
 key, so it can still tell a too-short PIN: there are only 111,110 PINs of 1
-to 5 digits, and it computes each one's HMAC and compares (about a quarter
-of a second on a PC, about a second on a Raspberry Pi; PINs are set a few
-times a year). No other check of a digest is possible without the PIN.
+to 5 digits, and it computes each one's HMAC and compares (0.25 s measured
+on the x86 development machine; a Raspberry Pi is several times slower, not
+measured; PINs are set a few times a year). No other check of a digest is
+possible without the PIN.
 """
 
 from __future__ import annotations
