@@ -188,7 +188,9 @@ def lockout_reset(client: ApiClient, args: argparse.Namespace) -> int:
 def set_pin(client: ApiClient, args: argparse.Namespace) -> int:
     import getpass
 
-    pin = getpass.getpass(f"new PIN for {args.technician_id} (4-10 digits): ")
+    from kiosk.domain.pins import PIN_MAX, PIN_MIN
+
+    pin = getpass.getpass(f"new PIN for {args.technician_id} ({PIN_MIN}-{PIN_MAX} digits): ")
     if getpass.getpass("again: ") != pin:
         print("error: the two PINs differ", file=sys.stderr)
         return EXIT_REFUSED

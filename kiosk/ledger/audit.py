@@ -59,7 +59,24 @@ class VerifyResult:
 
 
 def verify(conn: sqlite3.Connection) -> VerifyResult:
-    """Walk the chain: any edited, removed (inside or at the tail) or reordered row fails."""
+    """Walk the chain: any edited, removed (inside or at the tail) or reordered row fails.
+
+    The walk and the head row are read in one read transaction (one snapshot).
+    Read apart, a row the daemon commits between them (it keeps delivering
+    while an operator verifies) leaves a head ahead of the walk, which looks
+    exactly like rows cut from the end: a false "BROKEN" on a healthy ledger.
+    Inside a caller's open transaction, that transaction is the snapshot.
+    """
+    if conn.in_transaction:
+        return _walk(conn)
+    conn.execute("BEGIN DEFERRED")  # the snapshot is taken by the first SELECT
+    try:
+        return _walk(conn)
+    finally:
+        conn.execute("ROLLBACK")  # nothing was written: just end the read
+
+
+def _walk(conn: sqlite3.Connection) -> VerifyResult:
     prev = GENESIS
     expected_id = 1
     count = 0

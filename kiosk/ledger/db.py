@@ -22,6 +22,7 @@ from kiosk.domain.sizes import Size
 from kiosk.domain.status import LockerStatus
 from kiosk.ledger import audit
 from kiosk.ledger.control import ControlTables
+from kiosk.ledger.files import create_private, make_private
 from kiosk.ledger.migrations import migrate
 from kiosk.ledger.records import CodeRow, DoorOp, LockerRow, ParcelRow
 
@@ -66,7 +67,15 @@ class Ledger(ControlTables):
         """Open (creating if needed), check integrity, migrate."""
         text = str(path)
         if text != ":memory:":
-            Path(text).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(text).parent.mkdir(parents=True, exist_ok=True)
+                make_private(text)  # before SQLite makes its -wal and -shm with the file's mode
+            except OSError as exc:
+                raise LedgerError(
+                    f"Cannot open the ledger {text}: {exc.strerror or exc}. It must be a file "
+                    "the daemon's user owns (see docs/operations.md).",
+                    path=text,
+                ) from None
         conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(text, isolation_level=None, check_same_thread=False)
@@ -360,9 +369,18 @@ class Ledger(ControlTables):
         return audit.verify(self.conn)
 
     def backup(self, dest: str | Path) -> None:
-        """SQLite's online backup: a consistent copy while the daemon keeps running."""
-        target = sqlite3.connect(str(dest))
+        """SQLite's online backup: a consistent copy while the daemon keeps running.
+
+        `dest` is created here, private (kiosk/ledger/files.py) and never over
+        an existing file (FileExistsError); a copy that fails is removed.
+        """
+        create_private(dest)
         try:
-            self.conn.backup(target)
-        finally:
-            target.close()
+            target = sqlite3.connect(str(dest))
+            try:
+                self.conn.backup(target)
+            finally:
+                target.close()
+        except BaseException:
+            Path(dest).unlink(missing_ok=True)
+            raise

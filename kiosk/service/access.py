@@ -28,6 +28,7 @@ from kiosk.domain.status import (
     check_parcel_move,
 )
 from kiosk.ledger.records import CodeRow, DoorOp, ParcelRow
+from kiosk.service.attempts import audit_failure
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.results import ROLE_OF_CODE, CodeResult, DoorOutcome
@@ -85,13 +86,14 @@ class AccessFlows:
     def _failure(self, now: datetime, source: str) -> None:
         ctx, ledger = self.ctx, self.ctx.ledger
         with ledger.tx():
-            state, site_locked_now = ctx.limiter.on_failure(ledger.limiter(), now)
+            before = ledger.limiter()
+            state, site_locked_now = ctx.limiter.on_failure(before, now)
             ledger.put_limiter(state)
             ledger.log_attempt(now, False, None, source)
+            audit_failure(ledger, now, "code", ctx.site_id, before, state, source)
             if site_locked_now:
                 body = {"day": state.day, "failures": state.day_failures}
                 ledger.event(now, "code.lockout", body)
-                ledger.audit(now, "kiosk", "code.lockout", ctx.site_id, **body)
         if state.site_locked:
             raise SiteLocked()
         if state.locked_until is not None and state.locked_until > now:

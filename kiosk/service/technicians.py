@@ -6,17 +6,11 @@ import contextlib
 
 from kiosk.domain.codes import code_digest, is_digest
 from kiosk.domain.errors import BadRequest, InvalidCode, LockedOut, SiteLocked
+from kiosk.domain.pins import TOO_SHORT, is_short_pin_digest, pin_digits
+from kiosk.service.attempts import audit_failure
 from kiosk.service.context import ServiceContext
 
 PIN_TABLE = "pin_limiter"
-PIN_MIN, PIN_MAX = 4, 10
-
-
-def _pin_digits(pin: str) -> str:
-    digits = pin.strip()
-    if not digits.isascii() or not digits.isdigit() or not PIN_MIN <= len(digits) <= PIN_MAX:
-        raise BadRequest(f"A PIN has {PIN_MIN} to {PIN_MAX} digits.")
-    return digits
 
 
 class Technicians:
@@ -35,9 +29,11 @@ class Technicians:
             raise BadRequest("technician_id must be 1 to 64 characters.")
         if (pin is None) == (pin_digest is None):
             raise BadRequest("Give a PIN or its digest, not both.")
-        digest = pin_digest if pin is None else code_digest(self.ctx.code_key, _pin_digits(pin))
+        digest = pin_digest if pin is None else code_digest(self.ctx.code_key, pin_digits(pin))
         if not is_digest(digest):
             raise BadRequest("pin_digest is not a digest (43 base64url characters).")
+        if pin is None and is_short_pin_digest(self.ctx.code_key, digest):
+            raise BadRequest(f"pin_digest is the digest of a too short PIN. {TOO_SHORT}")
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
             ledger.set_technician_pin(technician_id, digest, now)
@@ -51,16 +47,17 @@ class Technicians:
         ctx.limiter.check(state, now)
         found = None
         with contextlib.suppress(BadRequest):  # a malformed PIN is a wrong PIN
-            found = ledger.technician_by_pin(code_digest(ctx.code_key, _pin_digits(pin)))
+            found = ledger.technician_by_pin(code_digest(ctx.code_key, pin_digits(pin)))
         if found is not None:
             with ledger.tx():
                 ledger.put_limiter(ctx.limiter.on_success(state), PIN_TABLE)
                 ledger.audit(now, f"technician:{found}", "technician.login", found)
             return found
         with ledger.tx():
-            state, locked_now = ctx.limiter.on_failure(state, now)
+            before = state
+            state, locked_now = ctx.limiter.on_failure(before, now)
             ledger.put_limiter(state, PIN_TABLE)
-            ledger.audit(now, "kiosk", "technician.login_failed", ctx.site_id)
+            audit_failure(ledger, now, "pin", ctx.site_id, before, state, "keypad")
             if locked_now:
                 body = {"day": state.day, "failures": state.day_failures, "entry": "pin"}
                 ledger.event(now, "code.lockout", body)

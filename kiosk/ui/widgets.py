@@ -16,7 +16,7 @@ from kiosk.ui.i18n import t
 
 #: What one typed digit looks like on the screen.
 MASK = "•"
-#: The longest code or PIN the keypad takes (codes are 6-10 digits, PINs 4-10).
+#: The longest code or PIN the keypad takes (codes and PINs are 6-10 digits).
 MAX_DIGITS = 12
 
 

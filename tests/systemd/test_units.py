@@ -259,6 +259,18 @@ def test_daemon_may_write_the_backup_folder(daemon):
     assert "/var/backups/kiosk" in paths(daemon, "Service", "ReadWritePaths")
 
 
+@pytest.mark.parametrize("name", [n for n in UNIT_FILES if n.endswith(".service")])
+def test_every_service_makes_files_that_are_not_world_readable(name):
+    """UMask= takes group write and everything for others off (the ledger, its WAL, backups).
+
+    The ledger code sets 0640 itself (kiosk/ledger/files.py); the umask covers
+    whatever else a service writes.
+    """
+    umask = one(read_unit(name), "Service", "UMask")
+    assert re.fullmatch(r"0[0-7]{3}", umask), f"{name}: UMask={umask}: give four octal digits"
+    assert int(umask, 8) & 0o027 == 0o027, f"{name}: UMask={umask} lets files be wider than 0640"
+
+
 # --- kiosk-ui.service ------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ After every example: each reply was one strict-JSON object with `ok` true or
 false (never an `internal` error: that is an unhandled exception), the
 connection still answers, and the ledger holds exactly what it held before.
 Wrong codes and PINs may leave what a wrong code leaves (the attempts
-table, the two limiters and a `technician.login_failed` audit row), and the
+table, the two limiters and the audit rows of kiosk/service/attempts.py), and the
 limiters are reset before each example so lockouts do not hide the paths
 behind them.
 """
@@ -32,6 +32,7 @@ from support.daemon_rig import DaemonRig
 
 from kiosk.api.protocol import MAX_LINE
 from kiosk.domain.sizes import Size
+from kiosk.service.attempts import ACTIONS
 
 #: Every call the API knows (checked against the daemon below) and the event stream's.
 CALLS = [
@@ -85,7 +86,8 @@ SNAPSHOT_TABLES = [
     "inbox",
     "technicians",
 ]
-ATTEMPT_AUDIT_ACTIONS = ("technician.login_failed",)
+#: What a wrong code or PIN (and a lockout it causes) writes to the audit log.
+ATTEMPT_AUDIT_ACTIONS = tuple(action for actions in ACTIONS.values() for action in actions)
 
 # --- strategies -------------------------------------------------------------------
 

@@ -92,12 +92,12 @@ async def test_public_connection_cannot_make_technician_calls(rig):
 
 async def test_pin_login_opens_a_session_with_the_same_lockout_rules(rig):
     tech = await client(rig)
-    await tech.call("tech.set_pin", technician_id="t1", pin="4711")
+    await tech.call("tech.set_pin", technician_id="t1", pin="471108")
     kiosk = await client(rig, public=True)
     with pytest.raises(ApiError) as err:
         await kiosk.call("tech.login", pin="0000")
     assert err.value.code == "invalid_code" and err.value.error["tries_left"] == 4
-    login = await kiosk.call("tech.login", pin="4711")
+    login = await kiosk.call("tech.login", pin="471108")
     kiosk.session = login["session"]
     opened = await kiosk.call("door.open", locker="A-2", reason="inspection")
     assert opened["role"] == "technician" and rig.doors.pulses["A-2"] == 1
@@ -105,7 +105,7 @@ async def test_pin_login_opens_a_session_with_the_same_lockout_rules(rig):
         with pytest.raises(ApiError):
             await kiosk.call("tech.login", pin="1234")
     with pytest.raises(ApiError) as err:
-        await kiosk.call("tech.login", pin="4711")
+        await kiosk.call("tech.login", pin="471108")
     assert err.value.code == "locked_out"
     await kiosk.close()
     await tech.close()

@@ -157,9 +157,9 @@ async def test_an_idle_technician_session_is_refused_and_a_fresh_login_works(tmp
     clock = SteppedClock()
     async with timed_rig(tmp_path, clock) as rig:
         admin = await client(rig)
-        await admin.call("tech.set_pin", technician_id="t1", pin="4711")
+        await admin.call("tech.set_pin", technician_id="t1", pin="471108")
         keypad = await client(rig, public=True)
-        login = await keypad.call("tech.login", pin="4711")
+        login = await keypad.call("tech.login", pin="471108")
         assert login["technician_id"] == "t1" and login["idle_s"] == SESSION_IDLE_S == 300
         keypad.session = login["session"]
         assert "parcels" in await keypad.call("parcels")
@@ -178,7 +178,7 @@ async def test_an_idle_technician_session_is_refused_and_a_fresh_login_works(tmp
         assert rig.doors.pulses["A-1"] == 0
         assert (await keypad.call("status"))["site"] == "rig-01"  # public calls go on
 
-        fresh = await keypad.call("tech.login", pin="4711")
+        fresh = await keypad.call("tech.login", pin="471108")
         assert fresh["session"] != login["session"]
         keypad.session = fresh["session"]
         opened = await keypad.call("door.open", locker="A-1", reason="after a new login")
@@ -198,8 +198,8 @@ async def test_a_public_caller_with_a_dead_session_does_not_see_parcel_ids(tmp_p
         keypad.session = "not-a-session-token"
         try:
             assert (await locker(keypad, delivered["locker"]))["parcel_id"] is None
-            await admin.call("tech.set_pin", technician_id="t1", pin="4711")
-            keypad.session = (await keypad.call("tech.login", pin="4711"))["session"]
+            await admin.call("tech.set_pin", technician_id="t1", pin="471108")
+            keypad.session = (await keypad.call("tech.login", pin="471108"))["session"]
             shown = (await locker(keypad, delivered["locker"]))["parcel_id"]
             assert shown == delivered["parcel_id"]  # a live technician session sees it
             clock.advance(seconds=SESSION_IDLE_S + 1)  # status polls do not keep it alive

@@ -123,3 +123,62 @@ def test_audit_rows_are_only_written_inside_a_transaction(ledger):
     with pytest.raises(RuntimeError):
         audit.append(ledger.conn, "ts", "a", "b", "c", {})
     assert ledger.verify_audit().rows == ROWS
+
+
+# --- verify reads one snapshot -----------------------------------------------------
+
+
+def _write_before(reader: sqlite3.Connection, needle: str, write) -> list[str]:  # type: ignore[no-untyped-def]
+    """Run `write` (on another connection) as `reader` starts the statement containing `needle`.
+
+    sqlite3's trace callback fires as a statement starts, before it takes its
+    read lock: the write commits exactly between verify's earlier reads and
+    that statement, as the daemon's next row would on a live bank.
+    """
+    fired: list[str] = []
+
+    def trace(sql: str) -> None:
+        if needle in sql and not fired:
+            fired.append(sql)
+            write()
+
+    reader.set_trace_callback(trace)
+    return fired
+
+
+def test_a_row_written_between_the_walk_and_the_head_read_is_no_tampering(ledger):
+    reader = sqlite3.connect(ledger.path)
+
+    def one_more_row() -> None:
+        with ledger.tx():
+            ledger.audit(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
+
+    fired = _write_before(reader, "audit_head", one_more_row)
+    result = audit.verify(reader)
+    assert fired, "verify never read the head row"
+    assert result == audit.VerifyResult(True, ROWS)  # the snapshot verify started on
+    reader.set_trace_callback(None)
+    assert audit.verify(reader) == audit.VerifyResult(True, ROWS + 1)  # the next run sees it
+    reader.close()
+
+
+def test_tampering_is_still_found_when_a_row_is_written_during_verify(ledger):
+    ledger.conn.execute("UPDATE audit SET detail = '{\"n\":99}' WHERE id = 3")
+    reader = sqlite3.connect(ledger.path)
+
+    def one_more_row() -> None:
+        with ledger.tx():
+            ledger.audit(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
+
+    _write_before(reader, "audit_head", one_more_row)
+    result = audit.verify(reader)
+    assert not result.ok and "row 3" in result.problem
+    reader.close()
+
+
+def test_verify_inside_an_open_transaction_reads_that_transaction(ledger):
+    with ledger.tx():
+        ledger.audit(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
+        assert ledger.verify_audit() == audit.VerifyResult(True, ROWS + 1)
+        assert ledger.conn.in_transaction  # verify neither committed nor ended it
+    assert ledger.verify_audit() == audit.VerifyResult(True, ROWS + 1)

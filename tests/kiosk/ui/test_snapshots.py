@@ -180,12 +180,12 @@ def test_pin_modal(snap_compare, bank, lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_maintenance_grid(snap_compare, bank, lang):
-    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+    bank.call("tech.set_pin", technician_id="t1", pin="471108")
     bank.deliver("L")  # one occupied locker in the grid
 
     async def grid(pilot):
         await settled(pilot)
-        await pilot.press("f2", *"4711", "enter")
+        await pilot.press("f2", *"471108", "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
         table = pilot.app.screen.query_one("#grid", DataTable)
         await until(pilot, lambda: table.row_count == 4)
@@ -196,11 +196,11 @@ def test_maintenance_grid(snap_compare, bank, lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_check_modal(snap_compare, bank, lang):
-    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+    bank.call("tech.set_pin", technician_id="t1", pin="471108")
 
     async def asked(pilot):
         await settled(pilot)
-        await pilot.press("f2", *"4711", "enter")
+        await pilot.press("f2", *"471108", "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
         pilot.app.push_screen(CheckModal("C-1"))  # what "Record check" asks of a flagged one
         await until(pilot, lambda: isinstance(pilot.app.screen, CheckModal))
@@ -241,7 +241,7 @@ def test_left_open_prompt(snap_compare, bank, lang):
 
 async def _maintenance(pilot) -> MaintenanceScreen:
     await settled(pilot)
-    await pilot.press("f2", *"4711", "enter")
+    await pilot.press("f2", *"471108", "enter")
     await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
     screen = pilot.app.screen
     await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4)
@@ -250,7 +250,7 @@ async def _maintenance(pilot) -> MaintenanceScreen:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_reason_modal(snap_compare, bank, lang):
-    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+    bank.call("tech.set_pin", technician_id="t1", pin="471108")
 
     async def asked(pilot):
         await _maintenance(pilot)
@@ -267,7 +267,7 @@ def test_reason_modal(snap_compare, bank, lang):
 @pytest.mark.parametrize("tab", ["parcels", "health", "selftest"])
 @pytest.mark.parametrize("lang", LANGS)
 def test_maintenance_tabs(snap_compare, bank, lang, tab):
-    bank.call("tech.set_pin", technician_id="t1", pin="4711")
+    bank.call("tech.set_pin", technician_id="t1", pin="471108")
     for parcel_id, size in (("P-1001", "S"), ("P-1002", "L")):  # expected: no dates to move
         bank.call("parcels.announce", size=size, parcel_id=parcel_id)
 

@@ -12,7 +12,7 @@ from kiosk.ui.screens.entry import HomeScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import CheckModal, PinModal, ReasonModal
 
-PIN = "4711"
+PIN = "471108"
 
 
 async def logged_in(pilot, app) -> MaintenanceScreen:
@@ -48,8 +48,12 @@ async def test_star_at_home_opens_the_pin_modal_and_a_wrong_pin_counts(rig, admi
     async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press("*")
         assert isinstance(app.screen, PinModal)
-        await pilot.press(*"0000", "enter")
+        await pilot.press(*"0000", "enter")  # too short to be anyone's PIN: a wrong PIN
         await until(pilot, lambda: "Wrong PIN. 4 tries left." in screen_text(app))
+        rows = rig.daemon.service.ctx.ledger.conn.execute(
+            "SELECT actor, subject, detail FROM audit WHERE action = 'technician.login_failed'"
+        ).fetchall()
+        assert len(rows) == 1 and "0000" not in "".join(rows[0])  # audited, digits left out
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
         await click(pilot, "#service")  # the small Service button: the same modal
