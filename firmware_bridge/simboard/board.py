@@ -75,6 +75,9 @@ class SimBoard:
         self.pulse_ms = pulse_ms_default
         #: An unplugged board: the bus forwards nothing to it and it never answers.
         self.silent = False
+        #: Door inputs that cannot be read (a failed input stage): the board answers every
+        #: door read (FC02) with Modbus exception 4, device failure; its locks still work.
+        self.inputs_failed = False
         self.doors = [
             Door(unit, ch, open_delay_s=open_delay_s, auto_close_s=auto_close_s)
             for ch in range(channels)
@@ -188,6 +191,8 @@ class SimBoard:
         span = _span(request.address, request.count, self.channels)
         if code == 1:
             return pdu_bit.ReadCoilsResponse(bits=[self.coil(ch) for ch in span])
+        if self.inputs_failed:
+            raise BoardError(ExcCodes.DEVICE_FAILURE)
         return pdu_bit.ReadDiscreteInputsResponse(bits=[self.sensor(ch) for ch in span])
 
     def _set_coil(self, channel: int, on: bool) -> None:

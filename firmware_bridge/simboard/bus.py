@@ -143,6 +143,7 @@ class SimBus:
         self._corrupt = 0
         for board in self.boards.values():
             board.silent = False
+            board.inputs_failed = False
 
     # -- the line ----------------------------------------------------------------------
 

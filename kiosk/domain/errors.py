@@ -73,6 +73,20 @@ class DoorJammed(KioskError):
     default_message = "The door did not open. A technician has been called."
 
 
+class DoorStateUnknown(KioskError):
+    """The lock took the pulse, but the door's sensor could not be read afterwards.
+
+    Not a jam (the door may well be open) and not "nothing changed": the
+    locker is flagged for a technician's check and settled once it reads again.
+    """
+
+    code = "door_state_unknown"
+    default_message = (
+        "The lock was released, but we cannot tell whether the door opened. "
+        "A technician has been called."
+    )
+
+
 class LockerOutOfService(KioskError):
     code = "locker_out_of_service"
     default_message = "This locker is out of service. A technician has been called."

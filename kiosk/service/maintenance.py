@@ -10,7 +10,7 @@ from kiosk.ledger.records import LockerRow
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.results import CodeResult
-from kiosk.service.transitions import mark_delivered
+from kiosk.service.transitions import settle_in_doubt
 
 
 def _reason(reason: str) -> str:
@@ -173,26 +173,6 @@ class Maintenance:
         settled = 0
         for op in ledger.unfinished_ops():
             with ledger.tx():
-                locker = ledger.locker(op.label)
-                parcel = ledger.parcel(op.parcel_id) if op.parcel_id else None
-                if op.kind == "delivery" and parcel and parcel.status is ParcelStatus.EXPECTED:
-                    mark_delivered(self.ctx, parcel, locker, now, "kiosk", needs_check=True)
-                elif parcel is not None and parcel.status in PARCEL_INSIDE:
-                    ledger.set_parcel(parcel, now, needs_check=True, check_reason=op.kind)
-                    ledger.set_locker(locker, now, needs_check=True)
-                elif locker.status is LockerStatus.RESERVED:
-                    ledger.set_locker(locker, now, needs_check=True)
-                ledger.set_op(op, now, state="RECOVERED")
-                ledger.audit(
-                    now,
-                    "kiosk",
-                    "door_op.recovered",
-                    op.label,
-                    op=op.id,
-                    kind=op.kind,
-                    was=op.state,
-                    parcel_id=op.parcel_id,
-                    door=(doors or {}).get(op.label, "unknown"),
-                )
+                settle_in_doubt(self.ctx, op, now, (doors or {}).get(op.label, "unknown"))
             settled += 1
         return settled

@@ -12,7 +12,11 @@ operations (AccessFlows); on top of that, per door:
   is no movement (no second door.forced for a door still open), a different
   one is an edge like any other;
 * flapping reed switches: a change counts only once `confirm_reads`
-  consecutive readings agree.
+  consecutive readings agree;
+* a door operation whose door could not be read after its pulse (unknown,
+  DoorDriver) is settled on the first reading of its door that works, as a
+  start settles what a crash interrupted; an open door is then watched as
+  one found open at start.
 
 Monotonic time drives every timer here, so a wall-clock jump cannot fire
 (or silence) an alarm.
@@ -91,7 +95,28 @@ class DoorSupervisor:
         for label, ref in self.ctx.channels.items():
             reading = states.get(ref, DoorState.UNKNOWN)
             report.alerts.extend(self._track(label, reading, label in busy, now))
+        self._reconcile(states, now)
         return report
+
+    def _reconcile(self, states: dict[ChannelRef, DoorState], now: float) -> None:
+        """Settle each door operation in doubt whose door reads again."""
+        doors = self.access.doors
+        for op in doors.in_doubt():
+            reading = states.get(self.ctx.channel(op.label), DoorState.UNKNOWN)
+            if reading is DoorState.UNKNOWN:
+                continue
+            doors.reconcile(op, reading)
+            log.info(
+                "door %s reads %s again: its door operation is settled", op.label, reading.value
+            )
+            door = self.doors[op.label]
+            door.stable, door.candidate, door.agreeing = reading, None, 0
+            if reading is DoorState.OPEN:
+                # As found open at start: watched for left-open, its closing recorded.
+                door.opened_at = door.opened_at if door.opened_at is not None else now
+                door.unattended = True
+            else:
+                door.opened_at, door.left_open_sent, door.unattended = None, False, False
 
     async def _finish_closings(self, states: dict[ChannelRef, DoorState]) -> list[DoorOutcome]:
         if not states:

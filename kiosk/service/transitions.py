@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from kiosk.clock import to_text
-from kiosk.domain.status import LockerStatus, ParcelStatus, check_parcel_move
-from kiosk.ledger.records import LockerRow, ParcelRow
+from kiosk.domain.status import PARCEL_INSIDE, LockerStatus, ParcelStatus, check_parcel_move
+from kiosk.ledger.records import DoorOp, LockerRow, ParcelRow
 from kiosk.service.context import ServiceContext
 
 
@@ -59,4 +59,37 @@ def mark_delivered(
         parcel.parcel_id,
         locker=locker.label,
         needs_check=needs_check,
+    )
+
+
+def settle_in_doubt(ctx: ServiceContext, op: DoorOp, now: datetime, door: str) -> None:
+    """Settle a door operation nobody saw finish (a crash, an unreadable door). In doubt,
+    the parcel is inside.
+
+    A delivery whose door may have opened becomes DELIVERED with needs_check;
+    a pickup or collection keeps its parcel inside, flagged. The locker is
+    flagged too and is not handed out until a technician records what is
+    inside. `door` (open | shut | unknown) is what its sensor read, for the audit.
+    """
+    ledger = ctx.ledger
+    locker = ledger.locker(op.label)
+    parcel = ledger.parcel(op.parcel_id) if op.parcel_id else None
+    if op.kind == "delivery" and parcel and parcel.status is ParcelStatus.EXPECTED:
+        mark_delivered(ctx, parcel, locker, now, "kiosk", needs_check=True)
+    elif parcel is not None and parcel.status in PARCEL_INSIDE:
+        ledger.set_parcel(parcel, now, needs_check=True, check_reason=op.kind)
+        ledger.set_locker(locker, now, needs_check=True)
+    elif locker.status is LockerStatus.RESERVED:
+        ledger.set_locker(locker, now, needs_check=True)
+    ledger.set_op(op, now, state="RECOVERED")
+    ledger.audit(
+        now,
+        "kiosk",
+        "door_op.recovered",
+        op.label,
+        op=op.id,
+        kind=op.kind,
+        was=op.state,
+        parcel_id=op.parcel_id,
+        door=door,
     )

@@ -51,4 +51,8 @@ def test_quick_bench_runs_and_reports(tmp_path):
     assert lat["delivery_flow"]["n"] == lat["pickup_close"]["n"] == 12
     assert deliv["commits_per_flow"]["delivery"] >= 1
     assert deliv["audit_ok"] is True
+
+    dead = report["deadboard"]
+    assert dead["latency_ms"]["n"] == 2  # every code ended in hardware_error
+    assert dead["door_reads_while_handled"] == 0 and dead["unlock_frames"] <= 1
     assert not list(tmp_path.glob("kiosk-bench-*"))  # the ledger files were removed

@@ -24,6 +24,7 @@ KNOWN_ERRORS = (
     "invalid_code", "locked_out", "no_locker_available", "door_jammed", "code_expired",
     "not_delivered", "site_locked", "locker_out_of_service", "hardware_error", "not_allowed",
     "invalid_state", "locker_not_empty", "bad_request", "not_found", "unreachable",
+    "door_state_unknown",
 )  # fmt: skip
 
 

@@ -14,6 +14,8 @@ from kiosk.ui.widgets import Msg, TButton, TopBar
 
 #: Errors after which typing the code again can help.
 RETRYABLE = {"invalid_code", "bad_request", "invalid_state", "hardware_error"}
+#: Errors that come with a second line of help (catalogue key `help.<code>`): what to do now.
+HELPED = {"door_state_unknown"}
 
 
 class _Translated(Msg):
@@ -42,6 +44,8 @@ class ErrorScreen(KioskScreen):
         with Vertical(classes="notice-body"):
             yield Msg("error.title", classes="headline")
             yield _Translated(self.error, id="reason", classes="reason")
+            if self.code in HELPED:
+                yield Msg(f"help.{self.code}", id="help", classes="hint")
             with Horizontal(classes="actions"):
                 if self.retry:
                     yield TButton("error.try_again", id="retry", classes="primary")

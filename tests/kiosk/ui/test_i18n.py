@@ -25,7 +25,7 @@ NOT_SHOWN = {"id", "classes", "name", "key", "severity", "group", "cursor_type"}
 #: Codes the keypad must explain in the person's language (from the issue).
 MUST_MAP = ["invalid_code", "locked_out", "no_locker_available", "door_jammed", "code_expired",
             "not_delivered", "site_locked", "locker_out_of_service", "hardware_error",
-            "not_allowed"]  # fmt: skip
+            "not_allowed", "door_state_unknown"]  # fmt: skip
 
 
 def _calls():
