@@ -39,8 +39,11 @@ def build_link(
     ledger = service.ctx.ledger
     handler = CommandHandler(service, ledger, Verifier(public_key, config.site.id), clock)
     try:
-        return CloudLink(
+        link = CloudLink(
             config.mqtt, config.site, ledger, handler, clock, __version__, timing=timing
         )
     except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
         raise ConfigError(str(config.source), "mqtt", f"TLS files: {exc}") from exc
+    # Events leave as soon as they commit: each commit that queued one wakes the link.
+    ledger.on_events_committed(link.wake)
+    return link
