@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import assignment, bus, cloud, daemon, delivery, ui
+from bench import assignment, bus, cloud, command, daemon, delivery, events, ui
 from bench.machine import describe, disk_backed_tmp, load_average
 
 #: Parameters of the full run and of the quick smoke run.
@@ -34,6 +34,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "daemon": {"flows": 200, "restarts": 4, "deliveries": 60},
         "bus": {"flows": 200, "scans_fast": 150, "scans_slow": 40},
         "ui": {"flows": 100, "rss_wait_s": 3.0},
+        "events": {"flows": 200},
+        "command": {"samples": 200, "rounds": 3},
     },
     "quick": {
         "assignment": {
@@ -48,6 +50,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "daemon": {"flows": 16, "restarts": 1, "deliveries": 6},
         "bus": {"flows": 16, "scans_fast": 5, "scans_slow": 3},
         "ui": {"flows": 3, "rss_wait_s": 1.0},
+        "events": {"flows": 4},
+        "command": {"samples": 4, "rounds": 1},
     },
 }
 
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the ledger files")
     parser.add_argument(
         "--only",
-        choices=("assignment", "delivery", "cloud", "daemon", "bus", "ui"),
+        choices=("assignment", "delivery", "cloud", "daemon", "bus", "ui", "events", "command"),
         help="run one part",
     )
     args = parser.parse_args(argv)
@@ -215,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "ui"):
             report["ui"] = ui.run(workdir / "ui", **profile["ui"])
             print("\n".join(["", *ui_table(report["ui"])]))
-        for name, part in (("daemon", daemon), ("bus", bus)):
+        for name, part in (
+            ("daemon", daemon),
+            ("bus", bus),
+            ("events", events),
+            ("command", command),
+        ):
             if args.only in (None, name):
                 report[name] = part.run(workdir, **profile[name])
                 print("\n".join(["", *part.table(report[name])]))
