@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import assignment, bus, cloud, daemon, deadboard, delivery, ui
+from bench import assignment, bus, cloud, command, daemon, deadboard, delivery, events, ui
 from bench.machine import describe, disk_backed_tmp, load_average
 
 #: Parameters of the full run and of the quick smoke run.
@@ -35,6 +35,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "bus": {"flows": 200, "scans_fast": 150, "scans_slow": 40},
         "deadboard": {"codes": 20},
         "ui": {"flows": 100, "rss_wait_s": 3.0},
+        "events": {"flows": 200},
+        "command": {"samples": 200, "rounds": 3},
     },
     "quick": {
         "assignment": {
@@ -50,6 +52,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "bus": {"flows": 16, "scans_fast": 5, "scans_slow": 3},
         "deadboard": {"codes": 2},
         "ui": {"flows": 3, "rss_wait_s": 1.0},
+        "events": {"flows": 4},
+        "command": {"samples": 4, "rounds": 1},
     },
 }
 
@@ -185,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the ledger files")
     parser.add_argument(
         "--only",
-        choices=("assignment", "delivery", "cloud", "daemon", "bus", "deadboard", "ui"),
+        choices=(
+            "assignment", "delivery", "cloud", "daemon", "bus", "deadboard", "ui", "events",
+            "command",
+        ),
         help="run one part",
     )
     args = parser.parse_args(argv)
@@ -217,7 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "ui"):
             report["ui"] = ui.run(workdir / "ui", **profile["ui"])
             print("\n".join(["", *ui_table(report["ui"])]))
-        for name, part in (("daemon", daemon), ("bus", bus), ("deadboard", deadboard)):
+        for name, part in (
+            ("daemon", daemon),
+            ("bus", bus),
+            ("deadboard", deadboard),
+            ("events", events),
+            ("command", command),
+        ):
             if args.only in (None, name):
                 report[name] = part.run(workdir, **profile[name])
                 print("\n".join(["", *part.table(report[name])]))

@@ -130,6 +130,7 @@ async def _link_run(workdir: Path, port: int, events: int, rounds: int, commands
     handler = CommandHandler(service, ledger, Verifier(cloud_key.public_key(), SITE.id), clock)
     mqtt = MqttConfig("127.0.0.1", port, PREFIX, outbox_cap=10_000_000, tls=False)
     link = CloudLink(mqtt, SITE, ledger, handler, clock, "bench", TIMING, wire_inflight=window)
+    ledger.on_events_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
     sample = OutboxEvent.of(10**6, "00000000-0000-4000-8000-000000000000", "door.opened",
                          "2026-11-24T12:00:00.000000Z", BODY)  # fmt: skip
     payloads = [event_payload(sample)] * events

@@ -11,8 +11,9 @@ the inbox (a forger must not be able to claim a real command's `jti`), and
 is answered with `ok: false` only where a `jti` can be read, at most
 `REJECT_ANSWERS_PER_MIN` a minute. `door.open` is the one command that waits
 on hardware: its inbox row is written after the door attempt, with a marker
-row before it, so a command interrupted by a crash is answered `interrupted`
-on redelivery instead of opening the door a second time.
+row before it (committed in the door journal's own transaction, the one
+commit before the pulse), so a command interrupted by a crash is answered
+`interrupted` on redelivery instead of opening the door a second time.
 
 Remote door openings are rationed from the ledger (`DoorLimits`): only a
 door that opened uses a slot, and a restart does not give any back.
@@ -285,11 +286,14 @@ class CommandHandler:
                 self._check_door_rate(label)
             except KioskError as exc:
                 return self._answer(jti, "door.open", exc)
-            marker = result(jti, "door.open", None) | {"ok": False, "pending": True}
+        marker = result(jti, "door.open", None) | {"ok": False, "pending": True}
+
+        def mark() -> None:  # committed with the door journal, before the pulse
             self.ledger.inbox_put(jti + _PENDING, "door.open", False, marker, self.clock.now())
+
         error: KioskError | None = None
         try:
-            await self.service.open_door(label, reason, actor=f"cloud:{jti}")
+            await self.service.open_door(label, reason, actor=f"cloud:{jti}", journal_with=mark)
         except KioskError as exc:
             error = exc
         with self.ledger.tx():

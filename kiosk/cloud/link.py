@@ -137,6 +137,7 @@ class CloudLink:
         self._kicked = True
         self._acks: deque[tuple[_Session, int]] = deque()  # PUBACKs not yet taken
         self._acks_wake = False
+        self._outbox_wake = False  # a pump is scheduled for rows just committed
 
     # --- what the daemon sees -------------------------------------------------
 
@@ -148,6 +149,24 @@ class CloudLink:
     def kick(self) -> None:
         """Something changed: look at the outbox and the state on the next tick."""
         self._kicked = True
+
+    def wake(self) -> None:
+        """Outbox rows have just committed: hand them to paho now, not at the next tick.
+
+        The composition root gives this to `Ledger.on_events_committed`, which
+        calls it on the loop's thread after the COMMIT, never inside a
+        transaction. The pump runs on the loop's next turn, once for however
+        many commits came before it, and reads only what the table holds.
+        """
+        loop = self._loop
+        if self._outbox_wake or loop is None or self._stopping or loop.is_closed():
+            return
+        self._outbox_wake = True
+        loop.call_soon(self._pump_woken)
+
+    def _pump_woken(self) -> None:
+        self._outbox_wake = False
+        self.pump.pump()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -102,15 +102,20 @@ class Verifier:
             text = payload.decode("ascii").strip()
         except UnicodeDecodeError:
             raise TokenRejected("malformed", "A command is JWS compact text.") from None
-        jti = readable_jti(text)
+
+        def rejected(code: str, message: str) -> TokenRejected:
+            # The jti is read (unverified) only for a token that fails: a good one
+            # is not decoded an extra time on its way to the door.
+            return TokenRejected(code, message, readable_jti(text))
+
         try:
             header = jwt.get_unverified_header(text)
         except (jwt.PyJWTError, ValueError, TypeError):
-            raise TokenRejected("malformed", "Not a JWS compact token.", jti) from None
+            raise rejected("malformed", "Not a JWS compact token.") from None
         if header.get("alg") != ALGORITHM:
-            raise TokenRejected("bad_signature", f"alg must be {ALGORITHM}.", jti)
+            raise rejected("bad_signature", f"alg must be {ALGORITHM}.")
         if self.public_key is None:
-            raise TokenRejected("bad_signature", "No cloud public key is configured.", jti)
+            raise rejected("bad_signature", "No cloud public key is configured.")
         try:
             claims = jwt.decode(
                 text,
@@ -125,11 +130,11 @@ class Verifier:
                 },
             )
         except jwt.InvalidSignatureError:
-            raise TokenRejected("bad_signature", "The signature does not verify.", jti) from None
+            raise rejected("bad_signature", "The signature does not verify.") from None
         except jwt.InvalidAlgorithmError:
-            raise TokenRejected("bad_signature", f"alg must be {ALGORITHM}.", jti) from None
+            raise rejected("bad_signature", f"alg must be {ALGORITHM}.") from None
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
-            raise TokenRejected("malformed", f"Bad claims: {exc}", jti) from None
+            raise rejected("malformed", f"Bad claims: {exc}") from None
         return self._claims(claims, now)
 
     def _claims(self, claims: dict[str, Any], now: datetime) -> Command:

@@ -50,6 +50,9 @@ def build_link(
     limits = DoorLimits(per_hour=config.policy.remote_opens_per_hour)
     handler = CommandHandler(service, ledger, verifier, clock, door_limits=limits)
     try:
-        return CloudLink(mqtt, config.site, ledger, handler, clock, __version__, timing=timing)
+        link = CloudLink(mqtt, config.site, ledger, handler, clock, __version__, timing=timing)
     except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
         raise ConfigError(str(config.source), "mqtt", f"TLS files: {exc}") from exc
+    # Events leave as soon as they commit: each commit that queued one wakes the link.
+    ledger.on_events_committed(link.wake)
+    return link

@@ -29,6 +29,7 @@ class ControlTables:
 
     conn: sqlite3.Connection
     db: sqlite_utils.Database
+    _events_written: bool
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         raise NotImplementedError
@@ -121,6 +122,7 @@ class ControlTables:
             "INSERT INTO outbox (id, type, ts, body) VALUES (?, ?, ?, ?)",
             (str(uuid.uuid4()), type_, to_text(now), encode_body(body)),
         )
+        self._events_written = True  # Ledger.tx() tells its listeners after the COMMIT
         return int(cursor.lastrowid or 0)
 
     def outbox(self, limit: int = 100, after_seq: int = 0) -> list[OutboxEvent]:

@@ -7,8 +7,9 @@ audit row and its outgoing event commit together or not at all.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from kiosk.ledger.control import ControlTables
 from kiosk.ledger.files import create_private, make_private
 from kiosk.ledger.migrations import migrate
 from kiosk.ledger.records import CodeRow, DoorOp, LockerRow, ParcelRow
+
+log = logging.getLogger(__name__)
 
 _LOCKER_COLUMNS = {"status", "parcel_id", "reserved_until", "needs_check", "note"}
 _PARCEL_COLUMNS = {
@@ -59,6 +62,8 @@ class Ledger(ControlTables):
         self.conn = conn
         self.path = path
         self.db = sqlite_utils.Database(conn)
+        self._event_listeners: list[Callable[[], None]] = []
+        self._events_written = False  # the open transaction queued an outbox row
 
     # --- opening ------------------------------------------------------------
 
@@ -135,10 +140,40 @@ class Ledger(ControlTables):
         except BaseException:
             self._rollback()
             raise
+        if self._events_written:
+            self._events_written = False
+            self._tell_event_listeners()
 
     def _rollback(self) -> None:
+        self._events_written = False
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+    # --- outbox notification ------------------------------------------------
+
+    def on_events_committed(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener()` after every COMMIT that wrote an outbox row; returns its remover.
+
+        Called only once the outermost transaction has committed, never from
+        inside one, so whoever reads the outbox then reads committed rows only.
+        A row written in a savepoint that rolled back may still cause a call
+        (one wake-up that finds nothing new); a rolled-back transaction causes
+        none. A listener that raises is logged: the commit stands.
+        """
+        self._event_listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._event_listeners.remove(listener)
+
+        return remove
+
+    def _tell_event_listeners(self) -> None:
+        for listener in tuple(self._event_listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("an outbox listener failed; the events stay queued")
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         if not self.conn.in_transaction:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from firmware_bridge.bank import BridgeError, ChannelRef, LockBank
@@ -130,8 +130,14 @@ class LockerService:
 
     # --- technician ---------------------------------------------------------
 
-    async def open_door(self, label: str, reason: str, actor: str = "technician") -> CodeResult:
-        return await self._maintenance.open_door(label, reason, actor)
+    async def open_door(
+        self,
+        label: str,
+        reason: str,
+        actor: str = "technician",
+        journal_with: Callable[[], None] | None = None,
+    ) -> CodeResult:
+        return await self._maintenance.open_door(label, reason, actor, journal_with)
 
     def set_service(
         self, label: str, in_service: bool, reason: str, actor: str = "technician"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from kiosk.domain.errors import BadRequest, DoorJammed, InvalidState, LockerNotEmpty
 from kiosk.domain.status import PARCEL_INSIDE, LockerStatus, ParcelStatus
@@ -25,8 +25,19 @@ class Maintenance:
         self.ctx = ctx
         self.doors = doors
 
-    async def open_door(self, label: str, reason: str, actor: str = "technician") -> CodeResult:
-        """Open any door for a technician (audited); a door that will not open -> out of service."""
+    async def open_door(
+        self,
+        label: str,
+        reason: str,
+        actor: str = "technician",
+        journal_with: Callable[[], None] | None = None,
+    ) -> CodeResult:
+        """Open any door for a technician (audited); a door that will not open -> out of service.
+
+        `journal_with()` runs inside the transaction that journals the door
+        operation: the caller's own rows that must be on disk before the pulse
+        commit with it (one fsync before the pulse, not two).
+        """
         why = _reason(reason)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         locker = ledger.locker(label)
@@ -35,6 +46,8 @@ class Maintenance:
         with ledger.tx():
             op = ledger.open_op("technician", label, locker.parcel_id, now, actor=actor, reason=why)
             ledger.audit(now, actor, "technician.open", label, reason=why)
+            if journal_with is not None:
+                journal_with()
         if await self.doors.open(op):
             return CodeResult("technician", label, locker.parcel_id, locker.size.value)
         self.doors.record_jam(op)

@@ -56,3 +56,23 @@ def test_quick_bench_runs_and_reports(tmp_path):
     assert dead["latency_ms"]["n"] == 2  # every code ended in hardware_error
     assert dead["door_reads_while_handled"] == 0 and dead["unlock_frames"] <= 1
     assert not list(tmp_path.glob("kiosk-bench-*"))  # the ledger files were removed
+
+    check_close_event_and_command(report)
+
+
+def check_close_event_and_command(report: dict) -> None:
+    """The door close -> event and signed command -> FC05 parts (`--only events`, `command`)."""
+    for part in ("events", "command"):
+        result = report[part]
+        if "skipped" in result:  # no mosquitto on this machine: said, not failed
+            assert "mosquitto" in result["skipped"]
+            continue
+        if part == "events":
+            assert result["flows"] == 4
+            series = [result["close_to_event_ms"]]
+        else:
+            assert result["samples"] == 4 and result["rounds"] == 1
+            series = [result["baseline_ms"], result["kiosk_ms"], *result["floor_ms"].values()]
+            assert result["ratio_p50"] > 0 and result["floor_ratio_p50"] > 0
+        for stats in series:
+            assert stats["n"] == 4 and 0 < stats["p50"] <= stats["p99"] <= stats["max"]
