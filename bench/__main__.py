@@ -190,7 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=(
-            "assignment", "delivery", "cloud", "daemon", "bus", "deadboard", "ui", "events",
+            "assignment",
+            "delivery",
+            "cloud",
+            "daemon",
+            "bus",
+            "deadboard",
+            "ui",
+            "events",
             "command",
         ),
         help="run one part",
