@@ -181,11 +181,11 @@ async def _kiosk(
     service = LockerService.build(
         ledger, bank, clock, os.urandom(32), lockers, PolicyConfig(), SITE.id, 0.002
     )
-    unlimited = DoorLimits(per_site=10**9, label_s=0.0)
+    unlimited = DoorLimits(per_hour=10**9, label_s=0.0)
     handler = CommandHandler(
         service, ledger, Verifier(key.public_key(), SITE.id), clock, door_limits=unlimited
     )
-    link = CloudLink(MqttConfig("127.0.0.1", port, PREFIX), SITE, ledger, handler, clock,
+    link = CloudLink(MqttConfig("127.0.0.1", port, PREFIX, tls=False), SITE, ledger, handler, clock,
                      "bench", LinkTiming())  # fmt: skip
     ledger.on_events_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
     topic = f"{PREFIX}/{SITE.id}/commands"

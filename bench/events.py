@@ -113,7 +113,7 @@ async def _flows(config_path: Path, port: int, flows: int) -> dict[str, Any]:
     )
     config = replace(
         config,
-        mqtt=MqttConfig("127.0.0.1", port, PREFIX),
+        mqtt=MqttConfig("127.0.0.1", port, PREFIX, tls=False),
         keys=replace(config.keys, cloud_public_key_file=pem),
     )
     where = {lk.label: ChannelRef(lk.bus, lk.unit, lk.channel) for lk in config.lockers}
