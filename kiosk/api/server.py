@@ -14,7 +14,8 @@ from typing import Any
 
 from kiosk.api.handlers import Api, Caller
 from kiosk.api.protocol import MAX_LINE, ProtocolError, decode_request, encode, fail, ok
-from kiosk.domain.errors import KioskError
+from kiosk.domain.errors import AlreadyRunning, CannotCreate, KioskError
+from kiosk.files import create_failure, make_folder
 from kiosk.tasks import cancel_all
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,22 @@ async def check_socket_free(path: Path) -> bool:
     if not (path.exists() or path.is_symlink()):
         return False
     if not stat.S_ISSOCK(path.lstat().st_mode):
-        raise KioskError(f"{path} exists and is not a socket; refusing to replace it.")
+        raise CannotCreate(
+            f"cannot create the API socket {path}: a file that is not a socket is there "
+            "(remove it, or fix `api.socket` in the config)",
+            path=str(path),
+        )
     try:
         _reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
     except (OSError, TimeoutError):
         return True
     writer.close()
-    raise KioskError(f"Another daemon is serving {path}.")
+    raise AlreadyRunning(
+        f"Another daemon is serving {path}: this one would fight it for the doors and the "
+        "ledger (stop it first: `systemctl stop kiosk`; or give this config its own "
+        "`api.socket` and `ledger.path`)",
+        path=str(path),
+    )
 
 
 class ApiServer:
@@ -88,12 +98,15 @@ class ApiServer:
 
     async def start(self) -> None:
         """Bind the socket; a stale socket file left by a crash is replaced."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder("the API socket's folder", self.path.parent, "api.socket")
         if await check_socket_free(self.path):
             self.path.unlink()
-        self._server = await asyncio.start_unix_server(
-            self._serve, path=str(self.path), limit=MAX_LINE + 1
-        )
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=MAX_LINE + 1
+            )
+        except OSError as exc:
+            raise create_failure("the API socket", self.path, exc, "api.socket") from exc
         os.chmod(self.path, 0o660)
 
     async def close(self, grace_s: float = 0.0) -> None:
