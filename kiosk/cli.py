@@ -149,8 +149,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KioskError:
         held.discard()
         raise
-    except Exception as exc:
-        exc.add_note("\n".join(["kiosk run's log before it failed:", *formatted(held.discard())]))
+    except Exception as exc:  # a bug: the held lines go with its trace (kiosk.crash)
+        lines = formatted(held.discard())
+        if lines:
+            exc.add_note("\n".join(["kiosk run's log before it failed:", *lines]))
         raise
 
 
