@@ -1,4 +1,9 @@
-"""The `kiosk` command line (also `python -m kiosk`). Exit codes: 0 done, 1 refused, 2 bad usage."""
+"""The `kiosk` command line (also `python -m kiosk`).
+
+Exit codes: 0 done, 1 refused, 2 bad usage, 3 daemon not reachable; `kiosk
+run` that cannot start: 78 config, 69 device not there, 73 cannot create a
+file; 70 an unexpected error (a bug), whose trace goes to the journal or a file.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiosk import __version__
-from kiosk.domain.errors import ConfigError, KioskError
+from kiosk.domain.errors import (
+    EX_SOFTWARE,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    ConfigError,
+    KioskError,
+    StartConfigError,
+)
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3
 DEFAULT_CONFIG = "/etc/kiosk/kiosk.toml"
 
 
@@ -116,17 +128,32 @@ def _socket(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """The daemon. A start that fails ends in one line (its held log lines are dropped)."""
     import asyncio
-    import logging
 
     from kiosk.config.loader import load_config
     from kiosk.daemon.app import Daemon
+    from kiosk.daemon.runlog import START_HOLD_S, formatted, start_logging
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    return asyncio.run(Daemon(load_config(_config_path(args))).run())
+    held = start_logging(args.verbose)
+
+    async def serve() -> int:
+        asyncio.get_running_loop().call_later(START_HOLD_S, held.let_go)
+        return await Daemon(load_config(_config_path(args))).run(ready=held.let_go)
+
+    try:
+        return asyncio.run(serve())
+    except ConfigError as exc:  # the config file, a key file, a bus the backend refuses
+        held.discard()
+        raise StartConfigError(f"cannot start: {exc.message}") from exc
+    except KioskError:
+        held.discard()
+        raise
+    except Exception as exc:  # a bug: the held lines go with its trace (kiosk.crash)
+        lines = formatted(held.discard())
+        if lines:
+            exc.add_note("\n".join(["kiosk run's log before it failed:", *lines]))
+        raise
 
 
 def cmd_simulate_board(args: argparse.Namespace) -> int:
@@ -318,14 +345,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return int(args.func(args))
-    except ConfigError as exc:
+    except (ConfigError, StartConfigError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return EXIT_REFUSED
+        return exc.exit_code
     except KioskError as exc:
         print(f"error: {exc.message} [{exc.code}]", file=sys.stderr)
-        return EXIT_REFUSED
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line here, the trace where it can be read
+        from kiosk.crash import report_crash
+
+        print(report_crash(exc), file=sys.stderr)
+        return EX_SOFTWARE
 
 
 if __name__ == "__main__":

@@ -166,8 +166,11 @@ class ModbusLockBank:
                 silent.append(exc)
         if len(silent) == len(boards):
             units = ", ".join(str(b.spec.unit) for b in boards)
+            where = self._buses[name].settings.where
+            plural = "s" if len(boards) > 1 else ""
             raise BoardUnavailable(
-                f"bus {name!r}: no board answered (units {units})", fix=silent[0].fix
+                f"bus {name!r} ({where}): no board answered at unit{plural} {units}",
+                fix=silent[0].fix,
             )
 
     async def _setup(self, board: _Board) -> None:

@@ -50,7 +50,8 @@ class BoardNotAnswering(BoardUnavailable):
             "check the unit id, that the gateway is powered and reachable, and its serial "
             "side (A/B wiring, termination, baud rate)"
             if tcp
-            else "check the unit id (board address), the A/B wiring (swap A and B if in "
+            else "check the unit id with the board's DIP switches (it must match the "
+            "board's `unit` in the config), the A/B wiring (swap A and B if in "
             "doubt), 120 ohm termination at both ends of the bus, power, and that the "
             "board's baud rate matches the bus's `baudrate`"
         )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.api.client import ApiError, DaemonUnreachable
+from kiosk.api.connect import connect_unix
 from kiosk.api.protocol import MAX_LINE, encode
 
 
@@ -39,8 +40,11 @@ class AsyncApiClient:
 
     async def connect(self, public: bool = False, subscribe: bool = False) -> dict[str, Any]:
         try:
+            # A blocking connect (in a thread) waits its turn in a full listen queue;
+            # the loop's own non-blocking connect would fail at once with EAGAIN.
+            sock = await asyncio.to_thread(connect_unix, self.path)
             self._reader, self._writer = await asyncio.open_unix_connection(
-                self.path, limit=MAX_LINE + 1
+                sock=sock, limit=MAX_LINE + 1
             )
         except OSError as exc:
             raise DaemonUnreachable(f"No daemon answers on {self.path} ({exc}).") from None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
+from kiosk.api.connect import CONNECT_WAIT_S, connect_unix
 from kiosk.api.protocol import MAX_LINE, encode
 
 
@@ -25,14 +25,16 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, path: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, path: str, timeout_s: float = 30.0, connect_wait_s: float = CONNECT_WAIT_S
+    ) -> None:
+        """Connect, waiting up to `connect_wait_s` for room; `timeout_s` bounds each reply."""
         self.path = path
         self._ids = itertools.count(1)
         self.session: str | None = None
         try:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self._sock.settimeout(timeout_s)
-            self._sock.connect(path)
+            # Blocking, so that a full listen queue is waited out, not failed at once.
+            self._sock = connect_unix(path, connect_wait_s)
         except FileNotFoundError:
             raise DaemonUnreachable(
                 f"No daemon socket at {path}. Is the daemon running? "
@@ -42,11 +44,18 @@ class ApiClient:
             raise DaemonUnreachable(
                 f"Permission denied on {path}: run as the kiosk user or a member of its group."
             ) from None
+        except BlockingIOError:
+            raise DaemonUnreachable(
+                f"The daemon did not take the connection on {path} within "
+                f"{connect_wait_s:g} s: it is overloaded (a local process flooding its "
+                "socket?). Try again; check `systemctl status kiosk`."
+            ) from None
         except OSError as exc:
             raise DaemonUnreachable(
                 f"The daemon does not answer on {path} ({exc.strerror or exc}). "
                 "Check `systemctl status kiosk`."
             ) from None
+        self._sock.settimeout(timeout_s)
         self._file = self._sock.makefile("rb")
 
     def close(self) -> None:

@@ -12,15 +12,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.bank import LockBank
+from firmware_bridge.bank import BridgeError, LockBank
 from kiosk.api.handlers import Api
 from kiosk.api.server import ApiServer, Hub, check_socket_free
 from kiosk.api.sessions import Sessions
 from kiosk.clock import Clock, SystemClock, from_text, to_text
 from kiosk.config.model import KioskConfig
 from kiosk.daemon.notify import Notifier
+from kiosk.daemon.startup import bridge_failure
 from kiosk.daemon.timekeeping import TrustedClock
-from kiosk.domain.errors import KioskError
+from kiosk.domain.errors import AlreadyRunning
+from kiosk.files import create_failure, make_folder
 from kiosk.ledger.db import Ledger
 from kiosk.service.locker_service import LockerService
 from kiosk.tasks import cancel_all
@@ -69,14 +71,19 @@ class Daemon:
     async def start(self) -> None:
         """Integrity check, outputs off, reconcile the journal, bind the API, then READY."""
         # First of all: is another daemon running here? Then touch nothing of its.
-        await check_socket_free(Path(self.config.api.socket))
+        socket_path = Path(self.config.api.socket)
+        await check_socket_free(socket_path)
+        make_folder("the API socket's folder", socket_path.parent, "api.socket")
         self._lock_ledger()
         self.ledger = Ledger.open(self.config.ledger.path)
         clock = TrustedClock(self.system_clock, self._last_trusted())
         bank = self.bank or build_lock_bank(self.config)
         self.bank = bank
         self.service = build_service(self.config, bank, clock, self.ledger)
-        recovered = await self.service.start()
+        try:
+            recovered = await self.service.start()
+        except BridgeError as exc:
+            raise bridge_failure(exc) from exc
         if recovered:
             log.warning(
                 "recovered %d door operation(s) interrupted by a crash; "
@@ -124,14 +131,19 @@ class Daemon:
     def _lock_ledger(self) -> None:
         """One daemon per ledger file, even with two configs naming different sockets."""
         path = Path(f"{self.config.ledger.path}.lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+")  # noqa: SIM115 (held open for the daemon's life)
+        make_folder("the ledger's folder", path.parent, "ledger.path")
+        try:
+            handle = open(path, "a+")  # noqa: SIM115 (held open for the daemon's life)
+        except OSError as exc:
+            raise create_failure("the ledger's lock file", path, exc, "ledger.path") from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise KioskError(
-                f"Another daemon is using the ledger {self.config.ledger.path}; stop it first."
+            raise AlreadyRunning(
+                f"Another daemon is using the ledger {self.config.ledger.path}; stop it first "
+                "(`systemctl stop kiosk`), or give this config its own `ledger.path`",
+                path=str(self.config.ledger.path),
             ) from None
         self._ledger_lock = handle
 
@@ -147,13 +159,15 @@ class Daemon:
 
     # --- running ------------------------------------------------------------
 
-    async def run(self) -> int:
-        """Start, serve until SIGTERM/SIGINT, stop cleanly. Exit code 0."""
+    async def run(self, ready: Callable[[], None] | None = None) -> int:
+        """Start, call `ready`, serve until SIGTERM/SIGINT, stop cleanly. Exit code 0."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         try:
             await self.start()
+            if ready is not None:
+                ready()
             await self._stop.wait()
         finally:
             await self.stop()

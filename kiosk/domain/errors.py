@@ -1,13 +1,19 @@
-"""One error hierarchy for the application, each with a stable `code`.
+"""One error hierarchy for the application, each with a stable `code` and an `exit_code`.
 
 `code` values are a contract (API replies, `kiosk code --json`, MQTT
 `command.result`). `message` is written for the person at the keypad or the
-operator: it says what happened and what to do next.
+operator: it says what happened and what to do next. `exit_code` is what the
+`kiosk` command exits with when the error ends it: 1 (refused) unless the
+error says otherwise; the daemon's start-up failures use sysexits(3) codes.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+#: Exit codes of the `kiosk` command: the project's own, then sysexits(3) for `kiosk run`.
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3
+EX_UNAVAILABLE, EX_SOFTWARE, EX_CANTCREAT, EX_CONFIG = 69, 70, 73, 78
 
 
 class KioskError(Exception):
@@ -15,6 +21,7 @@ class KioskError(Exception):
 
     code = "kiosk_error"
     default_message = "Something went wrong."
+    exit_code = EXIT_REFUSED
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
         self.message = message or self.default_message
@@ -150,3 +157,51 @@ class ConfigError(KioskError):
         self.file = file
         self.key = key
         self.reason = reason
+
+
+# --- the daemon cannot start (`kiosk run`; sysexits codes) -------------------
+
+
+class StartError(KioskError):
+    """`kiosk run` cannot start. The message names the thing, the reason and what to do."""
+
+    code = "cannot_start"
+    default_message = "The daemon cannot start."
+    exit_code = EX_SOFTWARE
+
+
+class StartConfigError(StartError):
+    """The config is wrong, or does not match the hardware it describes (EX_CONFIG)."""
+
+    code = "config_mismatch"
+    exit_code = EX_CONFIG
+
+
+class DeviceUnavailable(StartError):
+    """A device or service the config names is not there or cannot be used (EX_UNAVAILABLE)."""
+
+    code = "device_unavailable"
+    exit_code = EX_UNAVAILABLE
+
+
+class CannotCreate(StartError):
+    """A file, folder or socket the daemon needs cannot be created (EX_CANTCREAT)."""
+
+    code = "cannot_create"
+    exit_code = EX_CANTCREAT
+
+
+class AlreadyRunning(CannotCreate):
+    """Another daemon holds the socket or the ledger: this one would fight it for both."""
+
+    code = "already_running"
+
+
+class DiskFull(CannotCreate, LedgerError):
+    """No room on the ledger's disk: not damage, so no restore; free space instead.
+
+    A LedgerError too: at run time a write that finds the disk full is refused like
+    any other ledger write that fails, and nothing is changed.
+    """
+
+    code = "disk_full"

@@ -18,7 +18,13 @@ import sqlite_utils
 
 from kiosk.clock import to_text
 from kiosk.domain.assignment import natural_key
-from kiosk.domain.errors import CodeCollision, ConcurrentUpdate, LedgerError, NotFound
+from kiosk.domain.errors import (
+    CannotCreate,
+    CodeCollision,
+    ConcurrentUpdate,
+    LedgerError,
+    NotFound,
+)
 from kiosk.domain.sizes import Size
 from kiosk.domain.status import LockerStatus
 from kiosk.ledger import audit
@@ -26,6 +32,7 @@ from kiosk.ledger.control import ControlTables
 from kiosk.ledger.files import create_private, make_private
 from kiosk.ledger.migrations import migrate
 from kiosk.ledger.records import CodeRow, DoorOp, LockerRow, ParcelRow
+from kiosk.ledger.space import disk_full, is_full
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +79,16 @@ class Ledger(ControlTables):
         """Open (creating if needed), check integrity, migrate."""
         text = str(path)
         if text != ":memory:":
+            folder = Path(text).parent
             try:
-                Path(text).parent.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CannotCreate(
+                    f"cannot create the ledger's folder {folder}: {exc.strerror or exc} "
+                    "(create it for the service user, or fix `ledger.path` in the config)",
+                    path=text,
+                ) from exc
+            try:
                 make_private(text)  # before SQLite makes its -wal and -shm with the file's mode
             except OSError as exc:
                 raise LedgerError(
@@ -100,6 +115,14 @@ class Ledger(ControlTables):
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
+            if is_full(exc):
+                raise disk_full(text) from exc
+            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_CANTOPEN:
+                raise CannotCreate(
+                    f"cannot open or create the ledger {text}: {exc} (check that its folder "
+                    "is writable by the service user, or fix `ledger.path` in the config)",
+                    path=text,
+                ) from exc
             raise LedgerError(
                 f"Cannot open the ledger {text}: {exc}. If the file is damaged, restore it "
                 "from the last backup (see docs/operations.md).",
@@ -133,6 +156,8 @@ class Ledger(ControlTables):
             self.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             self._rollback()
+            if is_full(exc):
+                raise disk_full(self.path) from exc
             raise LedgerError(
                 f"The ledger could not be written ({exc}); nothing was changed. "
                 "Check free disk space.",

@@ -208,7 +208,7 @@ async def test_no_board_answering_at_start_fails_with_the_wiring_checklist(
     sim = SimBus.of(units=2, channels=4)
     sim.silent = True
     rig = await make_rig(sim, start=False)
-    with pytest.raises(BoardUnavailable, match=r"no board answered \(units 1, 2\)") as info:
+    with pytest.raises(BoardUnavailable, match=r"no board answered at units 1, 2") as info:
         await rig.bank.start()
     assert "baud rate" in info.value.fix
 
