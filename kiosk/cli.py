@@ -288,10 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     set_pin.add_argument("technician_id", metavar="ID")
 
-    # --- kiosk cloud (kiosk/cloud/cli.py) ---
-    from kiosk.cloud.cli import add_cloud_commands
-
-    add_cloud_commands(command)
+    # --- kiosk cloud: moved to the cloud tool (`kiosk-cloud`, cloudtool/) ---
+    moved = command("cloud", "moved: the cloud's side is the `kiosk-cloud` command", func=_moved)
+    # Whatever follows (its old options included) is taken as is, to say where it went.
+    moved.parse_known_args = lambda args=None, namespace=None: (  # type: ignore[method-assign]
+        argparse.Namespace(func=_moved),
+        [],
+    )
     # --- end kiosk cloud ---
 
     simulate = command("simulate", "simulators")
@@ -308,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--units", metavar="N", default="1", help="boards at units 1..N")
     board.add_argument("--channels", metavar="N", default="16", help="channels per board")
     return parser
+
+
+def _moved(args: argparse.Namespace) -> int:
+    print(
+        "error: `kiosk cloud` is now `kiosk-cloud` (the cloud tool, not installed on a kiosk: "
+        "pip install ./cloudtool); same actions and options",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

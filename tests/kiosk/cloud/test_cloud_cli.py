@@ -1,4 +1,4 @@
-"""`kiosk cloud`: keys, a reservation and a remote opening against a live daemon, watch, nearby."""
+"""`kiosk-cloud`: keys, a reservation and a remote opening against a live daemon, watch, nearby."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 from cloudrig import PREFIX, SITE, cloud_client, wait_for
 
-from kiosk.cloud.cloudside import great_circle_km, rank_sites
-from kiosk.cloud.watch import SeqTracker
+from kiosk_cloud.client import great_circle_km, rank_sites
+from kiosk_cloud.watch import SeqTracker
 
 
 async def kiosk_cloud(broker, *argv: str, timeout: float = 30.0) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kiosk", "cloud", "--broker", f"127.0.0.1:{broker.port}",
+        sys.executable, "-m", "kiosk_cloud", "--broker", f"127.0.0.1:{broker.port}",
         "--prefix", PREFIX, *argv,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
