@@ -44,6 +44,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "firmware_bridge.bank",
     ),
     "firmware_bridge": ("firmware_bridge",),
+    "kiosk_cloud": ("kiosk.cloud", "kiosk.domain"),  # the contract code it shares
 }  # fmt: skip
 
 
