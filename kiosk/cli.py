@@ -289,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     set_pin.add_argument("technician_id", metavar="ID")
 
     # --- kiosk cloud: moved to the cloud tool (`kiosk-cloud`, cloudtool/) ---
+    def _moved(args: argparse.Namespace) -> int:
+        print(
+            "error: `kiosk cloud` is now `kiosk-cloud`, the cloud's tool, which a kiosk does not "
+            "have (pip install ./cloudtool where the cloud runs); same actions and options",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
     moved = command("cloud", "moved: the cloud's side is the `kiosk-cloud` command", func=_moved)
     # Whatever follows (its old options included) is taken as is, to say where it went.
     moved.parse_known_args = lambda args=None, namespace=None: (  # type: ignore[method-assign]
@@ -311,15 +319,6 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--units", metavar="N", default="1", help="boards at units 1..N")
     board.add_argument("--channels", metavar="N", default="16", help="channels per board")
     return parser
-
-
-def _moved(args: argparse.Namespace) -> int:
-    print(
-        "error: `kiosk cloud` is now `kiosk-cloud` (the cloud tool, not installed on a kiosk: "
-        "pip install ./cloudtool); same actions and options",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
