@@ -35,7 +35,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench.stats import MS, summarise
 from firmware_bridge.gpio import GpioChannel, GpioLockBank
 from kiosk.clock import SystemClock, from_text
-from kiosk.cloud.cloudside import CloudClient
 from kiosk.cloud.commands import CommandHandler
 from kiosk.cloud.link import CloudLink, LinkTiming
 from kiosk.cloud.mqtt import Endpoint, no_delay
@@ -47,6 +46,7 @@ from kiosk.domain.sizes import Size
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import OutboxEvent
 from kiosk.service.locker_service import LockerService
+from kiosk_cloud.client import CloudClient
 
 SITE = SiteConfig("bench-01", "Bench", "1 Bench St", 52.5, 13.4)
 PREFIX = "lockers/v1"

@@ -315,10 +315,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     set_pin.add_argument("technician_id", metavar="ID")
 
-    # --- kiosk cloud (kiosk/cloud/cli.py) ---
-    from kiosk.cloud.cli import add_cloud_commands
+    # --- kiosk cloud: moved to the cloud tool (`kiosk-cloud`, cloudtool/) ---
+    def _moved(args: argparse.Namespace) -> int:
+        print(
+            "error: `kiosk cloud` is now `kiosk-cloud`, the cloud's tool, which a kiosk does not "
+            "have (pip install ./cloudtool where the cloud runs); same actions and options",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
-    add_cloud_commands(command)
+    moved = command("cloud", "moved: the cloud's side is the `kiosk-cloud` command", func=_moved)
+    # Whatever follows (its old options included) is taken as is, to say where it went.
+    moved.parse_known_args = lambda args=None, namespace=None: (  # type: ignore[method-assign]
+        argparse.Namespace(func=_moved),
+        [],
+    )
     # --- end kiosk cloud ---
 
     simulate = command("simulate", "simulators")

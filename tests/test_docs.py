@@ -1,6 +1,6 @@
-"""Every command, subcommand and option the `kiosk` parser defines is documented in README.md.
+"""Every command, subcommand and option of `kiosk` and `kiosk-cloud` is documented in README.md.
 
-The parser is walked, not listed by hand, so a new command or option fails
+The parsers are walked, not listed by hand, so a new command or option fails
 here until README's command table shows it. (Config keys: tests/config.)
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.cli import build_parser
+from kiosk_cloud.cli import build_parser as build_cloud_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 #: argparse's own --help and --version explain themselves.
@@ -22,7 +23,7 @@ _SELF_DOCUMENTING = {"help", "version"}
 
 @dataclass(frozen=True)
 class Command:
-    path: tuple[str, ...]  # ("kiosk", "config", "check")
+    path: tuple[str, ...]  # ("kiosk", "config", "check"), ("kiosk-cloud", "reserve")
     parser: argparse.ArgumentParser
     leaf: bool
 
@@ -81,7 +82,7 @@ def readme() -> str:
 
 
 def command_table() -> dict[str, str]:
-    """README's command table: command words ("kiosk config check") -> the row's first cell."""
+    """README's command tables: command words ("kiosk config check") -> the row's synopsis."""
     rows: dict[str, str] = {}
     for line in readme().splitlines():
         cells = [
@@ -95,19 +96,23 @@ def command_table() -> dict[str, str]:
                 if not re.fullmatch(r"[a-z][a-z-]*", token):
                     break
                 words.append(token)
-            rows[" ".join(["kiosk", *words])] = synopsis
+            rows[" ".join([synopsis.split()[0], *words])] = synopsis
     return rows
 
 
 PARSER = build_parser()
-COMMANDS = walk(PARSER)
+#: `kiosk-cloud`, the cloud's tool (cloudtool/): its options go before ACTION.
+CLOUD_PARSER = build_cloud_parser()
+COMMANDS = walk(PARSER) + walk(CLOUD_PARSER, ("kiosk-cloud",))
 LEAVES = [c for c in COMMANDS if c.leaf]
 GLOBAL_OPTIONS = {s for a in options(PARSER) for s in a.option_strings}
+CLOUD_OPTIONS = {s for a in options(CLOUD_PARSER) for s in a.option_strings}
 
 
 def test_the_walk_finds_the_commands():
     names = {c.name for c in LEAVES}
     assert {"kiosk demo", "kiosk config check", "kiosk audit verify"} <= names
+    assert {"kiosk-cloud keygen", "kiosk-cloud reserve", "kiosk-cloud nearby"} <= names
 
 
 def test_readme_has_a_command_table():
@@ -149,9 +154,20 @@ def test_global_options_are_in_the_readme(option):
     assert any(s in readme() for s in spellings), f"README.md does not show {spellings[0]!r}"
 
 
+@pytest.mark.parametrize("option", sorted(CLOUD_OPTIONS))
+def test_kiosk_cloud_options_are_in_its_row(option):
+    """`kiosk-cloud [--broker HOST:PORT] ... ACTION`: the options before ACTION, in one row."""
+    row = command_table().get("kiosk-cloud", "")
+    action = next(a for a in options(CLOUD_PARSER) if option in a.option_strings)
+    spellings = usage_of(action)
+    assert any(s in row for s in spellings), f"README's `kiosk-cloud` row lacks {spellings[0]!r}"
+
+
 def test_global_options_work_on_every_command():
     """What README promises: `--config FILE` is accepted before or after any subcommand."""
     for command in COMMANDS:
+        if command.path[0] != "kiosk":
+            continue
         own = {s for a in options(command.parser) for s in a.option_strings}
         assert own >= GLOBAL_OPTIONS, f"`{command.name}` does not accept {GLOBAL_OPTIONS - own}"
 
@@ -162,7 +178,7 @@ def test_the_table_lists_no_command_that_does_not_exist():
     assert not ghosts, f"README.md documents commands the parser does not have: {ghosts}"
 
 
-@pytest.mark.parametrize("command", COMMANDS[1:], ids=lambda c: c.name)
+@pytest.mark.parametrize("command", [c for c in COMMANDS if len(c.path) > 1], ids=lambda c: c.name)
 def test_every_subcommand_has_help_text(command):
     """`kiosk --help` (and `kiosk config --help`, ...) says what each subcommand does."""
     parent = next(c for c in COMMANDS if c.path == command.path[:-1])

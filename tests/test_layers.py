@@ -9,6 +9,8 @@ Who may import whom is drawn in docs/architecture.md; this file enforces it:
   LockBank interface), never a backend;
 * firmware_bridge imports nothing from kiosk;
 * nothing imports kiosk.ui except kiosk/cli.py;
+* the device (kiosk, firmware_bridge) never imports the cloud tool
+  (kiosk_cloud, under cloudtool/) and holds no signing code;
 * every module opens with a one-line docstring and stays under MAX_LINES.
 """
 
@@ -24,6 +26,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("kiosk", "firmware_bridge")
+#: The cloud's tool: its own distribution (cloudtool/pyproject.toml), same hygiene rules.
+CLOUD_TOOL = ("kiosk_cloud", ROOT / "cloudtool")
 MAX_LINES = 450
 FORBIDDEN_IN_CORE = ("paho", "pymodbus", "serial", "gpiozero", "textual", "textual_serve")
 CORE = ("kiosk.domain", "kiosk.service", "kiosk.ledger")
@@ -40,6 +44,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "firmware_bridge.bank",
     ),
     "firmware_bridge": ("firmware_bridge",),
+    "kiosk_cloud": ("kiosk.cloud", "kiosk.domain"),  # the contract code it shares
 }  # fmt: skip
 
 
@@ -102,9 +107,9 @@ def _within(name: str, prefix: str) -> bool:
 
 def discover() -> list[Module]:
     modules = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    for package, where in [*((p, ROOT) for p in PACKAGES), CLOUD_TOOL]:
+        for path in sorted((where / package).rglob("*.py")):
+            parts = list(path.relative_to(where).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
             modules.append(Module(".".join(parts), path))
@@ -112,6 +117,7 @@ def discover() -> list[Module]:
 
 
 MODULES = discover()
+DEVICE = [m for m in MODULES if m.name.split(".")[0] in PACKAGES]
 
 
 def in_layer(layer: str) -> list[Module]:
@@ -123,7 +129,7 @@ def ids(module: Module) -> str:
 
 
 def test_the_scan_sees_every_layer():
-    for layer in (*CORE, "kiosk.config", "firmware_bridge"):
+    for layer in (*CORE, "kiosk.config", "firmware_bridge", "kiosk_cloud"):
         assert in_layer(layer), f"no modules found under {layer}"
     assert any(m.name == "kiosk.cli" for m in MODULES)
 
@@ -170,6 +176,43 @@ def test_layer_imports_only_what_it_may(layer, module):
 @pytest.mark.parametrize("module", in_layer("firmware_bridge"), ids=ids)
 def test_firmware_bridge_imports_nothing_from_kiosk(module):
     assert module.imports_of("kiosk") == []
+
+
+@pytest.mark.parametrize("module", DEVICE, ids=ids)
+def test_the_device_never_imports_the_cloud_tool(module):
+    assert module.imports_of("kiosk_cloud") == []
+
+
+#: What only a signer needs: the private key type, loading one, and JWS encoding.
+SIGNING_NAMES = ("Ed25519PrivateKey", "load_pem_private_key")
+
+
+@pytest.mark.parametrize("module", DEVICE, ids=ids)
+def test_the_device_holds_no_signing_code(module):
+    """Commands are signed in kiosk_cloud.signing; a kiosk only verifies (kiosk.cloud.tokens)."""
+    found = sorted(
+        f"{module.rel}:{node.lineno} {what}"
+        for node in ast.walk(module.tree)
+        for what in _signing(node)
+    )
+    assert found == []
+
+
+def _signing(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Name) and node.id in SIGNING_NAMES:
+        return [node.id]
+    if isinstance(node, ast.Attribute) and node.attr in SIGNING_NAMES:
+        return [node.attr]
+    if isinstance(node, ast.alias) and node.name.split(".")[-1] in SIGNING_NAMES:
+        return [f"imports {node.name}"]
+    if (
+        isinstance(node, ast.Attribute)
+        and node.attr == "encode"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "jwt"
+    ):
+        return ["jwt.encode"]
+    return []
 
 
 def test_nothing_imports_the_ui_but_the_cli():

@@ -11,13 +11,13 @@ with 60 s of leeway on the kiosk's own trusted clock (`expired`, also for
 `iat`/`nbf` in the future). Only then are `cmd` and `args` looked at (by
 commands.py).
 
-The signing half (`sign`) is the cloud's; `kiosk cloud` and the tests use it.
+Only verification lives here: signing (and the private key) is the cloud's,
+in the separate cloud tool (kiosk_cloud.signing, `kiosk-cloud`).
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ALGORITHM = "EdDSA"
 LEEWAY_S = 60
@@ -61,13 +61,6 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(Path(path).read_bytes())
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"{path} is not an Ed25519 public key")
-    return key
-
-
-def load_private_key(path: str | Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
     return key
 
 
@@ -164,21 +157,3 @@ class Verifier:
             if name in claims and claims[name] - LEEWAY_S > t:
                 raise TokenRejected("expired", f"The command is not valid yet ({name}).", jti)
         return Command(jti, claims.get("cmd"), claims.get("args"), claims)
-
-
-def sign(
-    key: Ed25519PrivateKey,
-    site_id: str,
-    cmd: str,
-    args: dict[str, Any],
-    now: datetime,
-    ttl_s: int = 300,
-    jti: str | None = None,
-    **extra: Any,
-) -> tuple[str, str]:
-    """(jti, token): a command as the cloud sends it."""
-    jti = jti or str(uuid.uuid4())
-    t = int(now.timestamp())
-    claims = {"jti": jti, "sub": site_id, "iat": t, "exp": t + ttl_s, "cmd": cmd, "args": args}
-    claims.update(extra)
-    return jti, jwt.encode(claims, key, algorithm=ALGORITHM)

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.broker import Broker
 from support.daemon_rig import DaemonRig
 
-from kiosk.cloud.cloudside import CloudClient
 from kiosk.cloud.link import LinkTiming
 from kiosk.cloud.mqtt import Endpoint
 from kiosk.config.model import MqttConfig
+from kiosk_cloud.client import CloudClient
 
 ASYNCAPI = Path(__file__).resolve().parents[3] / "docs" / "mqtt-asyncapi.yaml"
 PREFIX = "lockers/v1"

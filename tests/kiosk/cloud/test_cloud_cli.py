@@ -1,22 +1,25 @@
-"""`kiosk cloud`: keys, a reservation and a remote opening against a live daemon, watch, nearby."""
+"""`kiosk-cloud`: keys, a reservation and a remote opening against a live daemon, watch, nearby."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cloudrig import PREFIX, SITE, cloud_client, wait_for
 
-from kiosk.cloud.cloudside import great_circle_km, rank_sites
-from kiosk.cloud.watch import SeqTracker
+from kiosk_cloud.client import great_circle_km, rank_sites
+from kiosk_cloud.watch import SeqTracker
 
 
 async def kiosk_cloud(broker, *argv: str, timeout: float = 30.0) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kiosk", "cloud", "--broker", f"127.0.0.1:{broker.port}",
+        sys.executable, "-m", "kiosk_cloud", "--broker", f"127.0.0.1:{broker.port}",
         "--prefix", PREFIX, *argv,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -124,3 +127,35 @@ async def test_nearby_ranks_two_sites_by_distance_and_free_size(broker):
 def test_great_circle_distance_is_right():
     assert abs(great_circle_km(52.5200, 13.4050, 48.8566, 2.3522) - 878) < 2  # Berlin-Paris
     assert rank_sites([{"site": "x", "location": {"lat": None, "lon": None}}], 0, 0, 10) == []
+
+
+# --- the command's home: `kiosk-cloud`, not the device's `kiosk` ------------------------
+
+ACTIONS = ["keygen", "reserve", "cancel", "extend", "schedule-return", "open", "watch", "nearby"]
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_kiosk_cloud_script_has_every_action_and_exits_2_on_bad_usage():
+    script = Path(sys.executable).with_name("kiosk-cloud")
+    done = _run(str(script), "--help")
+    assert done.returncode == 0, done.stderr
+    listed = re.findall(r"^ {4}([a-z-]+) ", done.stdout, re.MULTILINE)
+    assert listed == ACTIONS, done.stdout
+    done = _run(str(script), "reserve", "--size", "S")  # no --site
+    assert done.returncode == 2 and "--site" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["cloud"], ["cloud", "--broker", "127.0.0.1:1", "reserve", "--site", "X", "--size", "S"]],
+    ids=["bare", "an-old-command-line"],
+)
+def test_kiosk_cloud_on_the_device_names_kiosk_cloud_and_exits_2(argv):
+    done = _run(sys.executable, "-m", "kiosk", *argv)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: ") and "`kiosk-cloud`" in line

@@ -22,9 +22,9 @@ from cloudrig import (
 from kiosk.clock import SystemClock
 from kiosk.cloud.commands import Outcome
 from kiosk.cloud.link import MAX_PACKET_BYTES, CloudLink
-from kiosk.cloud.tokens import sign
 from kiosk.config.model import SiteConfig
 from kiosk.ledger.db import Ledger
+from kiosk_cloud.signing import sign
 
 
 class Recorder:

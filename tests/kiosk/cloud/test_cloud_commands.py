@@ -11,7 +11,7 @@ import jwt
 from cloudrig import SITE, CloudRig, mqtt_config, result_of, snapshot, wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.cloud.tokens import sign
+from kiosk_cloud.signing import sign
 
 
 def _b64(data: dict) -> str:

@@ -1,4 +1,4 @@
-"""Commands that succeed over a real broker (cancel, extend, return, PIN), and `kiosk cloud`."""
+"""Commands that succeed over a real broker (cancel, extend, return, PIN), and `kiosk-cloud`."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.api.client import ApiError
 from kiosk.clock import from_text
-from kiosk.cloud.cloudside import CloudClient, Message
-from kiosk.cloud.tokens import sign
 from kiosk.domain.codes import code_digest, draw_code
 from kiosk.domain.errors import CodeExpired, InvalidCode, InvalidState, NotYetDelivered
 from kiosk.domain.status import LockerStatus, ParcelStatus
+from kiosk_cloud.client import CloudClient, Message
+from kiosk_cloud.signing import sign
 
 #: A technician's PIN: ten digits, so no timestamp or seq in the ledger spells it by chance.
 PIN = "8406139275"
@@ -351,15 +351,14 @@ async def test_set_pin_lets_the_technician_log_in_and_the_pin_stays_out_of_the_l
     assert [name for name, data in files.items() if PIN.encode() in data] == []
 
 
-# --- the `kiosk cloud` CLI -------------------------------------------------------------
+# --- the `kiosk-cloud` CLI -------------------------------------------------------------
 
 
 async def kiosk_cloud(broker, *argv: str, timeout: float = 30.0) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "kiosk",
-        "cloud",
+        "kiosk_cloud",
         "--broker",
         f"127.0.0.1:{broker.port}",
         "--prefix",

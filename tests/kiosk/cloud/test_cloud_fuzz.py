@@ -18,7 +18,8 @@ from support.clock import FakeClock
 from support.rig import build_bank
 
 from kiosk.cloud.commands import CommandHandler
-from kiosk.cloud.tokens import Verifier, sign
+from kiosk.cloud.tokens import Verifier
+from kiosk_cloud.signing import sign
 
 KEY = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from cloudrig import CloudRig, Observer, mqtt_config, queue_events, wait_for
 
-from kiosk.cloud.cloudside import CloudClient, CloudError
 from kiosk.cloud.mqtt import Endpoint
+from kiosk_cloud.client import CloudClient, CloudError
 
 
 async def test_link_over_mutual_tls(tmp_path, broker, cloud_key):

@@ -1,4 +1,4 @@
-"""`kiosk cloud watch`: per-site seq bookkeeping (gaps, duplicates) and one line per event."""
+"""`kiosk-cloud watch`: per-site seq bookkeeping (gaps, duplicates) and one line per event."""
 
 from __future__ import annotations
 

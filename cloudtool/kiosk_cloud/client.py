@@ -1,6 +1,6 @@
 """The cloud's half of the contract over paho (blocking): sign and send commands, read events.
 
-Used by `kiosk cloud` and by the tests. One paho thread per client; what it
+Used by `kiosk-cloud`, the tests and the benchmarks. One paho thread per client; what it
 receives goes into a `queue.Queue`, read by the caller's thread.
 """
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.cloud.mqtt import Endpoint, new_client
 from kiosk.cloud.payloads import Topics
-from kiosk.cloud.tokens import sign
+from kiosk_cloud.signing import sign
 
 
 class CloudError(Exception):

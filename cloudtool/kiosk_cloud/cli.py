@@ -1,4 +1,4 @@
-"""`kiosk cloud ...`: the cloud's side of the MQTT contract, for operators and tests.
+"""`kiosk-cloud ...`: the cloud's side of the MQTT contract, for operators and tests.
 
 Talks to the broker directly (never to a daemon). Exit codes: 0 done, 1 the
 kiosk refused or did not answer in time, 2 bad usage, 3 broker unreachable.
@@ -10,25 +10,50 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from kiosk.domain.errors import ConfigError, KioskError
+from kiosk_cloud import __version__
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 SIZES = ["S", "M", "L"]
 
 
-def add_cloud_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
-    """Register `kiosk cloud` and its subcommands with kiosk.cli's `command` helper."""
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:  # a bad --code-key file
+        _err(exc.message)
+        return EXIT_REFUSED
+    except KioskError as exc:
+        _err(f"{exc.message} [{exc.code}]")
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """`kiosk-cloud` and its subcommands (the options before ACTION apply to every one)."""
     json_opt = argparse.ArgumentParser(add_help=False)
     json_opt.add_argument("--json", action="store_true", help="print JSON")
     site_opt = argparse.ArgumentParser(add_help=False)
     site_opt.add_argument("--site", metavar="ID", required=True, help="the kiosk's site id")
 
-    cloud = command("cloud", "the cloud's side of the MQTT contract (talks to the broker)")
+    cloud = argparse.ArgumentParser(
+        prog="kiosk-cloud",
+        description="the cloud's side of the locker-kiosk MQTT contract (talks to the broker)",
+    )
+    cloud.add_argument("--version", action="version", version=f"locker-kiosk-cloud {__version__}")
     cloud.add_argument(
         "--broker",
         metavar="HOST:PORT",
@@ -52,7 +77,9 @@ def add_cloud_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     sub = cloud.add_subparsers(dest="cloud_command", metavar="ACTION", required=True)
 
     def leaf(name: str, help_: str, fn: Callable[..., int], parents=()):  # type: ignore[no-untyped-def]
-        return command(name, help_, parents, func=fn, owner=sub)
+        made = sub.add_parser(name, parents=list(parents), help=help_)
+        made.set_defaults(func=fn)
+        return made
 
     keygen = leaf("keygen", "make the cloud's Ed25519 key pair and a site code key", cmd_keygen)
     keygen.add_argument("dir", metavar="DIR")
@@ -89,6 +116,7 @@ def add_cloud_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     nearby.add_argument("--radius-km", metavar="KM", type=float, required=True)
     nearby.add_argument("--size", choices=SIZES, metavar="S|M|L", help="must have one that fits")
     nearby.add_argument("--wait", metavar="S", type=float, default=1.0, help="collect for S s")
+    return cloud
 
 
 # --- helpers ------------------------------------------------------------------
@@ -99,9 +127,9 @@ def _err(text: str) -> None:
 
 
 def _client(args: argparse.Namespace, need_key: bool = True):  # type: ignore[no-untyped-def]
-    from kiosk.cloud.cloudside import CloudClient
     from kiosk.cloud.mqtt import Endpoint, parse_hostport
-    from kiosk.cloud.tokens import load_private_key
+    from kiosk_cloud.client import CloudClient
+    from kiosk_cloud.signing import load_private_key
 
     key = None
     if need_key:
@@ -153,7 +181,7 @@ def _report(args: argparse.Namespace, body: dict[str, Any] | None, extra: dict[s
 
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from kiosk.cloud.cloudside import CloudError
+        from kiosk_cloud.client import CloudError
 
         try:
             return fn(args)
@@ -280,7 +308,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_watch(args: argparse.Namespace) -> int:
-    from kiosk.cloud.watch import SeqTracker, describe
+    from kiosk_cloud.watch import SeqTracker, describe
 
     tracker = SeqTracker()
     deadline = time.monotonic() + args.seconds if args.seconds else None
@@ -293,7 +321,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 break
             try:
                 msg = client.messages.get(timeout=min(left or 1.0, 1.0))
-            except Exception:  # queue.Empty
+            except queue.Empty:
                 continue
             site = msg.topic.split("/")[-2]
             try:
@@ -315,7 +343,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_nearby(args: argparse.Namespace) -> int:
-    from kiosk.cloud.cloudside import rank_sites
+    from kiosk_cloud.client import rank_sites
 
     states: dict[str, dict[str, Any]] = {}
     with _client(args, need_key=False) as client:
@@ -345,8 +373,3 @@ def cmd_nearby(args: argparse.Namespace) -> int:
             f"{f['distance_km']:8.2f} km  {f['site']}  {f['name']}  ({f['address']})  free {free}"
         )
     return EXIT_OK
-
-
-def utc_in(days: float) -> str:
-    """An RFC 3339 UTC time `days` from now (for scripts and tests)."""
-    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
