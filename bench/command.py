@@ -51,11 +51,12 @@ from kiosk.clock import SystemClock
 from kiosk.cloud.commands import CommandHandler, DoorLimits
 from kiosk.cloud.link import CloudLink, LinkTiming
 from kiosk.cloud.mqtt import no_delay
-from kiosk.cloud.tokens import Verifier, sign
+from kiosk.cloud.tokens import Verifier
 from kiosk.config.model import LockerConfig, MqttConfig, PolicyConfig
 from kiosk.domain.sizes import Size
 from kiosk.ledger.db import Ledger
 from kiosk.service.locker_service import LockerService
+from kiosk_cloud.signing import sign
 
 BAUD, CHANNELS, UNIT, BUS = 115200, 16, 1, "rs485"
 PULSE_MS, MAX_PULSE_MS = 100, 500
