@@ -15,7 +15,7 @@ from kiosk.domain.status import (
 
 L, P = LockerStatus, ParcelStatus
 
-#: DESIGN.md "State machines", written out by hand: the only moves allowed.
+#: docs/contracts/states.md, written out by hand: the only moves allowed.
 LOCKER_ALLOWED = {
     (L.AVAILABLE, L.RESERVED),
     (L.RESERVED, L.OCCUPIED),
