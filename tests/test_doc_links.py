@@ -35,10 +35,14 @@ _HTML_ANCHOR = re.compile(r"<a\s+(?:name|id)=\"([^\"]+)\"", re.I)
 _OUTSIDE = ("../shared", "shared/")
 
 
+def unfenced(text: str) -> str:
+    """The text with fenced code blocks blanked (line numbers kept)."""
+    return _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
 def prose(text: str) -> str:
-    """The text with fenced blocks and code spans blanked (line numbers kept)."""
-    text = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
-    return _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), text)
+    """The text with fenced blocks and code spans blanked."""
+    return _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), unfenced(text))
 
 
 def links(text: str) -> list[str]:
@@ -61,7 +65,7 @@ def anchors(path: Path) -> set[str]:
     text = path.read_text(encoding="utf-8")
     seen: dict[str, int] = {}
     out: set[str] = set()
-    for match in _HEADING.finditer(prose(text)):
+    for match in _HEADING.finditer(unfenced(text)):
         base = slug(match.group(2))
         n = seen.get(base, 0)
         seen[base] = n + 1
