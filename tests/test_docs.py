@@ -180,7 +180,7 @@ def test_every_subcommand_has_help_text(command):
 
 
 def exit_codes() -> dict[str, int]:
-    """Every module-level `EXIT_* = <int>` in kiosk/ (tuple assignments too): name -> code."""
+    """Every module-level `EXIT_* = <int>` in kiosk/ (tuple assignments too): file:name -> code."""
     found: dict[str, int] = {}
     for path in sorted((ROOT / "kiosk").rglob("*.py")):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
@@ -199,7 +199,7 @@ def exit_codes() -> dict[str, int]:
                     and isinstance(code, ast.Constant)
                     and isinstance(code.value, int)
                 ):
-                    found[name.id] = code.value
+                    found[f"{path.relative_to(ROOT).as_posix()}:{name.id}"] = code.value
     return found
 
 
@@ -210,7 +210,8 @@ def documented_exit_codes() -> set[int]:
 
 
 def test_the_exit_code_scan_finds_the_cli_s():
-    assert {"EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "EXIT_NO_DAEMON"} <= set(exit_codes())
+    names = {key.split(":")[1] for key in exit_codes()}
+    assert {"EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "EXIT_NO_DAEMON"} <= names
 
 
 @pytest.mark.parametrize(("name", "code"), sorted(exit_codes().items()))
