@@ -1,10 +1,11 @@
-"""Assignment latency: `Ledger.free_locker` (one indexed query) against the seed's algorithm.
+"""Assignment latency: `Ledger.free_locker` (one indexed query) against the load-all baseline.
 
-The seed (amazon-locker-lld.md 5.3) loads every AVAILABLE locker of the site
-from the database, keeps those whose size fits in application code, and takes
-the minimum by (size != parcel size, locker_number), locker_number compared as
-a plain string. `seed_assign` does exactly that against the same ledger file,
-through the same sqlite-utils row path `Ledger.free_locker` uses.
+The baseline (labelled `seed 5.3`) is the textbook design: it loads every
+AVAILABLE locker of the site from the database, keeps those whose size fits
+in application code, and takes the minimum by (size != parcel size,
+locker_number), locker_number compared as a plain string. `seed_assign`
+does exactly that against the same ledger file, through the same
+sqlite-utils row path `Ledger.free_locker` uses.
 
 Both are timed in one run, interleaved (the order alternates every iteration),
 with `time.perf_counter_ns`, after a warm-up; the garbage collector stays on,
@@ -27,13 +28,13 @@ from kiosk.domain.assignment import natural_key
 from kiosk.domain.sizes import Size
 from kiosk.ledger.db import Ledger
 
-#: The seed's LockerSize.ordinal().
+#: The baseline's size ordinal (S < M < L).
 _ORDINAL = {"S": 0, "M": 1, "L": 2}
 _SEED_SQL = "SELECT * FROM lockers WHERE status = ?"
 
 
 def seed_assign(ledger: Ledger, parcel_size: Size) -> str | None:
-    """amazon-locker-lld.md 5.3, step 1 to 3 (step 4, the reservation, is not timed for either)."""
+    """The baseline, steps 1 to 3 (step 4, the reservation, is not timed for either)."""
     available = list(ledger.db.query(_SEED_SQL, ["AVAILABLE"]))  # findByLocationAndStatus
     wanted = parcel_size.value
     compatible = [row for row in available if _ORDINAL[row["size"]] >= _ORDINAL[wanted]]
@@ -77,7 +78,7 @@ def _size_of(ledger: Ledger, label: str | None) -> str | None:
 
 
 def classify(ledger: Ledger, parcel: Size, ours: str | None, seed: str | None) -> str:
-    """'agree', 'string_order' (same size, seed's text order) or 'size_step' (seed went bigger)."""
+    """'agree', 'string_order' (same size, text order) or 'size_step' (baseline went bigger)."""
     if ours == seed:
         return "agree"
     if ours is None or seed is None:
@@ -196,7 +197,7 @@ def run(
         contents = fill_ledger(ledger, lockers, past_parcels, BankState(), datetime.now(UTC), seed)
         fill_s = time.perf_counter() - started
         busy = _scenario(ledger, "busy", iterations, warmup)
-        with ledger.tx():  # everything collected: the seed's worst case, every row loaded
+        with ledger.tx():  # everything collected: the baseline's worst case, every row loaded
             ledger.conn.execute(
                 "UPDATE lockers SET status = 'AVAILABLE', parcel_id = NULL, reserved_until = NULL"
             )
@@ -221,6 +222,6 @@ def run(
 
 
 def _order_demo(lockers: tuple[Any, ...]) -> dict[str, list[str]]:
-    """The first labels of row A in the seed's text order and in the ledger's natural order."""
+    """The first labels of row A in the baseline's text order and in the ledger's natural order."""
     row_a = [lk.label for lk in lockers if lk.label.startswith(lockers[0].label[0])]
     return {"text": sorted(row_a)[:4], "natural": sorted(row_a, key=natural_key)[:4]}

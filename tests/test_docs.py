@@ -1,12 +1,18 @@
-"""Every command, subcommand and option of `kiosk` and `kiosk-cloud` is documented in README.md.
+"""Every command, option, exit code and config key is documented in its one page in docs/.
+
+The commands are those of `kiosk` and of the cloud's tool, `kiosk-cloud`.
 
 The parsers are walked, not listed by hand, so a new command or option fails
-here until README's command table shows it. (Config keys: tests/config.)
+here until docs/cli.md's command table shows it; the same goes for the
+exit codes the CLI returns (docs/cli.md) and every key the config schema
+accepts (docs/config.md). The MQTT topics, events and commands are checked
+against docs/contracts/mqtt.md in tests/kiosk/cloud/test_cloud_docs.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +20,12 @@ from pathlib import Path
 import pytest
 
 from kiosk.cli import build_parser
+from kiosk.config.schema import SECTIONS
 from kiosk_cloud.cli import build_parser as build_cloud_parser
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+CLI_MD = ROOT / "docs" / "cli.md"
+CONFIG_MD = ROOT / "docs" / "config.md"
 #: argparse's own --help and --version explain themselves.
 _SELF_DOCUMENTING = {"help", "version"}
 
@@ -68,7 +77,7 @@ def positionals(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 
 def usage_of(action: argparse.Action) -> list[str]:
-    """How README may spell an option: `--db FILE` for one that takes a value, else `--strict`."""
+    """How docs/cli.md may spell an option: `--db FILE` if it takes a value, else `--strict`."""
     if action.nargs == 0:
         return list(action.option_strings)
     metavar = action.metavar or action.dest.upper()
@@ -77,14 +86,14 @@ def usage_of(action: argparse.Action) -> list[str]:
     ]
 
 
-def readme() -> str:
-    return README.read_text(encoding="utf-8")
+def cli_doc() -> str:
+    return CLI_MD.read_text(encoding="utf-8")
 
 
 def command_table() -> dict[str, str]:
-    """README's command tables: command words ("kiosk config check") -> the row's synopsis."""
+    """docs/cli.md's command table: command words ("kiosk config check") -> the row's first cell."""
     rows: dict[str, str] = {}
-    for line in readme().splitlines():
+    for line in cli_doc().splitlines():
         cells = [
             c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))
         ]
@@ -115,15 +124,15 @@ def test_the_walk_finds_the_commands():
     assert {"kiosk-cloud keygen", "kiosk-cloud reserve", "kiosk-cloud nearby"} <= names
 
 
-def test_readme_has_a_command_table():
-    assert command_table(), "README.md has no `| kiosk ... |` command table"
+def test_cli_doc_has_a_command_table():
+    assert command_table(), "docs/cli.md has no `| kiosk ... |` command table"
 
 
 @pytest.mark.parametrize("command", LEAVES, ids=lambda c: c.name)
-def test_every_command_is_in_the_readme_table(command):
+def test_every_command_is_in_the_cli_doc_table(command):
     table = command_table()
     assert command.name in table, (
-        f"`{command.name}` is missing from README.md's command table "
+        f"`{command.name}` is missing from docs/cli.md's command table "
         f"(it lists: {', '.join(sorted(table))})"
     )
 
@@ -138,20 +147,20 @@ def test_every_option_and_argument_is_in_its_row(command):
             continue  # an option of every command (--config): see the next test
         spellings = usage_of(action)
         assert any(s in row for s in spellings), (
-            f"README's row for `{command.name}` does not show {spellings[0]!r}: {row!r}"
+            f"docs/cli.md's row for `{command.name}` does not show {spellings[0]!r}: {row!r}"
         )
     for action in positionals(command.parser):
         metavar = str(action.metavar or action.dest.upper())
         assert re.search(rf"\b{re.escape(metavar)}\b", row), (
-            f"README's row for `{command.name}` does not show its argument {metavar}: {row!r}"
+            f"docs/cli.md's row for `{command.name}` does not show its argument {metavar}: {row!r}"
         )
 
 
 @pytest.mark.parametrize("option", sorted(GLOBAL_OPTIONS))
-def test_global_options_are_in_the_readme(option):
+def test_global_options_are_in_the_cli_doc(option):
     action = next(a for a in options(PARSER) if option in a.option_strings)
     spellings = usage_of(action)
-    assert any(s in readme() for s in spellings), f"README.md does not show {spellings[0]!r}"
+    assert any(s in cli_doc() for s in spellings), f"docs/cli.md does not show {spellings[0]!r}"
 
 
 @pytest.mark.parametrize("option", sorted(CLOUD_OPTIONS))
@@ -160,11 +169,13 @@ def test_kiosk_cloud_options_are_in_its_row(option):
     row = command_table().get("kiosk-cloud", "")
     action = next(a for a in options(CLOUD_PARSER) if option in a.option_strings)
     spellings = usage_of(action)
-    assert any(s in row for s in spellings), f"README's `kiosk-cloud` row lacks {spellings[0]!r}"
+    assert any(s in row for s in spellings), (
+        f"docs/cli.md's `kiosk-cloud` row lacks {spellings[0]!r}"
+    )
 
 
 def test_global_options_work_on_every_command():
-    """What README promises: `--config FILE` is accepted before or after any subcommand."""
+    """What docs/cli.md promises: `--config FILE` is accepted before or after any subcommand."""
     for command in COMMANDS:
         if command.path[0] != "kiosk":
             continue
@@ -175,7 +186,7 @@ def test_global_options_work_on_every_command():
 def test_the_table_lists_no_command_that_does_not_exist():
     known = {c.name for c in COMMANDS}
     ghosts = sorted(set(command_table()) - known)
-    assert not ghosts, f"README.md documents commands the parser does not have: {ghosts}"
+    assert not ghosts, f"docs/cli.md documents commands the parser does not have: {ghosts}"
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if len(c.path) > 1], ids=lambda c: c.name)
@@ -186,3 +197,74 @@ def test_every_subcommand_has_help_text(command):
     assert re.search(rf"^ +{re.escape(command.path[-1])} +\S", listing, re.MULTILINE), (
         f"`{parent.name} --help` lists {command.path[-1]!r} without help text:\n{listing}"
     )
+
+
+def exit_codes() -> dict[str, int]:
+    """Every module-level `EXIT_* = <int>` in kiosk/ (tuple assignments too): file:name -> code."""
+    found: dict[str, int] = {}
+    for path in sorted((ROOT / "kiosk").rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+                continue
+            target, value = node.targets[0], node.value
+            pairs = (
+                zip(target.elts, value.elts, strict=False)
+                if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+                else [(target, value)]
+            )
+            for name, code in pairs:
+                if (
+                    isinstance(name, ast.Name)
+                    and name.id.startswith("EXIT_")
+                    and isinstance(code, ast.Constant)
+                    and isinstance(code.value, int)
+                ):
+                    found[f"{path.relative_to(ROOT).as_posix()}:{name.id}"] = code.value
+    return found
+
+
+def documented_exit_codes() -> set[int]:
+    """The first cells of the table under docs/cli.md's "Exit codes" heading."""
+    section = cli_doc().split("\n## Exit codes", 1)[1].split("\n## ", 1)[0]
+    return {int(m) for m in re.findall(r"^\| *(\d+) *\|", section, re.MULTILINE)}
+
+
+def test_the_exit_code_scan_finds_the_cli_s():
+    names = {key.split(":")[1] for key in exit_codes()}
+    assert {"EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "EXIT_NO_DAEMON"} <= names
+
+
+@pytest.mark.parametrize(("name", "code"), sorted(exit_codes().items()))
+def test_every_exit_code_is_in_the_cli_doc(name, code):
+    assert code in documented_exit_codes(), f"docs/cli.md's exit codes do not list {code} ({name})"
+
+
+def config_keys() -> list[str]:
+    """`section.key` for every key the loader accepts."""
+    return sorted({f"{section.name}.{key.name}" for section in SECTIONS for key in section.keys})
+
+
+def documented_config_keys() -> set[str]:
+    """`section.key` for every first-cell `key` of a table under a `## [section]` heading."""
+    out: set[str] = set()
+    section = None
+    for line in CONFIG_MD.read_text(encoding="utf-8").splitlines():
+        if heading := re.match(r"^## `\[\[?([a-z_]+)\]\]?`", line):
+            section = heading.group(1)
+        elif section and (cell := re.match(r"^\| `([a-z_]+)` \|", line)):
+            out.add(f"{section}.{cell.group(1)}")
+    return out
+
+
+def test_the_config_scan_sees_every_section():
+    assert {s.name for s in SECTIONS} == {k.split(".")[0] for k in documented_config_keys()}
+
+
+@pytest.mark.parametrize("key", config_keys())
+def test_every_config_key_is_in_the_config_doc(key):
+    assert key in documented_config_keys(), f"docs/config.md has no row for {key}"
+
+
+def test_the_config_doc_lists_no_key_the_loader_refuses():
+    ghosts = sorted(documented_config_keys() - set(config_keys()))
+    assert not ghosts, f"docs/config.md documents keys the schema does not have: {ghosts}"

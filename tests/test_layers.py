@@ -1,6 +1,7 @@
 """Import boundaries and module hygiene, read from the source with `ast` (nothing is imported).
 
-Who may import whom is drawn in docs/architecture.md; this file enforces it:
+Who may import whom is drawn at the top of docs/architecture.md; this file
+enforces it, and checks that the picture tells the truth:
 
 * kiosk.domain, kiosk.ledger and kiosk.service never import a hardware, MQTT
   or UI library (paho, pymodbus, serial, gpiozero, textual);
@@ -11,12 +12,15 @@ Who may import whom is drawn in docs/architecture.md; this file enforces it:
 * nothing imports kiosk.ui except kiosk/cli.py;
 * the device (kiosk, firmware_bridge) never imports the cloud tool
   (kiosk_cloud, under cloudtool/) and holds no signing code;
-* every module opens with a one-line docstring and stays under MAX_LINES.
+* every module opens with a one-line docstring and stays under MAX_LINES;
+* the picture draws every package and every import the code makes between
+  them, and no arrow the rules above forbid.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -247,3 +251,101 @@ def test_no_module_is_over_the_line_limit():
     sizes = {m.rel: len(m.source.splitlines()) for m in MODULES}
     over = {rel: n for rel, n in sorted(sizes.items()) if n > MAX_LINES}
     assert over == {}, f"modules over {MAX_LINES} lines: {over}"
+
+
+# --- the picture at the top of docs/architecture.md ---------------------------------
+
+ARCHITECTURE_MD = ROOT / "docs" / "architecture.md"
+#: `from kiosk import __version__`: the version string, not a layer.
+_ROOT_NAMES = {"kiosk", "kiosk.__version__"}
+_NODE = re.compile(r'^\s*(\w+)\["([^"]+)"\]\s*$')
+_SUBGRAPH = re.compile(r"^\s*subgraph\s+(\w+)")
+_EDGE = re.compile(r"^\s*(\w+)\s*-->(?:\|([^|]+)\|)?\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Picture:
+    nodes: dict[str, tuple[str, ...]]  # node id -> the module names it stands for
+    edges: set[tuple[str, str]]  # (source node id, target module name)
+
+    def node_of(self, name: str) -> str | None:
+        """The id of the node that stands for module `name` (the longest name that holds it)."""
+        held = [
+            (len(m), node) for node, names in self.nodes.items() for m in names if _within(name, m)
+        ]
+        return max(held)[1] if held else None
+
+    def draws(self, source: str, target: str) -> bool:
+        """Does an arrow let module `source` import module `target`?"""
+        node = self.node_of(source)
+        return any(n == node and (_within(target, t) or _within(t, target)) for n, t in self.edges)
+
+
+def picture() -> Picture:
+    """The first Mermaid block of docs/architecture.md; it must come before the second section."""
+    text = ARCHITECTURE_MD.read_text(encoding="utf-8")
+    block = re.search(r"^```mermaid\n(.*?)^```", text, re.S | re.M)
+    assert block, "docs/architecture.md has no ```mermaid picture of the packages"
+    assert text[: block.start()].count("\n## ") <= 1, "the picture must open docs/architecture.md"
+    nodes: dict[str, tuple[str, ...]] = {}
+    groups: dict[str, list[str]] = {}
+    open_group: str | None = None
+    edges: set[tuple[str, str]] = set()
+    for line in block.group(1).splitlines():
+        if node := _NODE.match(line):
+            nodes[node.group(1)] = tuple(n.strip() for n in node.group(2).split(","))
+            if open_group:
+                groups[open_group].append(node.group(1))
+        elif group := _SUBGRAPH.match(line):
+            open_group = group.group(1)
+            groups[open_group] = []
+        elif line.strip() == "end":
+            open_group = None
+        elif edge := _EDGE.match(line):
+            source, label = edge.group(1), edge.group(2)
+            for target in (t.strip() for t in edge.group(3).split("&")):
+                names = [label.strip()] if label else [
+                    name for node in groups.get(target, [target]) for name in nodes[node]
+                ]  # fmt: skip
+                edges |= {(source, name) for name in names}
+    return Picture(nodes, edges)
+
+
+def test_the_picture_has_every_package():
+    pic = picture()
+    missing = sorted({m.name for m in MODULES if m.name != "kiosk" and not pic.node_of(m.name)})
+    assert missing == [], f"docs/architecture.md's picture has no node for {missing}"
+
+
+def test_the_picture_draws_every_import_between_packages():
+    pic = picture()
+    missing = sorted(
+        {
+            f"{', '.join(pic.nodes[pic.node_of(m.name) or ''])} --> {name} ({m.rel}:{line})"
+            for m in MODULES
+            if m.name != "kiosk"
+            for line, name in m.imports
+            if name.split(".")[0] in PACKAGES
+            and name not in _ROOT_NAMES
+            and pic.node_of(name) != pic.node_of(m.name)
+            and not pic.draws(m.name, name)
+        }
+    )
+    assert missing == [], "imports docs/architecture.md's picture does not draw:\n" + "\n".join(
+        missing
+    )
+
+
+def test_the_picture_draws_no_arrow_the_rules_forbid():
+    pic = picture()
+    bad = []
+    for node, target in sorted(pic.edges):
+        for source in pic.nodes[node]:
+            layer = next((lay for lay in ALLOWED if _within(source, lay)), None)
+            if layer and not any(_within(target, a) for a in ALLOWED[layer]):
+                bad.append(f"{source} --> {target}: {layer} may import only {ALLOWED[layer]}")
+            if _within(target, "kiosk.ui") and source != "kiosk.cli":
+                bad.append(f"{source} --> {target}: only kiosk.cli imports kiosk.ui")
+            if _within(source, "firmware_bridge") and _within(target, "kiosk"):
+                bad.append(f"{source} --> {target}: firmware_bridge imports nothing from kiosk")
+    assert bad == []

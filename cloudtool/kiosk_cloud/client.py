@@ -157,7 +157,7 @@ class CloudClient:
         return None
 
 
-# --- location search (the seed's 11.1, over retained `state` messages) ----------
+# --- location search (docs/cloud.md, over retained `state` messages) ------------
 
 EARTH_RADIUS_KM = 6371.0088
 

@@ -7,7 +7,7 @@ no bus at all. `firmware_bridge.modbus.bus` sends the requests.
 
 Two profiles:
 
-* `KioskV1Profile`: the lock board of DESIGN.md's "Modbus register map v1".
+* `KioskV1Profile`: the lock board of docs/contracts/register-map.md (map v1).
   The board times the pulse itself from holding register 0 (ms), so an
   unlock is a plain FC05 coil write of 0xFF00.
 * `WaveshareRelayDProfile`: Waveshare's "Modbus RTU Relay (D)", 8 relays and
@@ -176,7 +176,7 @@ class _CoilsAndInputs:
 
 @dataclass(frozen=True)
 class KioskV1Profile(_CoilsAndInputs):
-    """DESIGN.md register map v1.
+    """Register map v1 (docs/contracts/register-map.md).
 
     coil ch (FC01/FC05): 1 = energise lock ch for the pulse time; the board clears it.
     discrete input ch (FC02): 1 = door open.

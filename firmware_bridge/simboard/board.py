@@ -3,7 +3,7 @@
 Pure (no I/O): `handle` takes the PDU bytes of one request (function code +
 data, as pymodbus's framers hand them over) and returns the reply PDU built
 from pymodbus's own PDU classes; the transport frames it. Register map v1
-(docs: DESIGN.md): coils 0..N-1 = locks (write 1 = energise for the pulse
+(docs/contracts/register-map.md): coils 0..N-1 = locks (write 1 = energise for the pulse
 time, the board clears it), discrete inputs 0..N-1 = door sensors (1 = open),
 holding register 0 = pulse ms, input registers 0 = map version, 1 = N.
 """

@@ -1,4 +1,7 @@
-"""MQTT contract v1: topic names and the JSON payloads the kiosk publishes (no I/O here)."""
+"""MQTT contract v1: topic names and the JSON payloads the kiosk publishes (no I/O here).
+
+The contract: docs/contracts/mqtt.md, and docs/mqtt-asyncapi.yaml as JSON Schemas.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 The loader walks these tables; nothing else knows the key names. A key that
 is absent takes its dataclass field's default, so defaults live in one place
 (`model.py`) and the tables here only say what a present value must look like.
+Every key is documented in docs/config.md (tests/test_docs.py checks).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 digest = base64url(HMAC-SHA256(site_code_key, code)), no padding; the message
 is the code's ASCII digits; the key is the 32 bytes decoded from the key file.
+The contract, shared with the cloud: docs/contracts/codes.md.
 """
 
 from __future__ import annotations

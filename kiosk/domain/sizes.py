@@ -1,4 +1,4 @@
-"""Compartment and parcel sizes: S < M < L (the seed's SMALL, MEDIUM, LARGE)."""
+"""Compartment and parcel sizes: S < M < L (also spelled SMALL, MEDIUM, LARGE)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Size(enum.Enum):
 
     @classmethod
     def parse(cls, text: str) -> Size:
-        """Accept S/M/L or the seed's SMALL/MEDIUM/LARGE, any case."""
+        """Accept S/M/L or SMALL/MEDIUM/LARGE, any case (docs/contracts/states.md)."""
         key = text.strip().upper()
         key = {"SMALL": "S", "MEDIUM": "M", "LARGE": "L"}.get(key, key)
         try:

@@ -1,4 +1,4 @@
-"""Locker and parcel statuses and the transitions DESIGN.md allows between them."""
+"""Locker and parcel statuses and the moves docs/contracts/states.md allows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class LockerStatus(enum.Enum):
 
 
 class ParcelStatus(enum.Enum):
-    EXPECTED = "EXPECTED"  # announced; the seed's IN_TRANSIT
+    EXPECTED = "EXPECTED"  # announced, on its way to the bank
     DELIVERED = "DELIVERED"  # in a locker
     PICKED_UP = "PICKED_UP"
     EXPIRED = "EXPIRED"  # pickup window over, still physically inside
@@ -49,12 +49,12 @@ _PARCEL_MOVES: dict[ParcelStatus, frozenset[ParcelStatus]] = {
 
 
 def check_locker_move(old: LockerStatus, new: LockerStatus) -> None:
-    """Raise InvalidState unless DESIGN.md's locker state machine allows old -> new."""
+    """Raise InvalidState unless docs/contracts/states.md lets a locker go old -> new."""
     if new not in _LOCKER_MOVES[old]:
         raise InvalidState(f"A locker cannot go from {old.value} to {new.value}.")
 
 
 def check_parcel_move(old: ParcelStatus, new: ParcelStatus) -> None:
-    """Raise InvalidState unless DESIGN.md's parcel state machine allows old -> new."""
+    """Raise InvalidState unless docs/contracts/states.md lets a parcel go old -> new."""
     if new not in _PARCEL_MOVES[old]:
         raise InvalidState(f"A parcel cannot go from {old.value} to {new.value}.")

@@ -34,7 +34,7 @@ from kiosk.service.doors import DoorDriver
 from kiosk.service.results import ROLE_OF_CODE, CodeResult, DoorOutcome
 from kiosk.service.transitions import mark_delivered
 
-#: Lockers one code may try before the flow stops (DESIGN: retry once, then the next one).
+#: Lockers one code may try before the flow stops (retry once, then the next one).
 MAX_JAMS_PER_FLOW = 2
 
 _KIND_OF_ROLE = {"delivery": "delivery", "pickup": "pickup", "return": "collection"}

@@ -518,7 +518,7 @@ def test_a_delivery_and_a_pickup_run_under_the_daemons_seccomp_rules(tmp_path):
 
 # --- docs/operations.md ------------------------------------------------------------
 
-#: Commands the docs may name before the parser has them (DESIGN.md's surface).
+#: Commands the docs may name before the parser has them (docs/cli.md's surface).
 _PLANNED = {"ui", "cloud"}
 
 

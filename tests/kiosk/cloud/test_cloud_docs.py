@@ -1,4 +1,8 @@
-"""The contract's documents keep up with the code: every topic, event type and command."""
+"""The contract's documents keep up with the code: every topic, event type and command.
+
+docs/contracts/mqtt.md is the contract (with docs/mqtt-asyncapi.yaml, its
+machine-readable form); docs/cloud.md says what the cloud does with each event.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from kiosk.cloud.commands import CommandHandler
 
 ROOT = Path(__file__).resolve().parents[3]
 CLOUD_MD = (ROOT / "docs" / "cloud.md").read_text(encoding="utf-8")
+MQTT_MD = (ROOT / "docs" / "contracts" / "mqtt.md").read_text(encoding="utf-8")
 
 
 def emitted_event_types() -> set[str]:
@@ -49,22 +54,25 @@ def test_every_topic_is_a_channel():
     doc = Contract().doc
     for name in (payloads.STATUS, payloads.STATE, payloads.EVENTS, payloads.COMMANDS):
         assert doc["channels"][name]["address"] == "{prefix}/{site}/" + name
+        assert f"| `<prefix>/{name}` |" in MQTT_MD, f"docs/contracts/mqtt.md has no row for {name}"
 
 
 @pytest.mark.parametrize("event_type", sorted(emitted_event_types()))
-def test_every_event_type_has_a_message_and_a_line_in_cloud_md(event_type):
+def test_every_event_type_has_a_message_and_a_line_in_the_docs(event_type):
     contract = Contract()
     assert event_type in contract.messages, f"{event_type} missing from mqtt-asyncapi.yaml"
     envelope = contract.doc["components"]["schemas"]["EventEnvelope"]
     assert event_type in envelope["properties"]["type"]["enum"]
     assert f"`{event_type}`" in CLOUD_MD, f"docs/cloud.md does not say what to do with {event_type}"
+    assert f"`{event_type}`" in MQTT_MD, f"docs/contracts/mqtt.md does not list {event_type}"
 
 
 @pytest.mark.parametrize("command", sorted(handled_commands()))
-def test_every_command_is_in_the_claims_schema_and_cloud_md(command):
+def test_every_command_is_in_the_claims_schema_and_the_contract(command):
     claims = Contract().doc["components"]["schemas"]["CommandClaims"]
     assert command in claims["properties"]["cmd"]["enum"]
-    assert f"`{command}`" in CLOUD_MD
+    row = re.search(rf"^\| `{re.escape(command)}` \|", MQTT_MD, re.MULTILINE)
+    assert row, f"docs/contracts/mqtt.md's command table has no row for {command}"
 
 
 def test_every_schema_is_a_valid_json_schema():

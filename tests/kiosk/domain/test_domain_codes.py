@@ -1,4 +1,4 @@
-"""Code digests exactly as DESIGN.md fixes them, key files, typed-code normalising, digest shape."""
+"""Code digests as docs/contracts/codes.md fixes them, key files, typed-code normalising."""
 
 import base64
 import hashlib

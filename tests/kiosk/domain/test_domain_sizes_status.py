@@ -15,7 +15,7 @@ from kiosk.domain.status import (
 
 L, P = LockerStatus, ParcelStatus
 
-#: DESIGN.md "State machines", written out by hand: the only moves allowed.
+#: docs/contracts/states.md, written out by hand: the only moves allowed.
 LOCKER_ALLOWED = {
     (L.AVAILABLE, L.RESERVED),
     (L.RESERVED, L.OCCUPIED),
@@ -58,7 +58,7 @@ def test_a_locker_fits_a_parcel_of_its_size_or_smaller(locker, parcel):
         ("Large", Size.L),
     ],
 )
-def test_parse_accepts_letters_and_the_seeds_words_in_any_case(text, size):
+def test_parse_accepts_letters_and_the_long_words_in_any_case(text, size):
     assert Size.parse(text) is size
 
 

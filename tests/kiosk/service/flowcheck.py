@@ -24,7 +24,7 @@ STATUS_ACTIONS = {
 
 def assert_sound(ledger: Ledger) -> None:
     """Ledger invariants, an intact audit chain that explains every parcel and busy locker,
-    and every queued event body as DESIGN.md's contract details promise."""
+    and every queued event body as docs/contracts/mqtt.md promises."""
     check_invariants(ledger.conn)
     assert ledger.verify_audit().ok
     rows = [(a, s, json.loads(d)) for a, s, d in ledger.conn.execute(

@@ -9,7 +9,7 @@ migrations), `start()` settles the interrupted door operation, and then
 * the ledger invariants hold (tests/support/invariants.py);
 * a COMMIT the child passed is in the file, one it did not reach is not;
 * no parcel is EXPECTED once its lock was pulsed or its door seen open, and
-  every pulse had a journal row before it (DESIGN.md, "Crash safety");
+  every pulse had a journal row before it (docs/architecture.md, "Recovery after a crash");
 * an interrupted delivery gives DELIVERED + needs_check in an OCCUPIED,
   flagged locker, never AVAILABLE; an interrupted pickup leaves the parcel
   DELIVERED (flagged) in its OCCUPIED locker unless PICKED_UP committed;
