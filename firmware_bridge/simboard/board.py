@@ -133,10 +133,6 @@ class SimBoard:
     def close(self, channel: int) -> None:
         self.door(channel).close(self.clock())
 
-    def close_all(self) -> None:
-        for door in self.doors:
-            door.close(self.clock())
-
     # -- what the registers hold -------------------------------------------------------
 
     def is_open(self, channel: int) -> bool:

@@ -60,10 +60,6 @@ class OutboxPump:
     def in_flight(self) -> int:
         return self._open
 
-    @property
-    def highest_sent(self) -> int:
-        return self._after
-
     def start(self, publish: Publish) -> int:
         """A new connection: from the lowest seq in the table again. Returns its generation."""
         self.flush()

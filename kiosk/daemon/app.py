@@ -173,9 +173,6 @@ class Daemon:
             await self.stop()
         return 0
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     async def _every(self, interval: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
             try:
