@@ -11,10 +11,10 @@ import argparse
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk import __version__
+from kiosk import __version__, cli_ops
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -163,10 +163,9 @@ def cmd_simulate_board(args: argparse.Namespace) -> int:
     return main_simulate([*argv, "--units", args.units, "--channels", args.channels])
 
 
-def _daemon_command(name: str):  # type: ignore[no-untyped-def]
-    from kiosk import cli_ops
-
-    return cli_ops.with_daemon(_socket)(getattr(cli_ops, name))
+def _daemon_command(op: cli_ops.DaemonOp) -> Callable[[argparse.Namespace], int]:
+    """A command that talks to the running daemon: `op` gets the connected client."""
+    return cli_ops.with_daemon(_socket)(op)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,34 +239,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     code = command(
-        "code", "submit a code exactly as the keypad would", [json_opt], _daemon_command("code")
+        "code",
+        "submit a code exactly as the keypad would",
+        [json_opt],
+        _daemon_command(cli_ops.code),
     )
     code.add_argument("code", metavar="CODE")
-    command("status", "lockers and what they hold now", [json_opt], _daemon_command("status"))
-    command("doors", "every door: open, shut or unknown", [json_opt], _daemon_command("doors"))
+    command("status", "lockers and what they hold now", [json_opt], _daemon_command(cli_ops.status))
+    command(
+        "doors", "every door: open, shut or unknown", [json_opt], _daemon_command(cli_ops.doors)
+    )
     parcels = command(
-        "parcels", "every parcel of the last 30 days", [json_opt], _daemon_command("parcels")
+        "parcels", "every parcel of the last 30 days", [json_opt], _daemon_command(cli_ops.parcels)
     )
     parcels_sub = parcels.add_subparsers(dest="parcels_command", metavar="ACTION")
     announce = command(
         "announce",
         "register an expected parcel and draw its codes (no cloud)",
         [json_opt],
-        _daemon_command("announce"),
+        _daemon_command(cli_ops.announce),
         owner=parcels_sub,
     )
     announce.add_argument("--size", required=True, choices=["S", "M", "L"], metavar="S|M|L")
     announce.add_argument("--parcel-id", metavar="ID", help="default: a new local id")
 
     opener = command(
-        "open", "open a door (technician, audited)", [reason_opt], _daemon_command("open_door")
+        "open",
+        "open a door (technician, audited)",
+        [reason_opt],
+        _daemon_command(cli_ops.open_door),
     )
     opener.add_argument("label", metavar="LABEL")
     service = command(
         "service",
         "take a locker out of service or back in",
         [reason_opt],
-        _daemon_command("service"),
+        _daemon_command(cli_ops.service),
     )
     service.add_argument("label", metavar="LABEL")
     service.add_argument("state", choices=["out", "in"], metavar="out|in")
@@ -275,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         "record what a flagged locker holds, and clear the flag",
         [reason_opt],
-        _daemon_command("check"),
+        _daemon_command(cli_ops.check),
     )
     checked.add_argument("label", metavar="LABEL")
     checked.add_argument("found", choices=["parcel", "empty"], metavar="parcel|empty")
@@ -283,7 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit = command("audit", "the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     tail = command(
-        "tail", "the newest audit rows", [json_opt], _daemon_command("audit_tail"), owner=audit_sub
+        "tail",
+        "the newest audit rows",
+        [json_opt],
+        _daemon_command(cli_ops.audit_tail),
+        owner=audit_sub,
     )
     tail.add_argument("-n", type=int, default=20, help="how many rows (default 20)")
     verify = command(
@@ -294,15 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--db", metavar="FILE", help="a ledger file (needs no config)")
 
-    command("selftest", "sweep every door sensor, with progress", func=_daemon_command("selftest"))
-    backup = command("backup", "online backup of the ledger", func=_daemon_command("backup"))
+    command(
+        "selftest", "sweep every door sensor, with progress", func=_daemon_command(cli_ops.selftest)
+    )
+    backup = command("backup", "online backup of the ledger", func=_daemon_command(cli_ops.backup))
     backup.add_argument("dest", metavar="DEST")
     lockout = command("lockout", "the code-entry lockout")
     lockout_sub = lockout.add_subparsers(dest="lockout_command", metavar="ACTION", required=True)
     command(
         "reset",
         "reopen code and PIN entry",
-        func=_daemon_command("lockout_reset"),
+        func=_daemon_command(cli_ops.lockout_reset),
         owner=lockout_sub,
     )
     tech = command("tech", "technicians")
@@ -310,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     set_pin = command(
         "set-pin",
         "set a technician's PIN (asks for it)",
-        func=_daemon_command("set_pin"),
+        func=_daemon_command(cli_ops.set_pin),
         owner=tech_sub,
     )
     set_pin.add_argument("technician_id", metavar="ID")

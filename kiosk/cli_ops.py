@@ -24,10 +24,16 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def with_daemon(socket_path: Callable[[argparse.Namespace], str]):  # type: ignore[no-untyped-def]
+DaemonOp = Callable[[ApiClient, argparse.Namespace], int]
+"""One daemon command: the connected client and the parsed arguments in, an exit code out."""
+
+
+def with_daemon(
+    socket_path: Callable[[argparse.Namespace], str],
+) -> Callable[[DaemonOp], Callable[[argparse.Namespace], int]]:
     """Wrap a command so that a missing daemon is exit 3 and a refusal exit 1, clearly said."""
 
-    def wrap(fn: Callable[[ApiClient, argparse.Namespace], int]):  # type: ignore[no-untyped-def]
+    def wrap(fn: DaemonOp) -> Callable[[argparse.Namespace], int]:
         def run(args: argparse.Namespace) -> int:
             try:
                 with ApiClient(socket_path(args)) as client:
