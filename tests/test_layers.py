@@ -10,6 +10,8 @@ enforces it, and checks that the picture tells the truth:
   LockBank interface), never a backend;
 * firmware_bridge imports nothing from kiosk;
 * nothing imports kiosk.ui except kiosk/cli.py;
+* no keypad screen imports the app (kiosk.ui.app): screens see it through
+  the host protocol in kiosk.ui.host;
 * the device (kiosk, firmware_bridge) never imports the cloud tool
   (kiosk_cloud, under cloudtool/) and holds no signing code;
 * every module opens with a one-line docstring and stays under MAX_LINES;
@@ -180,6 +182,12 @@ def test_layer_imports_only_what_it_may(layer, module):
 @pytest.mark.parametrize("module", in_layer("firmware_bridge"), ids=ids)
 def test_firmware_bridge_imports_nothing_from_kiosk(module):
     assert module.imports_of("kiosk") == []
+
+
+@pytest.mark.parametrize("module", in_layer("kiosk.ui.screens"), ids=ids)
+def test_no_screen_imports_the_app(module):
+    """The app imports the screens; a screen reaches the app through kiosk.ui.host."""
+    assert module.imports_of("kiosk.ui.app") == []
 
 
 @pytest.mark.parametrize("module", DEVICE, ids=ids)

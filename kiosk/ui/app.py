@@ -89,8 +89,7 @@ class KioskApp(App[None]):
         demo_codes: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         super().__init__()
-        i18n.set_language(language)
-        self.lang = language
+        self.texts = i18n.Texts(language)  # the language shown now: this app's, no one else's
         self.idle_s, self.status_s, self.thanks_s = idle_s, status_s, thanks_s
         self.clock = clock
         self.demo_codes = tuple(demo_codes)  # (parcel, delivery, pickup): only `kiosk demo`
@@ -115,7 +114,7 @@ class KioskApp(App[None]):
     # --- life ---------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.title = i18n.t("app.title")
+        self.title = self.texts.t("app.title")
         self.register_theme(CONTRAST)
         self.theme = CONTRAST.name
         self.install_screen(self.entry, "entry")
@@ -129,6 +128,11 @@ class KioskApp(App[None]):
         if isinstance(event, events.Key | events.MouseDown):
             self.last_input = self.clock()
         await super().on_event(event)
+
+    @property
+    def lang(self) -> str:
+        """The language shown now."""
+        return self.texts.lang
 
     @property
     def top(self) -> Screen[Any] | None:
@@ -234,9 +238,8 @@ class KioskApp(App[None]):
     # --- actions (keys and the top bar's buttons) ---------------------------
 
     def action_language(self) -> None:
-        self.lang = i18n.next_language(self.lang)
-        i18n.set_language(self.lang)
-        self.title = i18n.t("app.title")
+        self.texts = i18n.Texts(i18n.next_language(self.lang))
+        self.title = self.texts.t("app.title")
         for screen in self.screen_stack:
             if isinstance(screen, Relabels):
                 screen.relabel()  # the reused code screen catches up when shown again

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Grid, Horizontal
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.renderables.digits import DIGITS
 from textual.widgets import Button, Digits, Static
 
-from kiosk.ui.i18n import t
+from kiosk.ui.i18n import Texts
+
+if TYPE_CHECKING:
+    from kiosk.ui.host import KioskHost
 
 #: What one typed digit looks like on the screen.
 MASK = "•"
@@ -20,11 +24,25 @@ MASK = "•"
 MAX_DIGITS = 12
 
 
+def texts_of(node: DOMNode) -> Texts:
+    """The texts of the language the node's app shows now.
+
+    A mounted node asks the app it is mounted in; one being made asks the active app.
+    """
+    host: DOMNode | None = node
+    try:
+        while host is not None and not isinstance(host, App):
+            host = host.parent
+    except AttributeError:  # still in its __init__: no parent yet
+        host = None
+    return cast("KioskHost", host if host is not None else node.app).texts
+
+
 class Msg(Static):
     """A catalogue text: keeps its key and fields, and re-reads them on a language switch."""
 
     def __init__(self, key: str = "", *, id: str | None = None, classes: str = "", **fmt: Any):
-        super().__init__(t(key, **fmt) if key else "", id=id, classes=classes)
+        super().__init__(texts_of(self).t(key, **fmt) if key else "", id=id, classes=classes)
         self.key, self.fmt = key, fmt
 
     def say(self, key: str, **fmt: Any) -> None:
@@ -33,7 +51,7 @@ class Msg(Static):
         self.relabel()
 
     def relabel(self) -> None:
-        self.update(t(self.key, **self.fmt) if self.key else "")
+        self.update(texts_of(self).t(self.key, **self.fmt) if self.key else "")
 
 
 class TButton(Button):
@@ -44,12 +62,12 @@ class TButton(Button):
     """
 
     def __init__(self, key: str, *, id: str | None = None, classes: str = "", focus: bool = False):
-        super().__init__(t(key), id=id, classes=classes)
+        super().__init__(texts_of(self).t(key), id=id, classes=classes)
         self.key = key
         self.can_focus = focus
 
     def relabel(self) -> None:
-        self.label = t(self.key)
+        self.label = texts_of(self).t(self.key)
 
 
 class Keypad(Grid):
@@ -75,7 +93,8 @@ class _Key(Static):
     FLASH_S = 0.15
 
     def __init__(self, key: str, catalogue_key: str = "") -> None:
-        super().__init__(t(catalogue_key) if catalogue_key else key, id=f"key-{key}", classes="key")
+        label = texts_of(self).t(catalogue_key) if catalogue_key else key
+        super().__init__(label, id=f"key-{key}", classes="key")
         self.key, self.catalogue_key = key, catalogue_key
 
     def on_click(self, event: events.Click) -> None:
@@ -86,7 +105,7 @@ class _Key(Static):
 
     def relabel(self) -> None:
         if self.catalogue_key:
-            self.update(t(self.catalogue_key))
+            self.update(texts_of(self).t(self.catalogue_key))
 
 
 class CodeDisplay(Static):

@@ -1,23 +1,24 @@
 """Message catalogues of the keypad screen: every word a person reads comes from here.
 
 One TOML file per language (`en.toml`, `de.toml`) beside this module, nested
-tables flattened to dotted keys (`open.courier`). `t(key, **fmt)` formats the
-current language's text; a key missing from a catalogue falls back to English
+tables flattened to dotted keys (`open.courier`). `Texts(lang).t(key, **fmt)`
+formats one language's text; a key missing from a catalogue falls back to English
 (a test keeps every catalogue complete). The daemon's error messages are
-English, so `error_text` maps its stable error codes to catalogue texts.
+English, so `Texts.error_text` maps its stable error codes to catalogue texts.
+Which language a screen shows is its app's state (the app holds a `Texts`), not
+this module's: two apps in one process each keep their own.
 """
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 LANGUAGES = ("en", "de")
 DEFAULT = "en"
-
-_current = {"lang": DEFAULT}
 
 #: Error codes the keypad explains in its own words; anything else is `error.unknown`.
 KNOWN_ERRORS = (
@@ -48,40 +49,39 @@ def catalogue(lang: str) -> dict[str, str]:
     return _flatten(tomllib.loads(text))
 
 
-def set_language(lang: str) -> None:
-    catalogue(lang)  # refuse an unknown language before switching
-    _current["lang"] = lang
-
-
-def language() -> str:
-    return _current["lang"]
-
-
 def next_language(lang: str) -> str:
     return LANGUAGES[(LANGUAGES.index(lang) + 1) % len(LANGUAGES)]
 
 
-def t(key: str, **fmt: Any) -> str:
-    """The current language's text for `key`, formatted with `fmt`."""
-    text = catalogue(language()).get(key)
-    if text is None:
-        text = catalogue(DEFAULT).get(key, key)
-    return text.format(**fmt) if fmt else text
+@dataclass(frozen=True)
+class Texts:
+    """Every text of one language, formatted: what an app holds as its current language."""
 
+    lang: str = DEFAULT
 
-def plural(key: str, count: int, **fmt: Any) -> str:
-    """`key.one` for a count of 1, else `key.other`; both get `count` as a field too."""
-    return t(f"{key}.{'one' if count == 1 else 'other'}", count=count, **fmt)
+    def __post_init__(self) -> None:
+        catalogue(self.lang)  # refuse an unknown language here, not at the first text
 
+    def t(self, key: str, **fmt: Any) -> str:
+        """This language's text for `key`, formatted with `fmt`."""
+        text = catalogue(self.lang).get(key)
+        if text is None:
+            text = catalogue(DEFAULT).get(key, key)
+        return text.format(**fmt) if fmt else text
 
-def error_text(error: dict[str, Any], pin: bool = False) -> str:
-    """What to tell the person for a daemon error {"code", "message", ...}, in their language."""
-    code = str(error.get("code", ""))
-    if code == "invalid_code":
-        left = int(error.get("tries_left", 0) or 0)
-        return plural("error.wrong_pin" if pin else "error.invalid_code", left, tries_left=left)
-    if code == "locked_out":
-        return t("error.locked_out", seconds=int(error.get("retry_after", 0) or 0))
-    if code in KNOWN_ERRORS:
-        return t(f"error.{code}")
-    return t("error.unknown")
+    def plural(self, key: str, count: int, **fmt: Any) -> str:
+        """`key.one` for a count of 1, else `key.other`; both get `count` as a field too."""
+        return self.t(f"{key}.{'one' if count == 1 else 'other'}", count=count, **fmt)
+
+    def error_text(self, error: dict[str, Any], pin: bool = False) -> str:
+        """What to tell the person for a daemon error {"code", "message", ...}."""
+        code = str(error.get("code", ""))
+        if code == "invalid_code":
+            left = int(error.get("tries_left", 0) or 0)
+            key = "error.wrong_pin" if pin else "error.invalid_code"
+            return self.plural(key, left, tries_left=left)
+        if code == "locked_out":
+            return self.t("error.locked_out", seconds=int(error.get("retry_after", 0) or 0))
+        if code in KNOWN_ERRORS:
+            return self.t(f"error.{code}")
+        return self.t("error.unknown")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from textual import events
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button
 
+from kiosk.ui.host import KioskHost
 from kiosk.ui.widgets import TopBar
-
-if TYPE_CHECKING:
-    from kiosk.ui.app import KioskApp
 
 
 class Relabels:
@@ -25,8 +23,17 @@ class Relabels:
                 relabel()
 
     @property
-    def kiosk(self) -> KioskApp:
-        return cast("KioskApp", cast(Screen, self).app)
+    def kiosk(self) -> KioskHost:
+        """The app showing this screen, as screens see it."""
+        return cast(KioskHost, cast(Screen, self).app)
+
+    def t(self, key: str, **fmt: Any) -> str:
+        """The app's current language's text for `key`."""
+        return self.kiosk.texts.t(key, **fmt)
+
+    def error_text(self, error: dict[str, Any]) -> str:
+        """A daemon error in the app's current language."""
+        return self.kiosk.texts.error_text(error)
 
     def daemon_event(self, event: str, data: dict[str, Any]) -> None:
         """A daemon event (door.outcome, door.alert, ledger.event); most screens ignore it."""

@@ -10,7 +10,6 @@ from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.widgets import Button, DataTable, ProgressBar, TabbedContent, TabPane
 
-from kiosk.ui.i18n import error_text, t
 from kiosk.ui.link import ApiError, DaemonUnreachable
 from kiosk.ui.screens.base import KioskScreen
 from kiosk.ui.screens.modals import CheckModal, ReasonModal
@@ -55,7 +54,7 @@ class MaintenanceScreen(KioskScreen):
             yield Msg("", id="site-locked", classes="warning")
             yield Msg("", id="note", classes="note")
         with TabbedContent(id="tabs"):
-            with TabPane(t("tech.doors"), id="tab-doors"), Horizontal():
+            with TabPane(self.t("tech.doors"), id="tab-doors"), Horizontal():
                 yield DataTable(id="grid", cursor_type="row", zebra_stripes=True)
                 with Vertical(classes="tech-actions"):
                     for key, button_id in (
@@ -66,13 +65,13 @@ class MaintenanceScreen(KioskScreen):
                         ("tech.reset", "reset"),
                     ):
                         yield TButton(key, id=button_id, classes="compact", focus=True)
-            with TabPane(t("tech.parcels"), id="tab-parcels"):
+            with TabPane(self.t("tech.parcels"), id="tab-parcels"):
                 yield DataTable(id="parcels", cursor_type="row", zebra_stripes=True)
-            with TabPane(t("tech.audit"), id="tab-audit"):
+            with TabPane(self.t("tech.audit"), id="tab-audit"):
                 yield DataTable(id="audit", cursor_type="row")
-            with TabPane(t("tech.health"), id="tab-health"):
+            with TabPane(self.t("tech.health"), id="tab-health"):
                 yield DataTable(id="health", cursor_type="row")
-            with TabPane(t("tech.selftest"), id="tab-selftest"), Vertical():
+            with TabPane(self.t("tech.selftest"), id="tab-selftest"), Vertical():
                 yield TButton("tech.run", id="run-selftest", classes="compact", focus=True)
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Msg("", id="selftest-result", classes="reason")
@@ -93,7 +92,7 @@ class MaintenanceScreen(KioskScreen):
             table = self.query_one(table_id, DataTable)
             table.clear(columns=True)
             for column in columns:
-                table.add_column(t(f"tech.col.{column}"), key=column)
+                table.add_column(self.t(f"tech.col.{column}"), key=column)
 
     def relabel(self) -> None:
         super().relabel()
@@ -105,7 +104,7 @@ class MaintenanceScreen(KioskScreen):
             ("tab-health", "tech.health"),
             ("tab-selftest", "tech.selftest"),
         ):
-            tabs.get_tab(pane_id).label = t(key)
+            tabs.get_tab(pane_id).label = self.t(key)
         self._columns()
         self._fill_grid()
         self._fill_parcels()
@@ -135,9 +134,9 @@ class MaintenanceScreen(KioskScreen):
         sync = self.query_one("#sync", Msg)
         sync.say(
             "tech.sync",
-            state=t(f"tech.{state}"),
+            state=self.t(f"tech.{state}"),
             depth=self.status.get("outbox_depth", 0),
-            contact=self.status.get("last_contact") or t("tech.never"),
+            contact=self.status.get("last_contact") or self.t("tech.never"),
         )
         locked = self.query_one("#site-locked", Msg)
         locked.say("tech.site_locked" if self.status.get("site_locked") else "")
@@ -146,9 +145,9 @@ class MaintenanceScreen(KioskScreen):
             cells = {
                 "locker": label,
                 "size": locker["size"],
-                "status": t(f"status.{locker['status']}"),
-                "door": t(f"door.{self.doors.get(label, 'unknown')}"),
-                "check": t("tech.yes") if locker.get("needs_check") else "",
+                "status": self.t(f"status.{locker['status']}"),
+                "door": self.t(f"door.{self.doors.get(label, 'unknown')}"),
+                "check": self.t("tech.yes") if locker.get("needs_check") else "",
             }
             if label in grid.rows:
                 for column, value in cells.items():
@@ -193,10 +192,10 @@ class MaintenanceScreen(KioskScreen):
             table.add_row(
                 parcel["parcel_id"],
                 parcel["size"],
-                t(f"pstatus.{parcel['status']}"),
+                self.t(f"pstatus.{parcel['status']}"),
                 parcel["locker"] or "",
                 expires,
-                t("tech.yes") if parcel["needs_check"] else "",
+                self.t("tech.yes") if parcel["needs_check"] else "",
                 key=parcel["parcel_id"],
             )
 
@@ -223,7 +222,7 @@ class MaintenanceScreen(KioskScreen):
                 f"{board['bus']}/{board['unit']}",
                 board["kind"],
                 str(board["channels"]),
-                t("tech.yes") if board["online"] else t("tech.no"),
+                self.t("tech.yes") if board["online"] else self.t("tech.no"),
                 str(errors),
             )
 
@@ -241,7 +240,7 @@ class MaintenanceScreen(KioskScreen):
         elif button_id in ("open", "out", "in", "check"):
             label = self.selected()
             if label is None:
-                self.note(t("tech.none_selected"), "warning")
+                self.note(self.t("tech.none_selected"), "warning")
                 return
             if button_id == "check":
                 self.ask_check(label)
@@ -266,7 +265,7 @@ class MaintenanceScreen(KioskScreen):
             )
             text = "tech.now_in" if action == "in" else "tech.now_out"
         if done is not None:
-            self.note(t(text, locker=label))
+            self.note(self.t(text, locker=label))
         self.refresh_grid()
 
     @work(group="act")
@@ -277,7 +276,7 @@ class MaintenanceScreen(KioskScreen):
             return
         locker = next((lk for lk in status.get("lockers", []) if lk["label"] == label), {})
         if not locker.get("needs_check"):
-            self.note(t("tech.not_flagged", locker=label), "warning")
+            self.note(self.t("tech.not_flagged", locker=label), "warning")
             return
         self.app.push_screen(CheckModal(label), lambda found: self._checked(label, found))
 
@@ -292,14 +291,14 @@ class MaintenanceScreen(KioskScreen):
         )
         if done is not None:
             key = "tech.checked_inside" if parcel_inside else "tech.checked_empty"
-            self.note(t(key, locker=label, status=t(f"status.{done['status']}")))
+            self.note(self.t(key, locker=label, status=self.t(f"status.{done['status']}")))
         self.refresh_grid()
         self.load_parcels()
 
     @work(group="act")
     async def reset_lockout(self) -> None:
         if await self._call("lockout.reset") is not None:
-            self.note(t("tech.reset_done"))
+            self.note(self.t("tech.reset_done"))
         self.refresh_grid()
 
     @work(exclusive=True, group="selftest")
@@ -339,7 +338,7 @@ class MaintenanceScreen(KioskScreen):
                 return None
             if exc.code == "not_allowed":
                 self.kiosk.go_home()
-            self.note(error_text(exc.error), "error")
+            self.note(self.error_text(exc.error), "error")
         except DaemonUnreachable:
             self.kiosk.show_unreachable()
         return None

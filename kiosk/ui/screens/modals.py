@@ -9,10 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input
 
-from kiosk.ui.i18n import error_text, t
 from kiosk.ui.link import ApiError, DaemonUnreachable
 from kiosk.ui.screens.base import KioskModal
-from kiosk.ui.widgets import MAX_DIGITS, CodeDisplay, Keypad, Msg, TButton
+from kiosk.ui.widgets import MAX_DIGITS, CodeDisplay, Keypad, Msg, TButton, texts_of
 
 
 class _PinError(Msg):
@@ -25,7 +24,7 @@ class _PinError(Msg):
         self.relabel()
 
     def relabel(self) -> None:
-        self.update(error_text(self.error, pin=True) if self.error else "")
+        self.update(texts_of(self).error_text(self.error, pin=True) if self.error else "")
 
 
 class PinModal(KioskModal):
@@ -119,8 +118,8 @@ class ReasonModal(KioskModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog reason"):
-            yield Msg("reason.title", action=t(self.action_key), locker=self.locker)
-            yield Input(placeholder=t("reason.placeholder"), max_length=200, id="reason-text")
+            yield Msg("reason.title", action=self.t(self.action_key), locker=self.locker)
+            yield Input(placeholder=self.t("reason.placeholder"), max_length=200, id="reason-text")
             with Horizontal(classes="actions"):
                 yield TButton("reason.ok", id="reason-ok", classes="primary", focus=True)
                 yield TButton("reason.cancel", id="reason-cancel", focus=True)
@@ -163,7 +162,7 @@ class CheckModal(ReasonModal):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog reason"):
             yield Msg("check.title", locker=self.locker)
-            yield Input(placeholder=t("check.placeholder"), max_length=200, id="reason-text")
+            yield Input(placeholder=self.t("check.placeholder"), max_length=200, id="reason-text")
             yield Msg("", id="check-hint", classes="warning")
             with Horizontal(classes="actions"):
                 yield TButton("check.inside", id="check-inside", classes="primary", focus=True)

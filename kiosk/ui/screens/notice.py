@@ -8,9 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Center, Horizontal, Vertical
 from textual.widgets import Button, Digits
 
-from kiosk.ui.i18n import error_text
 from kiosk.ui.screens.base import KioskScreen
-from kiosk.ui.widgets import Msg, TButton, TopBar
+from kiosk.ui.widgets import Msg, TButton, TopBar, texts_of
 
 #: Errors after which typing the code again can help.
 RETRYABLE = {"invalid_code", "bad_request", "invalid_state", "hardware_error"}
@@ -27,7 +26,7 @@ class _Translated(Msg):
         self.relabel()
 
     def relabel(self) -> None:
-        self.update(error_text(self.error))
+        self.update(texts_of(self).error_text(self.error))
 
 
 class ErrorScreen(KioskScreen):

@@ -107,13 +107,8 @@ def test_every_key_the_code_uses_exists():
 @pytest.mark.parametrize("code", MUST_MAP)
 def test_daemon_error_codes_read_in_german(code):
     error = {"code": code, "message": "English from the daemon", "tries_left": 3, "retry_after": 30}
-    i18n.set_language("en")
-    english = i18n.error_text(error)
-    i18n.set_language("de")
-    try:
-        german = i18n.error_text(error)
-    finally:
-        i18n.set_language("en")
+    english = i18n.Texts("en").error_text(error)
+    german = i18n.Texts("de").error_text(error)
     assert german != english and german != error["message"]
     assert english != i18n.catalogue("en")["error.unknown"]
 
@@ -125,7 +120,30 @@ def test_the_codes_it_maps_are_the_daemons_codes():
 
 
 def test_tries_left_and_seconds_are_filled_in():
-    assert i18n.error_text({"code": "invalid_code", "tries_left": 1}).endswith("1 try left.")
-    assert "2 tries left" in i18n.error_text({"code": "invalid_code", "tries_left": 2})
-    assert "45 seconds" in i18n.error_text({"code": "locked_out", "retry_after": 45})
-    assert i18n.error_text({"code": "no_such_code"}) == i18n.t("error.unknown")
+    texts = i18n.Texts("en")
+    assert texts.error_text({"code": "invalid_code", "tries_left": 1}).endswith("1 try left.")
+    assert "2 tries left" in texts.error_text({"code": "invalid_code", "tries_left": 2})
+    assert "45 seconds" in texts.error_text({"code": "locked_out", "retry_after": 45})
+    assert texts.error_text({"code": "no_such_code"}) == texts.t("error.unknown")
+
+
+async def test_two_apps_in_one_process_each_show_their_own_language(tmp_path):
+    """The language is an app's state: switching one keypad never relabels another."""
+    from ui_support import SIZE, make_app, screen_text, until
+
+    socket = str(tmp_path / "no-daemon.sock")  # both stay on their own screens, unlinked
+    english, german = make_app(socket, language="en"), make_app(socket, language="de")
+    en_title, de_title = i18n.catalogue("en")["app.title"], i18n.catalogue("de")["app.title"]
+    async with english.run_test(size=SIZE) as en_pilot, german.run_test(size=SIZE) as de_pilot:
+        await until(en_pilot, lambda: en_title in screen_text(english), what="English")
+        await until(de_pilot, lambda: de_title in screen_text(german), what="German")
+        assert de_title not in screen_text(english) and en_title not in screen_text(german)
+        await en_pilot.press("f3")  # English -> German
+        await until(en_pilot, lambda: de_title in screen_text(english), what="now German")
+        await de_pilot.press("f3")  # German -> English
+        await until(de_pilot, lambda: en_title in screen_text(german), what="now English")
+        await en_pilot.press("f3")  # back to English, then German again: relabelled twice
+        await en_pilot.press("f3")
+        await until(en_pilot, lambda: de_title in screen_text(english), what="German again")
+        assert (english.lang, german.lang) == ("de", "en")
+        assert en_title in screen_text(german) and de_title not in screen_text(german)

@@ -9,27 +9,17 @@ while its locks still work, or the whole board is unplugged. `kiosk status
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from support.daemon_proc import kiosk_json, write_config
 from textual.widgets import DataTable, TabbedContent
 from ui_support import at_keypad, click, screen_text, until
 
-from kiosk.ui import i18n
-from kiosk.ui.i18n import t
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal
 from kiosk.ui.screens.notice import ErrorScreen
 
-PIN = "4711"
-
-
-@pytest.fixture(autouse=True)
-def english_after() -> Iterator[None]:
-    """The language is the process's: leave it as the other tests expect it."""
-    yield
-    i18n.set_language("en")
+PIN = "471108"  # 6 to 10 digits, as the daemon wants
 
 
 pytestmark = pytest.mark.backends(
@@ -84,8 +74,8 @@ async def test_pickup_at_a_door_that_cannot_be_read_says_so_and_flags_the_locker
         await click(pilot, "#back")
         screen = await maintenance(pilot, app)
         grid = screen.query_one("#grid", DataTable)
-        await until(pilot, lambda: str(grid.get_cell("A-1", "check")) == t("tech.yes"))
-        assert str(grid.get_cell("A-1", "status")) == t("status.OCCUPIED")  # in service
+        await until(pilot, lambda: str(grid.get_cell("A-1", "check")) == app.texts.t("tech.yes"))
+        assert str(grid.get_cell("A-1", "status")) == app.texts.t("status.OCCUPIED")  # in service
 
     code, status = await asyncio.to_thread(kiosk_json, write_config(tmp_path), "status")
     assert code == 0
@@ -122,6 +112,6 @@ async def test_a_dead_board_is_told_at_once_and_shown_offline_to_the_technician(
         health = screen.query_one("#health", DataTable)
         await until(pilot, lambda: health.row_count == 1, what="hardware tab")
         row = [str(c) for c in health.get_row_at(0)]
-        assert (row[0], row[3]) == ("rs485/1", t("tech.no"))  # board, online
+        assert (row[0], row[3]) == ("rs485/1", app.texts.t("tech.no"))  # board, online
     status = {lk["label"]: lk for lk in (await admin.call("status"))["lockers"]}
     assert (status["A-1"]["status"], status["A-1"]["needs_check"]) == ("AVAILABLE", False)
