@@ -33,7 +33,9 @@ class BoardSpec:
     """One lock board as configured: Modbus unit `unit` on bus `bus`, channels 0..channels-1.
 
     pulse_ms / max_pulse_ms: the unlock pulse and its cap (ms); the board is
-    never told to energise a lock for longer than max_pulse_ms.
+    never told to energise a lock for longer than max_pulse_ms. The defaults are
+    the config's (kiosk.config.model.BoardConfig; tests/config/test_board_defaults.py
+    keeps them equal).
     """
 
     bus: str

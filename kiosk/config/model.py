@@ -74,7 +74,11 @@ class BusConfig:
 
 @dataclass(frozen=True)
 class BoardConfig:
-    """One lock board: a Modbus unit, or the set of GPIO pins of a gpio bus (unit 1)."""
+    """One lock board: a Modbus unit, or the set of GPIO pins of a gpio bus (unit 1).
+
+    The driver's BoardSpec (firmware_bridge) has the same defaults;
+    tests/config/test_board_defaults.py keeps them equal.
+    """
 
     bus: str
     unit: int
