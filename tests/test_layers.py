@@ -12,6 +12,9 @@ enforces it, and checks that the picture tells the truth:
 * nothing imports kiosk.ui except kiosk/cli.py;
 * no keypad screen imports the app (kiosk.ui.app): screens see it through
   the host protocol in kiosk.ui.host;
+* above the service (api, cloud, daemon, ui, the CLI) nothing reaches through
+  the service: no attribute named `ctx` of anything, no `.execute` call, no SQL
+  string; it asks the service (or a port the composition hands it);
 * the device (kiosk, firmware_bridge) never imports the cloud tool
   (kiosk_cloud, under cloudtool/) and holds no signing code;
 * every module opens with a one-line docstring and stays under MAX_LINES;
@@ -235,6 +238,53 @@ def test_nothing_imports_the_ui_but_the_cli():
         for hit in m.imports_of("kiosk.ui")
     ]
     assert offenders == []
+
+
+#: Above the service layer: these ask the service, they never reach through it.
+ABOVE_SERVICE = (
+    "kiosk.api",
+    "kiosk.cloud",
+    "kiosk.daemon",
+    "kiosk.ui",
+    "kiosk.cli",
+    "kiosk.cli_ops",
+)
+EXECUTE = {"execute", "executemany", "executescript"}
+SQL = re.compile(
+    r"\b(SELECT\b.*\bFROM|INSERT\s+INTO|UPDATE\b.*\bSET|DELETE\s+FROM|PRAGMA)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _reaching_through(module: Module) -> list[str]:
+    hits: list[str] = []
+    for node in ast.walk(module.tree):
+        where = f"{module.rel}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Attribute) and node.attr == "ctx":
+            hits.append(f"{where} touches .ctx")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in EXECUTE:
+                hits.append(f"{where} calls .{node.func.attr}")
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and SQL.search(node.value)
+        ):
+            hits.append(f"{where} holds SQL {node.value[:40]!r}")
+    return hits
+
+
+ABOVE = [m for m in DEVICE if any(_within(m.name, layer) for layer in ABOVE_SERVICE)]
+
+
+def test_the_boundary_scan_sees_the_layers_above_the_service():
+    names = {m.name for m in ABOVE}
+    assert {"kiosk.api.handlers", "kiosk.cloud.wiring", "kiosk.daemon.app", "kiosk.cli"} <= names
+
+
+@pytest.mark.parametrize("module", ABOVE, ids=ids)
+def test_nothing_above_the_service_reaches_through_it(module):
+    assert _reaching_through(module) == []
 
 
 @pytest.mark.parametrize("module", MODULES, ids=ids)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -114,7 +113,6 @@ class Api:
         }
 
     async def status(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        ledger = self.service.ctx.ledger
         # Parcel ids only for the technician's shell or a live technician session: a
         # public caller sending any `session` string must not see them.
         show_parcels = caller.admin or self.sessions.live(caller.session) is not None
@@ -126,17 +124,16 @@ class Api:
                 "parcel_id": lk.parcel_id if show_parcels else None,
                 "needs_check": lk.needs_check,
             }
-            for lk in ledger.lockers()
+            for lk in self.service.lockers()
             if lk.in_config
         ]
-        limiter = ledger.limiter()
         return {
             "site": self.site_id,
             "online": self.online(),
             "lockers": lockers,
-            "outbox_depth": ledger.outbox_depth(),
+            "outbox_depth": self.service.outbox_depth(),
             "last_contact": _stamp(self.last_contact()),
-            "site_locked": limiter.site_locked,
+            "site_locked": self.service.site_locked(),
         }
 
     async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +141,7 @@ class Api:
         return {
             "doors": [
                 {"label": label, "door": supervisor.state(label).value}
-                for label in self.service.ctx.channels
+                for label in self.service.door_labels()
             ]
         }
 
@@ -164,13 +161,11 @@ class Api:
     async def courier_done(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         """Where the courier's locker stands: has its closing been recorded yet?"""
         label = _text(args, "locker", limit=16)
-        ledger = self.service.ctx.ledger
-        locker = ledger.locker(label)
-        busy = ledger.unfinished_op_for(label)
+        locker = self.service.locker(label)
         return {
             "locker": label,
             "status": locker.status.value,
-            "finished": busy is None,
+            "finished": not self.service.door_busy(label),
             "door": self.service.supervisor.state(label).value,
         }
 
@@ -195,7 +190,7 @@ class Api:
         return f"technician:{caller.technician_id}" if caller.technician_id else "technician:local"
 
     async def parcels(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        since = self.service.ctx.clock.now() - timedelta(days=30)
+        since = self.service.clock.now() - timedelta(days=30)
         return {
             "parcels": [
                 {
@@ -242,14 +237,10 @@ class Api:
         count = args.get("n", 20)
         if not isinstance(count, int) or not 1 <= count <= 1000:
             raise BadRequest("n must be a whole number from 1 to 1000.")
-        rows = self.service.ctx.ledger.db.query(
-            "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?",
-            (count,),
-        )
-        return {"rows": list(reversed(list(rows)))}
+        return {"rows": self.service.audit_tail(count)}
 
     async def audit_verify(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        result = self.service.ctx.ledger.verify_audit()
+        result = self.service.verify_audit()
         return {"ok": result.ok, "rows": result.rows, "problem": result.problem}
 
     async def selftest(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
@@ -258,20 +249,12 @@ class Api:
         With `locker`, only that door (its board alone is read): a caller that
         sweeps door by door can show real progress.
         """
-        bank, channels = self.service.ctx.bank, dict(self.service.ctx.channels)
-        units = None
+        label = None
         if "locker" in args:
             label = _text(args, "locker", limit=16)
-            if label not in channels:
+            if label not in self.service.door_labels():
                 raise BadRequest(f"There is no locker {label!r}.")
-            channels = {label: channels[label]}
-            units = {(channels[label].bus, channels[label].unit)}
-        seen: dict[str, set[str]] = {label: set() for label in channels}
-        for _ in range(3):
-            states = await bank.read_doors(units)
-            for label, ref in channels.items():
-                seen[label].add(states[ref].value if ref in states else "unknown")
-            await asyncio.sleep(0.02)
+        seen = await self.service.read_sensors(label)
         doors = [
             {
                 "label": label,
@@ -290,7 +273,7 @@ class Api:
         if dest.exists():
             raise BadRequest(f"{dest} exists already; choose a new file name.")
         try:
-            self.service.ctx.ledger.backup(dest)
+            self.service.backup(dest)
         except (OSError, sqlite3.Error) as exc:
             raise BadRequest(f"Cannot write a backup to {dest}: {exc}.") from None
         return {"dest": str(dest), "bytes": dest.stat().st_size}
@@ -317,6 +300,6 @@ class Api:
                 "online": b.online,
                 "counters": dict(b.counters),
             }
-            for b in self.service.ctx.bank.describe()
+            for b in self.service.boards()
         ]
-        return {"boards": boards, "outbox_depth": self.service.ctx.ledger.outbox_depth()}
+        return {"boards": boards, "outbox_depth": self.service.outbox_depth()}

@@ -45,7 +45,8 @@ def build_link(
             public_key = load_public_key(key_file)
         except (OSError, ValueError) as exc:
             raise ConfigError(str(config.source), "keys.cloud_public_key_file", str(exc)) from exc
-    ledger = service.ctx.ledger
+    # The link's outbox and inbox: a port the service hands out, not a reach through it.
+    ledger = service.cloud_port()
     verifier = Verifier(public_key, config.site.id, config.policy.command_max_lifetime_s)
     limits = DoorLimits(per_hour=config.policy.remote_opens_per_hour)
     handler = CommandHandler(service, ledger, verifier, clock, door_limits=limits)

@@ -16,7 +16,7 @@ from firmware_bridge.bank import BridgeError, LockBank
 from kiosk.api.handlers import Api
 from kiosk.api.server import ApiServer, Hub, check_socket_free
 from kiosk.api.sessions import Sessions
-from kiosk.clock import Clock, SystemClock, from_text, to_text
+from kiosk.clock import Clock, SystemClock
 from kiosk.config.model import KioskConfig
 from kiosk.daemon.notify import Notifier
 from kiosk.daemon.startup import bridge_failure
@@ -149,10 +149,7 @@ class Daemon:
 
     def _last_trusted(self):  # type: ignore[no-untyped-def]
         assert self.ledger is not None
-        row = self.ledger.conn.execute(
-            "SELECT value FROM meta WHERE key = 'trusted_time'"
-        ).fetchone()
-        return from_text(row[0]) if row else None
+        return self.ledger.trusted_time()
 
     def _poll_s(self) -> float:
         return min((b.poll_ms for b in self.config.buses), default=100) / 1000
@@ -186,7 +183,7 @@ class Daemon:
     async def _supervise(self) -> None:
         assert self.service is not None
         report = await self.service.supervise()
-        self._last_poll = self.service.ctx.clock.monotonic()
+        self._last_poll = self.service.clock.monotonic()
         for outcome in report.outcomes:
             self.hub.publish("door.outcome", outcome.to_dict())
         for alert in report.alerts:
@@ -208,13 +205,7 @@ class Daemon:
     async def _sweep(self) -> None:
         assert self.service is not None and self.ledger is not None
         report = self.service.sweep()
-        now = self.service.ctx.clock.now()
-        with self.ledger.tx():
-            self.ledger.conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('trusted_time', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (to_text(now),),
-            )
+        self.ledger.set_trusted_time(self.service.clock.now())
         if report.expired or report.expiring or report.reminders:
             log.info("sweep: %s", report)
 
@@ -223,7 +214,7 @@ class Daemon:
         assert self.service is not None
         stall_limit = max(3 * interval, 5.0)
         while True:
-            age = self.service.ctx.clock.monotonic() - self._last_poll
+            age = self.service.clock.monotonic() - self._last_poll
             if age <= stall_limit:
                 self.notifier.watchdog()
             else:
@@ -259,7 +250,7 @@ class Daemon:
         # --- end cloud link ---
         if self.ledger is not None:
             with contextlib.suppress(Exception):
-                self.ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self.ledger.checkpoint()
             self.ledger.close()
             self.ledger = None
         if self._ledger_lock is not None:

@@ -164,3 +164,30 @@ class ControlTables:
             "INSERT INTO inbox (command_id, received_at, cmd, ok, result) VALUES (?, ?, ?, ?, ?)",
             (command_id, to_text(now), cmd, int(ok), json.dumps(result, sort_keys=True)),
         )
+
+    # --- audit tail, trusted time, checkpoint (read models of the layers above) ---
+
+    def audit_tail(self, count: int) -> list[dict[str, Any]]:
+        """The last `count` audit rows, oldest first."""
+        rows = self.db.query(
+            "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?",
+            (count,),
+        )
+        return list(reversed(list(rows)))
+
+    def trusted_time(self) -> datetime | None:
+        """The last wall-clock time the daemon's sweep recorded (None before the first)."""
+        row = self._one("SELECT value FROM meta WHERE key = 'trusted_time'")
+        return from_text(row["value"]) if row else None
+
+    def set_trusted_time(self, now: datetime) -> None:
+        with self.tx():
+            self._write(
+                "INSERT INTO meta (key, value) VALUES ('trusted_time', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (to_text(now),),
+            )
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file (on a clean stop)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

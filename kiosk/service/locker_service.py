@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 
-from firmware_bridge.bank import BridgeError, ChannelRef, LockBank
+from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, LockBank
 from kiosk.clock import Clock
 from kiosk.config.model import LockerConfig, PolicyConfig
 from kiosk.domain.sizes import Size
+from kiosk.ledger.audit import VerifyResult
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import LockerRow, ParcelRow
 from kiosk.service.access import AccessFlows
@@ -180,3 +183,58 @@ class LockerService:
     def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
         """(label, when) of the doors seen open since then for actors `actor_prefix`* ("cloud:")."""
         return self.ctx.ledger.doors_opened_by(actor_prefix, since)
+
+    # --- read models for the layers above (api, cloud, daemon, ui) -----------
+
+    @property
+    def clock(self) -> Clock:
+        return self.ctx.clock
+
+    def locker(self, label: str) -> LockerRow:
+        return self.ctx.ledger.locker(label)
+
+    def door_labels(self) -> list[str]:
+        """Every configured locker label, in the configured order."""
+        return list(self.ctx.channels)
+
+    def door_busy(self, label: str) -> bool:
+        """Has a door operation on this locker not been recorded as finished yet?"""
+        return self.ctx.ledger.unfinished_op_for(label) is not None
+
+    def site_locked(self) -> bool:
+        return self.ctx.ledger.limiter().site_locked
+
+    def outbox_depth(self) -> int:
+        return self.ctx.ledger.outbox_depth()
+
+    def audit_tail(self, count: int) -> list[dict[str, object]]:
+        """The last `count` audit rows, oldest first."""
+        return self.ctx.ledger.audit_tail(count)
+
+    def verify_audit(self) -> VerifyResult:
+        return self.ctx.ledger.verify_audit()
+
+    def backup(self, dest: Path) -> None:
+        self.ctx.ledger.backup(dest)
+
+    def boards(self) -> list[BoardInfo]:
+        return list(self.ctx.bank.describe())
+
+    async def read_sensors(self, label: str | None = None, rounds: int = 3) -> dict[str, set[str]]:
+        """What each door sensor said over `rounds` sweeps; with `label`, only its board is read."""
+        channels = dict(self.ctx.channels)
+        units = None
+        if label is not None:
+            channels = {label: channels[label]}
+            units = {(channels[label].bus, channels[label].unit)}
+        seen: dict[str, set[str]] = {label: set() for label in channels}
+        for _ in range(rounds):
+            states = await self.ctx.bank.read_doors(units)
+            for label, ref in channels.items():
+                seen[label].add(states[ref].value if ref in states else "unknown")
+            await asyncio.sleep(0.02)
+        return seen
+
+    def cloud_port(self) -> Ledger:
+        """The outbox and inbox the cloud link drains and fills (the ledger implements them)."""
+        return self.ctx.ledger
