@@ -4,6 +4,15 @@
 (GpioLockBank on MockFactory pins) and "modbus" (SimulatedLockBank: the
 Modbus backend over a real pty against a simulated RTU bus). A test that only
 one backend can run says so with `@pytest.mark.backends("gpio", reason=...)`.
+
+Where the backend does not change what is tested, one backend is enough: tests
+under a directory in ONE_BACKEND_DIRS (the keypad UI, whose flows talk to the
+daemon's API and never see a pin or a register) run on BACKENDS[0] only,
+unless their `backends` marker names more. The UI's smoke flows (a delivery,
+a pickup, a technician's door opening, the door physics of a jammed or
+left-open door) carry `@pytest.mark.backends(*BACKENDS, reason=...)` and so
+still run on each backend; door physics, bus errors and supervision are tested
+on both backends in their own directories.
 """
 
 from __future__ import annotations
@@ -26,6 +35,16 @@ from support.rig import (
 __all__ = ["BACKENDS", "DEFAULT_LOCKERS", "FAST_POLICY", "Bank", "build_bank"]
 
 
+#: Directories (under tests/) whose tests run on BACKENDS[0] unless marked otherwise.
+ONE_BACKEND_DIRS = ("kiosk/ui",)
+
+
+def _in_one_backend_dir(metafunc: pytest.Metafunc) -> bool:
+    tests_dir = os.path.dirname(__file__)
+    rel = os.path.relpath(str(metafunc.definition.path), tests_dir)
+    return any(rel.startswith(d + os.sep) for d in ONE_BACKEND_DIRS)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -35,11 +54,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise `backend` (and so `bank`) over BACKENDS, or the test's `backends` marker."""
+    """Parametrise `backend` (and so `bank`) over BACKENDS, BACKENDS[0] or the `backends` marker."""
     if "backend" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("backends")
-    names = BACKENDS
+    names = BACKENDS[:1] if _in_one_backend_dir(metafunc) else BACKENDS
     if marker is not None:
         names = marker.args
         unknown = set(names) - set(BACKENDS)

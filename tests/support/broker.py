@@ -67,9 +67,17 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+def wait_port(
+    port: int,
+    timeout: float = 10.0,
+    host: str = "127.0.0.1",
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Wait until something listens on `port`; RuntimeError at once when `proc` has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process for port {port} exited ({proc.returncode})")
         with socket.socket() as s:
             s.settimeout(0.2)
             if s.connect_ex((host, port)) == 0:
@@ -231,8 +239,29 @@ class Broker:
         return conf
 
     def start(self) -> Broker:
+        """Start the broker; on a first start, new ports when another process took ours.
+
+        The ports are free when chosen but not held, so a parallel test
+        (pytest-xdist worker) can bind one first: the broker then exits at
+        once and we choose again. A restart after kill() keeps its ports.
+        """
         if self.proc is not None and self.proc.poll() is None:
             return self
+        for _attempt in range(5):
+            if self._launch():
+                self._started = True
+                return self
+            port, tls_port, server_tls_port = free_ports(3)
+            self.port = port
+            self.tls_port = tls_port if self.binary else None
+            self.server_tls_port = server_tls_port if self.binary else None
+        tail = self.log.read_text()[-2000:]
+        raise RuntimeError(f"{self.kind} found no free ports in 5 tries: {tail}")
+
+    _started = False
+
+    def _launch(self) -> bool:
+        """Run the broker; False when it exited before listening (a port was taken)."""
         out = self.log.open("ab")
         if self.binary:
             argv = [self.binary, "-c", str(self._mosquitto_conf())]
@@ -246,15 +275,17 @@ class Broker:
             ]
         self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
-            wait_port(self.port)
-            for port in (self.tls_port, self.server_tls_port):
+            for port in (self.port, self.tls_port, self.server_tls_port):
                 if port:
-                    wait_port(port)
+                    wait_port(port, proc=self.proc)
         except RuntimeError:
+            exited = self.proc.poll() is not None
             self.stop()
+            if exited and not self._started:
+                return False
             tail = self.log.read_text()[-2000:]
             raise RuntimeError(f"{self.kind} did not start: {tail}") from None
-        return self
+        return True
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to anyone (clients see the TCP connection drop)."""

@@ -1,7 +1,9 @@
 """Fixtures of the keypad tests: a real daemon (DaemonRig) in-process, and its admin client.
 
-Every flow runs on each backend (tests/conftest.py parametrises `backend`): GPIO mock
-pins and the simulated Modbus board over a pty.
+The flows run on the first backend (GPIO mock pins) only, as the keypad sees the
+daemon's API and never a pin or a register; the smoke flows and the door physics
+are marked to run on each backend, the simulated Modbus board over a pty too
+(tests/conftest.py, ONE_BACKEND_DIRS).
 """
 
 from __future__ import annotations

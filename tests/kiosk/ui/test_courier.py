@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from support.daemon_rig import DaemonRig
+from support.rig import BACKENDS
 from textual import events
 from ui_support import at_keypad, click, screen_text, until
 
@@ -18,6 +20,7 @@ async def locker_status(admin, label: str) -> str:
     return next(lk["status"] for lk in status["lockers"] if lk["label"] == label)
 
 
+@pytest.mark.backends(*BACKENDS, reason="a delivery: the smoke flow of a courier on each backend")
 async def test_delivery_masked_then_open_then_next_parcel_without_going_home(rig, admin):
     first = await admin.call("parcels.announce", size="S")
     second = await admin.call("parcels.announce", size="S")
@@ -124,6 +127,7 @@ async def test_cancel_releases_the_locker_and_goes_home(rig, admin):
     assert [p["status"] for p in listing["parcels"]] == ["EXPECTED"]
 
 
+@pytest.mark.backends(*BACKENDS, reason="door physics: a jammed door is told by each backend")
 async def test_jammed_door_moves_the_courier_to_the_next_locker(tmp_path, backend):
     # Each try waits 2 s for the sensor: long enough that "please wait" is seen even
     # when typing the code takes a loaded machine a second.
@@ -144,6 +148,7 @@ async def test_jammed_door_moves_the_courier_to_the_next_locker(tmp_path, backen
         await admin.close()
 
 
+@pytest.mark.backends(*BACKENDS, reason="door physics: a door left open is read from each backend")
 async def test_left_open_door_prompts_to_close_it(rig, admin):
     parcel = await admin.call("parcels.announce", size="S")
     async with at_keypad(rig.socket) as (app, pilot):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from support.daemon_rig import DaemonRig
+from support.rig import BACKENDS
 from ui_support import SIZE, at_keypad, click, make_app, screen_text, until
 
 from kiosk.domain.codes import code_digest
@@ -30,6 +32,7 @@ async def delivered(rig, admin, size: str = "S") -> dict:
     raise AssertionError("delivery did not finish")
 
 
+@pytest.mark.backends(*BACKENDS, reason="a pickup: the smoke flow of a customer on each backend")
 async def test_pickup_opens_the_parcels_locker_then_thanks_and_home(rig, admin):
     parcel = await delivered(rig, admin)
     app = make_app(rig.socket, thanks_s=0.3)
@@ -62,6 +65,7 @@ async def test_collector_takes_an_expired_parcel_back(rig, admin):
         await until(pilot, lambda: app.screen.finished == "returned")
 
 
+@pytest.mark.backends(*BACKENDS, reason="door physics: a jammed door is told by each backend")
 async def test_pickup_at_a_jammed_door_says_a_technician_is_called(rig, admin):
     parcel = await delivered(rig, admin)
     rig.doors.jammed.add("A-1")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from support.daemon_rig import DaemonRig
+from support.rig import BACKENDS
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, ProgressBar
 from ui_support import SIZE, at_keypad, click, make_app, screen_text, until
@@ -60,6 +62,9 @@ async def test_star_at_home_opens_the_pin_modal_and_a_wrong_pin_counts(rig, admi
         await until(pilot, lambda: isinstance(app.screen, PinModal))
 
 
+@pytest.mark.backends(
+    *BACKENDS, reason="a technician's door opening: the smoke flow on each backend"
+)
 async def test_grid_open_with_reason_service_out_and_in_then_logout(rig, admin):
     await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
     app = make_app(rig.socket)

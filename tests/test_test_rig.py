@@ -1,0 +1,56 @@
+"""The test rig itself: parallel workers, one backend for the keypad flows, a broker that moves."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from support.broker import Broker
+
+
+def test_a_broker_whose_port_another_process_took_starts_on_new_ports(tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "broker")
+    taken = broker.port
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        broker.start()
+        try:
+            assert broker.port != taken
+            assert broker.proc is not None and broker.proc.poll() is None
+            with socket.create_connection(("127.0.0.1", broker.port), timeout=10):
+                pass
+        finally:
+            broker.stop()
+
+
+def test_keypad_flows_run_on_one_backend_and_the_smoke_flows_on_each() -> None:
+    tests = Path(__file__).parent
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n0", "-p", "no:randomly"]
+        + [str(tests / "kiosk" / "ui" / name) for name in ("test_courier.py", "test_customer.py")],
+        cwd=tests.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    ids = set(out.split())
+    courier = "tests/kiosk/ui/test_courier.py::"
+    assert f"{courier}test_on_screen_keypad_buttons[gpio]" in ids
+    assert f"{courier}test_on_screen_keypad_buttons[modbus]" not in ids
+    for backend in ("gpio", "modbus"):
+        assert f"{courier}test_jammed_door_moves_the_courier_to_the_next_locker[{backend}]" in ids
+
+
+def test_the_readmes_command_runs_on_two_workers_and_shows_the_slowest_tests() -> None:
+    config = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    addopts = config["tool"]["pytest"]["ini_options"]["addopts"].split()
+    assert "--durations=15" in addopts
+    assert addopts[addopts.index("-n") + 1] in ("2", "auto")
+    assert any(
+        dep.startswith("pytest-xdist") for dep in config["project"]["optional-dependencies"]["test"]
+    )
