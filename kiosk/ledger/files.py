@@ -12,6 +12,7 @@ with the wrong mode) are tightened each time the ledger is opened.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -34,6 +35,8 @@ def create_private(path: str | Path) -> None:
 def make_private(path: str | Path) -> None:
     """Create the ledger file private if missing; take wider bits off it and its companions."""
     main = Path(path)
+    if main.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file", str(main))
     if not main.exists():
         # Created meanwhile by someone else: tightened below like any other.
         with contextlib.suppress(FileExistsError):
