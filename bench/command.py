@@ -195,7 +195,9 @@ async def _kiosk(
     await service.start()
     await link.start()
     try:
-        for i in range(n + 1):  # the first one (untimed) proves the subscription is in place
+        while not link.listening:  # the broker has the subscription: no command is dropped
+            await asyncio.sleep(0.01)
+        for i in range(n + 1):  # the first one is untimed (warm-up)
             channel = i % CHANNELS
             jti, token = sign(key, SITE.id, "door.open",
                               {"label": f"A-{channel + 1}", "reason": "bench"},

@@ -146,6 +146,12 @@ class CloudLink:
         s = self._session
         return s is not None and s.connected and not s.ended.done()
 
+    @property
+    def listening(self) -> bool:
+        """Online, and the broker has confirmed the subscription to commands."""
+        s = self._session
+        return self.online and s is not None and s.subscribed
+
     def kick(self) -> None:
         """Something changed: look at the outbox and the state on the next tick."""
         self._kicked = True

@@ -112,6 +112,10 @@ class CloudRig(DaemonRig):
     def ledger(self):  # type: ignore[no-untyped-def]
         return self.daemon.ledger
 
+    def listening(self) -> bool:
+        """Commands published from now on reach the daemon (SUBACK seen, not just CONNACK)."""
+        return self.daemon.link is not None and self.daemon.link.listening
+
 
 def cloud_client(broker: Broker, key: Ed25519PrivateKey | None = None, **kw: Any) -> CloudClient:
     return CloudClient(Endpoint("127.0.0.1", broker.port), PREFIX, key, **kw).connect()

@@ -38,7 +38,7 @@ def cloud_key(tmp_path) -> Ed25519PrivateKey:
 @pytest.fixture
 async def rig(tmp_path, broker, cloud_key):
     async with CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key) as r:
-        await wait_for(lambda: r.daemon.online())
+        await wait_for(r.listening)
         yield r
 
 

@@ -77,7 +77,7 @@ async def test_a_command_living_longer_than_the_cap_is_refused(tmp_path, broker,
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key,
                    policy={"command_max_lifetime_s": 600})  # fmt: skip
     async with rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0)
         before = snapshot(rig.config.ledger.path)
         now = datetime.now(UTC)

@@ -120,7 +120,7 @@ async def test_remote_door_open_is_rate_limited_per_label_and_site(
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key,
                    policy={"remote_opens_per_hour": 3})  # fmt: skip
     async with rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         await _open_five(rig, cloud)
 
 

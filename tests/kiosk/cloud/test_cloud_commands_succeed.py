@@ -444,7 +444,7 @@ async def test_cli_codes_follow_a_sites_longer_code_length(tmp_path, broker, clo
     rig = CloudRig(tmp_path / "kiosk8", mqtt_config(broker), cloud_key,
                    policy={"code_length": 8})  # fmt: skip
     async with rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         keys = cli_keys(rig, cloud_key)
         rc, out, err = await kiosk_cloud(
             broker, *keys, "reserve", "--site", SITE, "--size", "L", "--parcel-id", "K-8",

@@ -24,7 +24,7 @@ async def test_refused_door_opens_use_no_slot(tmp_path, broker, cloud_key, cloud
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key,
                    policy={"remote_opens_per_hour": 2})  # fmt: skip
     async with rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         # a locker that is not there
         assert await door_open(cloud, "Z-9") == (False, "not_found")
         # a door that stays shut through every pulse (it goes out of service)
@@ -48,15 +48,15 @@ async def test_the_rate_survives_a_restart_on_the_same_ledger(tmp_path, broker, 
     state = tmp_path / "kiosk"
     policy = {"remote_opens_per_hour": 1}
     async with CloudRig(state, mqtt_config(broker), cloud_key, policy=policy) as rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         assert await door_open(cloud, "A-1") == (True, None)
     async with CloudRig(state, mqtt_config(broker), cloud_key, policy=policy) as rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         assert await door_open(cloud, "A-2") == (False, "rate_limited")
         assert rig.doors.pulses["A-2"] == 0
     # a higher limit in the config lets the next one through, still counting the first
     policy = {"remote_opens_per_hour": 2}
     async with CloudRig(state, mqtt_config(broker), cloud_key, policy=policy) as rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         assert await door_open(cloud, "A-2") == (True, None)
         assert await door_open(cloud, "C-1") == (False, "rate_limited")

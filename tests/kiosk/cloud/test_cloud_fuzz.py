@@ -165,4 +165,4 @@ async def test_junk_through_the_broker_never_stops_the_link(rig, cloud, cloud_ke
             "pin_limiter")} == {k: v for k, v in before.items() if k not in (
             "audit", "inbox", "limiter", "pin_limiter")}  # fmt: skip
     assert rig.doors.pulses["A-1"] == 0
-    await wait_for(lambda: rig.daemon.online())
+    await wait_for(rig.listening)

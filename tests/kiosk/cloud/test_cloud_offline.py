@@ -43,7 +43,7 @@ async def test_broker_gone_mid_backlog_no_loss_no_gap(tmp_path, broker, cloud_ke
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key)
     rig.daemon.cloud_timing = SLOW_BACK
     async with rig:
-        await wait_for(rig.daemon.online)
+        await wait_for(rig.listening)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0)
         first, last = queue_events(rig.ledger, 4000)
         await wait_for(lambda: observer.take() >= 800, timeout=20, step=0.001)
@@ -60,7 +60,7 @@ async def test_broker_gone_mid_backlog_no_loss_no_gap(tmp_path, broker, cloud_ke
         before = len(observer.seqs)
         broker.start()
         await asyncio.to_thread(observer.connect)
-        await wait_for(rig.daemon.online, timeout=10)
+        await wait_for(rig.listening, timeout=10)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=30)
         await wait_for(lambda: observer.take() and set(observer.seqs) >= set(pending))
         await wait_for(lambda: observer.take() >= last + 1 - (first if how == "restart"
@@ -112,7 +112,7 @@ async def test_outbox_near_cap_is_an_alarm_before_it_is_reached(
         assert rig.ledger.outbox_depth() == 1050  # nothing is dropped
         watcher = await asyncio.to_thread(cloud_client, broker.start())
         try:
-            await wait_for(rig.daemon.online, timeout=10)
+            await wait_for(rig.listening, timeout=10)
             await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=20)
             await wait_for(lambda: rig.link.outbox_level == "ok", timeout=5)
             await asyncio.to_thread(watcher.subscribe, f"{PREFIX}/{SITE}/status")
@@ -128,7 +128,7 @@ async def test_a_broker_that_hangs_is_noticed_by_the_keepalive(tmp_path, broker,
     loop (PINGREQ, then no PINGRESP in time), goes offline and comes back once it can."""
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker, keepalive_s=5), cloud_key)
     async with rig:
-        await wait_for(rig.daemon.online, timeout=10)
+        await wait_for(rig.listening, timeout=10)
         assert broker.proc is not None
         broker.proc.send_signal(signal.SIGSTOP)
         try:
@@ -136,7 +136,7 @@ async def test_a_broker_that_hangs_is_noticed_by_the_keepalive(tmp_path, broker,
             rig.daemon.service.set_service("C-1", False, "hung broker")  # the bank works on
         finally:
             broker.proc.send_signal(signal.SIGCONT)
-        await wait_for(rig.daemon.online, timeout=30, step=0.1)
+        await wait_for(rig.listening, timeout=30, step=0.1)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=10)
         assert rig.link.connections >= 2
 
@@ -153,7 +153,7 @@ async def test_a_week_offline_the_bank_works_and_every_event_goes_up_in_order(
                         sweep_every_s=0.05)  # fmt: skip
     rig.daemon.cloud_timing = SLOW_BACK
     async with rig:
-        await wait_for(rig.daemon.online, timeout=10)
+        await wait_for(rig.listening, timeout=10)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0)
         broker.kill()
         await wait_for(lambda: not rig.daemon.online())
@@ -188,7 +188,7 @@ async def test_a_week_offline_the_bank_works_and_every_event_goes_up_in_order(
         observer = Observer(broker)
         await asyncio.to_thread(observer.connect)  # before the kiosk's back-off ends
         try:
-            await wait_for(rig.daemon.online, timeout=15)
+            await wait_for(rig.listening, timeout=15)
             await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=20)
             await wait_for(lambda: observer.take() >= last - first + 1, timeout=10)
         finally:

@@ -17,7 +17,7 @@ async def test_link_over_mutual_tls(tmp_path, broker, cloud_key):
     broker.require("tls")
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker, tls=True), cloud_key)
     async with rig:
-        await wait_for(rig.daemon.online, timeout=10)
+        await wait_for(rig.listening, timeout=10)
         assert rig.link.endpoint.uses_tls
         rig.daemon.service.set_service("C-1", False, "tls test")
         await wait_for(lambda: rig.ledger.outbox_depth() == 0)
@@ -32,7 +32,7 @@ async def test_backlog_drains_in_order_over_tls(tmp_path, broker, cloud_key):
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker, tls=True), cloud_key)
     try:
         async with rig:
-            await wait_for(rig.daemon.online, timeout=10)
+            await wait_for(rig.listening, timeout=10)
             await wait_for(lambda: rig.ledger.outbox_depth() == 0)
             first, last = queue_events(rig.ledger, 3000)
             await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=30, step=0.05)

@@ -29,7 +29,7 @@ async def test_no_tls_key_means_tls_checked_with_the_system_cas(
     monkeypatch.setenv("SSL_CERT_FILE", str(broker.certs.ca))
     mqtt = MqttConfig("127.0.0.1", broker.server_tls_port, PREFIX)  # no tls, no ca_file
     async with CloudRig(tmp_path / "kiosk", mqtt, cloud_key) as rig:
-        await wait_for(rig.daemon.online, timeout=15)
+        await wait_for(rig.listening, timeout=15)
         assert rig.link.endpoint.uses_tls
 
 
@@ -53,7 +53,7 @@ async def test_tls_false_on_loopback_connects_plain_without_a_warning(
     broker.require("mqtt5")
     mqtt = MqttConfig("127.0.0.1", broker.port, PREFIX, tls=False)
     async with CloudRig(tmp_path / "kiosk", mqtt, cloud_key) as rig:
-        await wait_for(rig.daemon.online, timeout=15)
+        await wait_for(rig.listening, timeout=15)
         assert not rig.link.endpoint.uses_tls
     assert plain_warnings(caplog) == []
 
@@ -72,7 +72,7 @@ async def test_tls_false_to_another_host_connects_plain_and_warns(
     mqtt = MqttConfig(host, broker.port, PREFIX, tls=False)
     caplog.set_level(logging.WARNING)
     async with CloudRig(tmp_path / "kiosk", mqtt, cloud_key) as rig:
-        await wait_for(rig.daemon.online, timeout=15)
+        await wait_for(rig.listening, timeout=15)
         assert not rig.link.endpoint.uses_tls
     [warning] = plain_warnings(caplog)
     assert f"{host}:{broker.port} is plain TCP" in warning

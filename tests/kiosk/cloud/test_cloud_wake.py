@@ -25,7 +25,7 @@ async def slow_rig(tmp_path, broker, cloud_key):
     r = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key)
     r.daemon.cloud_timing = SLOW
     async with r:
-        await wait_for(lambda: r.daemon.online())
+        await wait_for(r.listening)
         yield r
 
 
