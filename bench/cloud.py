@@ -114,14 +114,18 @@ def _service(path: Path, key: bytes) -> LockerService:
 
     lockers = tuple(LockerConfig(f"A-{i + 1}", Size.M, "gpio", 1, i) for i in range(4))
     gpio = GpioLockBank(
-        "gpio", [GpioChannel(i, 2 + i, 14 + i) for i in range(4)], 60, 500,
+        "gpio",
+        [GpioChannel(i, 2 + i, 14 + i) for i in range(4)],
+        60,
+        500,
         pin_factory=MockFactory(),
-    )  # fmt: skip
+    )
     return LockerService.build(Ledger.open(path), gpio, SystemClock(), key, lockers)
 
 
-async def _link_run(workdir: Path, port: int, events: int, rounds: int, commands: int,
-                    window: int) -> dict[str, Any]:  # fmt: skip
+async def _link_run(
+    workdir: Path, port: int, events: int, rounds: int, commands: int, window: int
+) -> dict[str, Any]:
     key = os.urandom(32)
     cloud_key = Ed25519PrivateKey.generate()
     service = _service(workdir / "cloud-bench.db", key)
@@ -131,8 +135,13 @@ async def _link_run(workdir: Path, port: int, events: int, rounds: int, commands
     mqtt = MqttConfig("127.0.0.1", port, PREFIX, outbox_cap=10_000_000, tls=False)
     link = CloudLink(mqtt, SITE, ledger, handler, clock, "bench", TIMING, wire_inflight=window)
     ledger.on_events_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
-    sample = OutboxEvent.of(10**6, "00000000-0000-4000-8000-000000000000", "door.opened",
-                         "2026-11-24T12:00:00.000000Z", BODY)  # fmt: skip
+    sample = OutboxEvent.of(
+        10**6,
+        "00000000-0000-4000-8000-000000000000",
+        "door.opened",
+        "2026-11-24T12:00:00.000000Z",
+        BODY,
+    )
     payloads = [event_payload(sample)] * events
     raw_s: list[float] = []
     link_s: list[float] = []
@@ -173,8 +182,9 @@ async def _link_run(workdir: Path, port: int, events: int, rounds: int, commands
     }
 
 
-async def _commands(port: int, cloud_key: Ed25519PrivateKey, key: bytes, ledger: Ledger,
-                    n: int) -> dict[str, Any]:  # fmt: skip
+async def _commands(
+    port: int, cloud_key: Ed25519PrivateKey, key: bytes, ledger: Ledger, n: int
+) -> dict[str, Any]:
     client = await asyncio.to_thread(
         CloudClient(Endpoint("127.0.0.1", port), PREFIX, cloud_key).connect
     )
@@ -205,8 +215,9 @@ async def _commands(port: int, cloud_key: Ed25519PrivateKey, key: bytes, ledger:
     return {"to_ledger_row": summarise(row_ns, MS), "to_result_at_cloud": summarise(answer_ns, MS)}
 
 
-def run(workdir: Path, events: int = 20_000, rounds: int = 3, commands: int = 200,
-        window: int = 20) -> dict[str, Any]:  # fmt: skip
+def run(
+    workdir: Path, events: int = 20_000, rounds: int = 3, commands: int = 200, window: int = 20
+) -> dict[str, Any]:
     started = _mosquitto(workdir)
     if started is None:
         return {"skipped": "no mosquitto binary (apt-get install mosquitto)"}

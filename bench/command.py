@@ -71,8 +71,11 @@ class _Line:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.linetap", str(BAUD), str(CHANNELS)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline().split()
         if first[:1] != ["path"]:
@@ -186,8 +189,15 @@ async def _kiosk(
     handler = CommandHandler(
         service, ledger, Verifier(key.public_key(), SITE.id), clock, door_limits=unlimited
     )
-    link = CloudLink(MqttConfig("127.0.0.1", port, PREFIX, tls=False), SITE, ledger, handler, clock,
-                     "bench", LinkTiming())  # fmt: skip
+    link = CloudLink(
+        MqttConfig("127.0.0.1", port, PREFIX, tls=False),
+        SITE,
+        ledger,
+        handler,
+        clock,
+        "bench",
+        LinkTiming(),
+    )
     ledger.on_events_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
     topic = f"{PREFIX}/{SITE.id}/commands"
     samples: list[int] = []
@@ -199,9 +209,13 @@ async def _kiosk(
             await asyncio.sleep(0.01)
         for i in range(n + 1):  # the first one is untimed (warm-up)
             channel = i % CHANNELS
-            jti, token = sign(key, SITE.id, "door.open",
-                              {"label": f"A-{channel + 1}", "reason": "bench"},
-                              datetime.now(UTC))  # fmt: skip
+            jti, token = sign(
+                key,
+                SITE.id,
+                "door.open",
+                {"label": f"A-{channel + 1}", "reason": "bench"},
+                datetime.now(UTC),
+            )
             await asyncio.sleep(IDLE_S)
             started = cloud.publish(topic, token.encode("ascii"))
             first = await asyncio.to_thread(line.first_byte, channel)
@@ -242,9 +256,16 @@ async def _run(workdir: Path, port: int, samples: int, rounds: int) -> dict[str,
     line = await asyncio.to_thread(_Line)
     cloud = await asyncio.to_thread(_Cloud, port)
     ledger = Ledger.open(workdir / "command-bench.db")
-    tokens = [sign(key, SITE.id, "door.open", {"label": f"A-{i % CHANNELS + 1}",
-                   "reason": "bench"}, datetime.now(UTC))[1].encode("ascii")
-              for i in range(samples)]  # fmt: skip
+    tokens = [
+        sign(
+            key,
+            SITE.id,
+            "door.open",
+            {"label": f"A-{i % CHANNELS + 1}", "reason": "bench"},
+            datetime.now(UTC),
+        )[1].encode("ascii")
+        for i in range(samples)
+    ]
     base: list[list[int]] = []
     kiosk: list[list[int]] = []
     try:
@@ -299,12 +320,16 @@ def table(result: dict[str, Any]) -> list[str]:
         "| measure | n | p50 ms | p99 ms | max ms |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for title, key in (("bare paho + pymodbus (baseline)", "baseline_ms"),
-                       ("kiosk: link, signature, journal, pulse", "kiosk_ms")):  # fmt: skip
+    for title, key in (
+        ("bare paho + pymodbus (baseline)", "baseline_ms"),
+        ("kiosk: link, signature, journal, pulse", "kiosk_ms"),
+    ):
         s = result[key]
         rows.append(f"| {title} | {s['n']} | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} |")
-    for title, key in (("one fsync'd commit on the same ledger file", "commit"),
-                       ("one signature check (Verifier.verify)", "verify")):  # fmt: skip
+    for title, key in (
+        ("one fsync'd commit on the same ledger file", "commit"),
+        ("one signature check (Verifier.verify)", "verify"),
+    ):
         s = result["floor_ms"][key]
         rows.append(f"| {title} | {s['n']} | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} |")
     rows += [

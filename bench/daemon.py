@@ -184,8 +184,12 @@ class _Child:
             with self.log.open("ab") as log:
                 self.proc = subprocess.Popen(
                     [sys.executable, "-m", "kiosk", "--config", str(self.config), "run"],
-                    cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                )  # fmt: skip
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                )
             while True:
                 message = sock.recv(4096).decode()
                 if "READY=1" in message.split("\n"):

@@ -42,8 +42,14 @@ BANK = [(f"A-{n}", "S" if n <= 4 else "M" if n <= 8 else "L") for n in range(1, 
 BATCH = len(BANK)
 PULSE_MS = 20
 #: What is timed per flow: the whole flow, submit_code until the door is seen open, poll_doors.
-_TIMED = ("delivery_flow", "delivery_open", "delivery_close", "pickup_flow", "pickup_open",
-          "pickup_close")  # fmt: skip
+_TIMED = (
+    "delivery_flow",
+    "delivery_open",
+    "delivery_close",
+    "pickup_flow",
+    "pickup_open",
+    "pickup_close",
+)
 
 
 def _bank(factory: MockFactory) -> tuple[GpioLockBank, dict[str, tuple[int, int]]]:

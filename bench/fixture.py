@@ -68,14 +68,34 @@ def _parcel_size(rng: random.Random, room: Size) -> Size:
 
 
 _PARCEL_COLUMNS = (
-    "parcel_id", "order_id", "size", "status", "locker", "source", "deliver_by", "delivered_at",
-    "expires_at", "closed_at", "expiring_sent", "reminders_sent", "version", "created_at",
+    "parcel_id",
+    "order_id",
+    "size",
+    "status",
+    "locker",
+    "source",
+    "deliver_by",
+    "delivered_at",
+    "expires_at",
+    "closed_at",
+    "expiring_sent",
+    "reminders_sent",
+    "version",
+    "created_at",
     "updated_at",
-)  # fmt: skip
+)
 _PARCEL_DEFAULTS: dict[str, Any] = {
-    "order_id": "", "locker": None, "source": "cloud", "deliver_by": None, "delivered_at": None,
-    "expires_at": None, "closed_at": None, "expiring_sent": 0, "reminders_sent": 0, "version": 1,
-}  # fmt: skip
+    "order_id": "",
+    "locker": None,
+    "source": "cloud",
+    "deliver_by": None,
+    "delivered_at": None,
+    "expires_at": None,
+    "closed_at": None,
+    "expiring_sent": 0,
+    "reminders_sent": 0,
+    "version": 1,
+}
 _INSERT_PARCEL = (
     f"INSERT INTO parcels ({', '.join(_PARCEL_COLUMNS)})"
     f" VALUES ({', '.join('?' for _ in _PARCEL_COLUMNS)})"
@@ -115,15 +135,22 @@ def _past_rows(
         label = rng.choice(fitting[size])
         parcels.append(
             _parcel(
-                parcel_id=pid, order_id=f"ORD-{rng.getrandbits(40):010X}", size=size.value,
-                status="RETURNED" if returned else "PICKED_UP", locker=label,
-                deliver_by=created + timedelta(days=2), delivered_at=delivered,
-                expires_at=expires, closed_at=closed,
+                parcel_id=pid,
+                order_id=f"ORD-{rng.getrandbits(40):010X}",
+                size=size.value,
+                status="RETURNED" if returned else "PICKED_UP",
+                locker=label,
+                deliver_by=created + timedelta(days=2),
+                delivered_at=delivered,
+                expires_at=expires,
+                closed_at=closed,
                 expiring_sent=int(returned or rng.random() < 0.3),
-                reminders_sent=rng.choice((0, 0, 0, 1, 2)), version=5 if returned else 3,
-                created_at=created, updated_at=closed,
+                reminders_sent=rng.choice((0, 0, 0, 1, 2)),
+                version=5 if returned else 3,
+                created_at=created,
+                updated_at=closed,
             )
-        )  # fmt: skip
+        )
         ops.append(("delivery", label, pid, "courier", to_text(delivered)))
         kind, actor = ("collection", "collector") if returned else ("pickup", "customer")
         ops.append((kind, label, pid, actor, to_text(closed)))
@@ -150,19 +177,29 @@ def _current_rows(
             expired = delivered + PICKUP_WINDOW < now
             out["parcels"].append(
                 _parcel(
-                    parcel_id=pid, size=size, status="EXPIRED" if expired else "DELIVERED",
-                    locker=lk.label, delivered_at=delivered,
-                    expires_at=delivered + PICKUP_WINDOW, version=2,
-                    created_at=min(created, delivered), updated_at=delivered,
+                    parcel_id=pid,
+                    size=size,
+                    status="EXPIRED" if expired else "DELIVERED",
+                    locker=lk.label,
+                    delivered_at=delivered,
+                    expires_at=delivered + PICKUP_WINDOW,
+                    version=2,
+                    created_at=min(created, delivered),
+                    updated_at=delivered,
                 )
-            )  # fmt: skip
+            )
             out["codes"].append((_digest(rng), pid, "return" if expired else "pickup"))
             out["lockers"].append(("OCCUPIED", pid, None, "", stamp, lk.label))
         elif i < n_occ + n_res:
             out["parcels"].append(
-                _parcel(parcel_id=pid, size=size, status="EXPECTED", created_at=created,
-                        updated_at=created)
-            )  # fmt: skip
+                _parcel(
+                    parcel_id=pid,
+                    size=size,
+                    status="EXPECTED",
+                    created_at=created,
+                    updated_at=created,
+                )
+            )
             out["codes"] += [(_digest(rng), pid, "delivery"), (_digest(rng), pid, "pickup")]
             out["ops"].append(("delivery", lk.label, pid, "OPEN", "courier", stamp, stamp))
             out["lockers"].append(("RESERVED", pid, to_text(now + HOLD), "", stamp, lk.label))
@@ -172,9 +209,15 @@ def _current_rows(
         pid = f"EXP-{j:05d}-{rng.getrandbits(24):06X}"
         size = rng.choices(SIZES, SIZE_WEIGHTS)[0].value
         out["parcels"].append(
-            _parcel(parcel_id=pid, size=size, status="EXPECTED",
-                    deliver_by=now + timedelta(days=2), created_at=now, updated_at=now)
-        )  # fmt: skip
+            _parcel(
+                parcel_id=pid,
+                size=size,
+                status="EXPECTED",
+                deliver_by=now + timedelta(days=2),
+                created_at=now,
+                updated_at=now,
+            )
+        )
         out["codes"] += [(_digest(rng), pid, "delivery"), (_digest(rng), pid, "pickup")]
     return out
 

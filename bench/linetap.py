@@ -35,8 +35,9 @@ def _raw_line(fd: int, baudrate: int) -> None:
 
 async def serve(baudrate: int, channels: int) -> None:
     loop = asyncio.get_running_loop()
-    bus = SimBus([SimBoard(1, channels, PULSE_MS, open_delay_s=OPEN_DELAY_S,
-                           auto_close_s=AUTO_CLOSE_S)])  # fmt: skip
+    bus = SimBus(
+        [SimBoard(1, channels, PULSE_MS, open_delay_s=OPEN_DELAY_S, auto_close_s=AUTO_CLOSE_S)]
+    )
     master, slave = os.openpty()  # the slave stays open here: clients may come and go
     _raw_line(slave, baudrate)
     os.set_blocking(master, False)
@@ -62,8 +63,9 @@ async def serve(baudrate: int, channels: int) -> None:
         server.feed(data)
 
     bus.on_frame = on_frame
-    server = RtuServer(bus, lambda data: os.write(master, data), baudrate=baudrate,
-                       wire_timing=True, precise=True)  # fmt: skip
+    server = RtuServer(
+        bus, lambda data: os.write(master, data), baudrate=baudrate, wire_timing=True, precise=True
+    )
     server.start()
     loop.add_reader(master, readable)
     print(f"path {os.ttyname(slave)}", flush=True)

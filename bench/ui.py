@@ -121,8 +121,12 @@ def ui_process_rss(config: Path, wait_s: float) -> dict[str, float]:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "kiosk", "ui", "--config", str(config)],
-        stdin=secondary, stdout=secondary, stderr=secondary, env=env, close_fds=True,
-    )  # fmt: skip
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        close_fds=True,
+    )
     os.close(secondary)
     os.set_blocking(primary, False)
     try:
@@ -147,13 +151,18 @@ async def _measure(config_path: Path, flows: int, rss_wait_s: float) -> dict[str
     config = load_config(config_path)
     factory = MockFactory()
     bus = config.buses[0]
-    pins = {lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel])
-            for lk in config.lockers}  # fmt: skip
+    pins = {
+        lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel]) for lk in config.lockers
+    }
     doors = GpioDoorSim(factory, pins)
     bank = GpioLockBank(
-        "gpio", [GpioChannel(lk.channel, *pins[lk.label]) for lk in config.lockers],
-        PULSE_MS, 500, debounce_ms=0, pin_factory=factory,
-    )  # fmt: skip
+        "gpio",
+        [GpioChannel(lk.channel, *pins[lk.label]) for lk in config.lockers],
+        PULSE_MS,
+        500,
+        debounce_ms=0,
+        pin_factory=factory,
+    )
     daemon = Daemon(config, bank=bank, notifier=Notifier(""))
     await bank.start()
     doors.start()

@@ -63,8 +63,9 @@ def write_config(state_dir: Path) -> tuple[Path, KioskConfig]:
 
 def record_samples(state_dir: Path, parcels: list[dict[str, Any]], out: TextIO) -> None:
     """demo-codes.txt first (one `ID delivery=CODE pickup=CODE` a line), then the printout."""
-    lines = [f"{p['parcel_id']} delivery={p['delivery_code']} pickup={p['pickup_code']}"
-             for p in parcels]  # fmt: skip
+    lines = [
+        f"{p['parcel_id']} delivery={p['delivery_code']} pickup={p['pickup_code']}" for p in parcels
+    ]
     (state_dir / "demo-codes.txt").write_text("\n".join(lines) + "\n", encoding="ascii")
     print("Sample parcels (also in demo-codes.txt):", file=out)
     for p in parcels:
@@ -191,8 +192,11 @@ def interactive(state_dir: Path, out: TextIO, screen: KeypadScreen | None) -> in
     with log.open("ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kiosk", "run", "--config", str(config_path)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, cwd=state_dir,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=state_dir,
+        )
     try:
         _wait_for_daemon(socket, proc, log)
         print(f"locker-kiosk demo: bank {config.site.id}, state in {state_dir}", file=out)

@@ -83,34 +83,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     keygen = leaf("keygen", "make the cloud's Ed25519 key pair and a site code key", cmd_keygen)
     keygen.add_argument("dir", metavar="DIR")
-    reserve = leaf("reserve", "announce a parcel: draw its codes, send their digests", cmd_reserve,
-                   [site_opt, json_opt])  # fmt: skip
+    reserve = leaf(
+        "reserve",
+        "announce a parcel: draw its codes, send their digests",
+        cmd_reserve,
+        [site_opt, json_opt],
+    )
     reserve.add_argument("--size", required=True, choices=SIZES, metavar="S|M|L")
     reserve.add_argument("--parcel-id", metavar="ID", help="default: a new id")
     reserve.add_argument("--order-id", metavar="ID", default="", help="the order it belongs to")
     reserve.add_argument("--deliver-by", metavar="TIME", help="RFC 3339 deadline for the courier")
-    reserve.add_argument("--code-length", metavar="N", type=int, default=6,
-                         help="digits: the site's policy.code_length (6)")  # fmt: skip
+    reserve.add_argument(
+        "--code-length",
+        metavar="N",
+        type=int,
+        default=6,
+        help="digits: the site's policy.code_length (6)",
+    )
     cancel = leaf("cancel", "cancel an expected parcel", cmd_cancel, [site_opt, json_opt])
     cancel.add_argument("parcel_id", metavar="PARCEL_ID")
     extend = leaf("extend", "give a delivered parcel longer", cmd_extend, [site_opt, json_opt])
     extend.add_argument("parcel_id", metavar="PARCEL_ID")
     extend.add_argument("--expires-at", metavar="TIME", required=True, help="RFC 3339")
-    ret = leaf("schedule-return", "issue a return code for an expired parcel", cmd_schedule_return,
-               [site_opt, json_opt])  # fmt: skip
+    ret = leaf(
+        "schedule-return",
+        "issue a return code for an expired parcel",
+        cmd_schedule_return,
+        [site_opt, json_opt],
+    )
     ret.add_argument("parcel_id", metavar="PARCEL_ID")
-    ret.add_argument("--code-length", metavar="N", type=int, default=6,
-                     help="digits: the site's policy.code_length (6)")  # fmt: skip
+    ret.add_argument(
+        "--code-length",
+        metavar="N",
+        type=int,
+        default=6,
+        help="digits: the site's policy.code_length (6)",
+    )
     opener = leaf("open", "open a door remotely (support)", cmd_open, [site_opt, json_opt])
     opener.add_argument("label", metavar="LABEL")
     opener.add_argument("--reason", metavar="TEXT", required=True, help="why (audited)")
-    watch = leaf("watch", "the event stream, with gap and duplicate checks by seq", cmd_watch,
-                 [json_opt])  # fmt: skip
+    watch = leaf(
+        "watch", "the event stream, with gap and duplicate checks by seq", cmd_watch, [json_opt]
+    )
     watch.add_argument("--site", metavar="ID", default="+", help="one site (default: all)")
     watch.add_argument("--count", metavar="N", type=int, help="stop after N events")
     watch.add_argument("--seconds", metavar="S", type=float, help="stop after S seconds")
-    nearby = leaf("nearby", "sites near a point with a free locker (retained state)", cmd_nearby,
-                  [json_opt])  # fmt: skip
+    nearby = leaf(
+        "nearby", "sites near a point with a free locker (retained state)", cmd_nearby, [json_opt]
+    )
     nearby.add_argument("--lat", metavar="DEG", type=float, required=True)
     nearby.add_argument("--lon", metavar="DEG", type=float, required=True)
     nearby.add_argument("--radius-km", metavar="KM", type=float, required=True)

@@ -19,8 +19,11 @@ def test_quick_bench_runs_and_reports(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--json", str(out), "--dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "ledger.free_locker" in done.stdout and "seed 5.3" in done.stdout
     report = json.loads(out.read_text())

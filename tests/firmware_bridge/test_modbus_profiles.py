@@ -135,8 +135,9 @@ def test_frame_gap_is_3_5_chars_of_11_bits_or_1_75_ms_above_19200_baud() -> None
 
 def test_pymodbus_per_request_failures_are_demoted_to_debug() -> None:
     logger = logging.getLogger(PYMODBUS_LOGGER)
-    noise = logger.makeRecord(logger.name, logging.ERROR, __file__, 1,
-                              "No response received after 0 retries", (), None)  # fmt: skip
+    noise = logger.makeRecord(
+        logger.name, logging.ERROR, __file__, 1, "No response received after 0 retries", (), None
+    )
     other = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "something else", (), None)
     demote = DemotePymodbusNoise()
     old = logger.level

@@ -57,8 +57,9 @@ async def make_rig() -> AsyncIterator[MakeRig]:
             BoardSpec(BUS, unit, channels=board.channels, pulse_ms=PULSE_MS)
             for unit, board in sorted(sim.boards.items())
         ]
-        settings = BusSettings(BUS, "rtu", device=link.path, baudrate=115200,
-                               timeout_s=timeout_s, retries=retries)  # fmt: skip
+        settings = BusSettings(
+            BUS, "rtu", device=link.path, baudrate=115200, timeout_s=timeout_s, retries=retries
+        )
         bus = ModbusBus(settings)
         rig = Rig(sim, link, bus, ModbusLockBank([bus], specs, check_s=check_s))
         rigs.append(rig)

@@ -100,11 +100,20 @@ async def test_waveshare_contacts_that_close_when_the_door_shuts_read_through_th
         "keys": {"site_code_key_file": "site.key"},
         "api": {"socket": "kiosk.sock"},
         "bus": [{"name": BUS, "kind": "modbus-rtu", "port": link.path, "timeout_s": 0.1}],
-        "board": [{"bus": BUS, "unit": 1, "profile": "waveshare-relay-d", "channels": 2,
-                   "sensor_open_high": False}],
-        "locker": [{"label": "1", "size": "M", "bus": BUS, "unit": 1, "channel": 0},
-                   {"label": "2", "size": "M", "bus": BUS, "unit": 1, "channel": 1}],
-    }  # fmt: skip
+        "board": [
+            {
+                "bus": BUS,
+                "unit": 1,
+                "profile": "waveshare-relay-d",
+                "channels": 2,
+                "sensor_open_high": False,
+            }
+        ],
+        "locker": [
+            {"label": "1", "size": "M", "bus": BUS, "unit": 1, "channel": 0},
+            {"label": "2", "size": "M", "bus": BUS, "unit": 1, "channel": 1},
+        ],
+    }
     config = parse_config(doc, tmp_path / "kiosk.toml")
     bank = build_lock_bank(config)
     board = sim[1]

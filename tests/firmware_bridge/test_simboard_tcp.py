@@ -66,8 +66,12 @@ async def test_tcp_faults_corrupt_drop_slow(tcp):
     assert (await client.read_input_registers(1, count=1, device_id=3)).registers == [16]
     assert time.monotonic() - start >= 0.05
     assert [f.outcome for f in bus.frames] == [
-        "corrupted", "reply", "dropped", "dropped", "reply",
-    ]  # fmt: skip
+        "corrupted",
+        "reply",
+        "dropped",
+        "dropped",
+        "reply",
+    ]
 
 
 async def test_closing_the_server_ends_open_connections():
@@ -132,9 +136,15 @@ async def test_cli_prints_a_tcp_address_and_stops_on_sigint(simulator):
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["--pty", "--tcp", "h:1"], ["--tcp", "nohost"], ["--pty", "--channels", "65"],
-     ["--pty", "--baudrate", "12345"], ["--tcp", "127.0.0.1:0", "--link", "/tmp/x"]],
-)  # fmt: skip
+    [
+        [],
+        ["--pty", "--tcp", "h:1"],
+        ["--tcp", "nohost"],
+        ["--pty", "--channels", "65"],
+        ["--pty", "--baudrate", "12345"],
+        ["--tcp", "127.0.0.1:0", "--link", "/tmp/x"],
+    ],
+)
 def test_cli_bad_usage_exits_2(argv, capsys):
     with pytest.raises(SystemExit) as stop:
         main_simulate(argv)

@@ -252,17 +252,27 @@ def test_audit_verify_does_not_touch_the_file(capsys, ledger_copy):
 @pytest.mark.parametrize(
     ("statements", "problem"),
     [
-        (["UPDATE audit SET detail = '{\"reason\":\"nothing to see\"}' WHERE id = 3"],
-         "row 3 was edited"),
+        (
+            ['UPDATE audit SET detail = \'{"reason":"nothing to see"}\' WHERE id = 3'],
+            "row 3 was edited",
+        ),
         (["UPDATE audit SET actor = 'nobody' WHERE id = 1"], "row 1 was edited"),
         (["DELETE FROM audit WHERE id = 4"], "row 4 is missing (next is 5)"),
-        (["DELETE FROM audit WHERE id = (SELECT max(id) FROM audit)"],
-         "rows were removed from the end of the log"),
-        (["UPDATE audit SET id = -2 WHERE id = 2", "UPDATE audit SET id = 2 WHERE id = 3",
-          "UPDATE audit SET id = 3 WHERE id = -2"], "row 2 does not follow row 1"),
+        (
+            ["DELETE FROM audit WHERE id = (SELECT max(id) FROM audit)"],
+            "rows were removed from the end of the log",
+        ),
+        (
+            [
+                "UPDATE audit SET id = -2 WHERE id = 2",
+                "UPDATE audit SET id = 2 WHERE id = 3",
+                "UPDATE audit SET id = 3 WHERE id = -2",
+            ],
+            "row 2 does not follow row 1",
+        ),
     ],
     ids=["edit-detail", "edit-actor", "delete-row", "delete-last", "swap-rows"],
-)  # fmt: skip
+)
 def test_audit_verify_names_the_tampering(capsys, ledger_copy, statements, problem):
     tamper(ledger_copy, *statements)
     code, out, err = run(capsys, "audit", "verify", "--db", str(ledger_copy))
@@ -381,8 +391,11 @@ def test_version_and_help_in_process(capsys):
 def test_python_dash_m_kiosk_version(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "kiosk", "--version"],
-        capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"locker-kiosk {__version__}"
 
@@ -406,8 +419,12 @@ def test_ui_without_a_terminal_says_so_instead_of_spinning(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
     proc = subprocess.run(
         [str(BIN / "kiosk"), "ui", "--config", str(config)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT_S, env=env,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=env,
+    )
     assert proc.returncode == 2
     assert "kiosk ui needs a terminal" in proc.stderr and "--web" in proc.stderr
 
@@ -416,14 +433,20 @@ def test_process_exit_codes(tmp_path):
     """What a shell script sees: 2 for bad usage, 1 for a refusal, no traceback."""
     bad = subprocess.run(
         [sys.executable, "-m", "kiosk", "frobnicate"],
-        capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database" * 100)
     refused = subprocess.run(
         [sys.executable, "-m", "kiosk", "audit", "verify", "--db", str(junk)],
-        capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=tmp_path,
+    )
     assert refused.returncode == 1
     assert "Traceback" not in refused.stderr

@@ -61,8 +61,11 @@ def headless(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     state = tmp_path_factory.mktemp("headless")
     proc = subprocess.run(
         kiosk("demo", "--headless", "--state-dir", str(state)),
-        capture_output=True, text=True, timeout=TIMEOUT_S, cwd=state,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=state,
+    )
     return state, proc
 
 
@@ -102,8 +105,11 @@ def test_headless_ledger_verifies(headless):
     assert ledger.is_file()
     proc = subprocess.run(
         kiosk("audit", "verify", "--db", str(ledger)),
-        capture_output=True, text=True, timeout=TIMEOUT_S, cwd=state,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=state,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "audit chain verified" in proc.stdout
 
@@ -147,16 +153,29 @@ class Tmux:
         self.base = [TMUX or "tmux", "-L", self.name]
         command = shlex.join(kiosk("demo", "--state-dir", str(state)))
         subprocess.run(
-            [*self.base, "new-session", "-d", "-s", "demo", "-x", "80", "-y", "24",
-             f"cd {shlex.quote(str(state))} && {command}"],
-            check=True, timeout=STEP_S,
-        )  # fmt: skip
+            [
+                *self.base,
+                "new-session",
+                "-d",
+                "-s",
+                "demo",
+                "-x",
+                "80",
+                "-y",
+                "24",
+                f"cd {shlex.quote(str(state))} && {command}",
+            ],
+            check=True,
+            timeout=STEP_S,
+        )
 
     def screen(self) -> str:
         done = subprocess.run(
             [*self.base, "capture-pane", "-p", "-t", "demo"],
-            capture_output=True, text=True, timeout=STEP_S,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=STEP_S,
+        )
         return done.stdout
 
     def expect(self, text: str, timeout_s: float = STEP_S) -> str:
@@ -220,8 +239,12 @@ def test_demo_in_a_real_terminal_opens_a_door_for_a_typed_code(terminal, tmp_pat
 def test_demo_without_a_terminal_prints_the_codes_and_stops(tmp_path):
     proc = subprocess.run(
         kiosk("demo", "--state-dir", str(tmp_path)),
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Sample parcels" in proc.stdout and "No terminal" in proc.stdout
     assert len(read_codes(tmp_path)) == 3

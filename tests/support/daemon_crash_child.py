@@ -83,8 +83,18 @@ from support.child_run import ChildRun, KillCounter, say  # noqa: E402
 
 SCENARIOS = ("delivery", "pickup", "collection", "doesnt_fit", "two_couriers", "recover")
 #: The SQL statements that change the file (or bracket a change).
-_WRITES = ("BEGIN", "COMMIT", "END", "ROLLBACK", "INSERT", "UPDATE", "DELETE", "REPLACE",
-           "SAVEPOINT", "RELEASE")  # fmt: skip
+_WRITES = (
+    "BEGIN",
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "SAVEPOINT",
+    "RELEASE",
+)
 #: The savepoint sqlite-utils wraps around every `Database.query` (a read).
 _READ_SAVEPOINT = '"sqlite_utils_query"'
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
@@ -324,9 +334,13 @@ class ChildPool:
     async def __aenter__(self) -> ChildPool:
         for _ in range(self.size):
             server = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--serve", cwd=_TESTS.parent,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            )  # fmt: skip
+                sys.executable,
+                __file__,
+                "--serve",
+                cwd=_TESTS.parent,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
             self._servers.append(server)
             self._idle.put_nowait(server)
         return self

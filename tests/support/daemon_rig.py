@@ -94,18 +94,23 @@ def rig_config(
         "api": {"socket": "kiosk.sock"},
         "bus": [bus],
         "board": [board],
-        "locker": [{"label": label, "size": size, "bus": bus["name"], "unit": 1, "channel": i}
-                   for i, (label, size) in enumerate(lockers)],
+        "locker": [
+            {"label": label, "size": size, "bus": bus["name"], "unit": 1, "channel": i}
+            for i, (label, size) in enumerate(lockers)
+        ],
         "policy": {"door_open_timeout_s": 0.5, "unlock_retries": 1, **(policy or {})},
-    }  # fmt: skip
+    }
     return parse_config(data, state / "kiosk.toml")
 
 
 class DaemonRig:
     def __init__(
-        self, state: Path, notifier: Notifier | None = None, backend: str = "gpio",
+        self,
+        state: Path,
+        notifier: Notifier | None = None,
+        backend: str = "gpio",
         **config_kw: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.backend = backend
         self.config = rig_config(state, backend=backend, **config_kw)
         self.factory = MockFactory()
@@ -113,13 +118,19 @@ class DaemonRig:
         self.bank: GpioLockBank | MultiBank
         if backend == "gpio":
             bus = self.config.buses[0]
-            pins = {lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel])
-                    for lk in self.config.lockers}  # fmt: skip
+            pins = {
+                lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel])
+                for lk in self.config.lockers
+            }
             self.doors = GpioDoorSim(self.factory, pins)
             self.bank = GpioLockBank(
-                "gpio", [GpioChannel(lk.channel, *pins[lk.label]) for lk in self.config.lockers],
-                60, 500, debounce_ms=0, pin_factory=self.factory,
-            )  # fmt: skip
+                "gpio",
+                [GpioChannel(lk.channel, *pins[lk.label]) for lk in self.config.lockers],
+                60,
+                500,
+                debounce_ms=0,
+                pin_factory=self.factory,
+            )
         else:  # the product's own wiring of the `simulated` bus kind
             bank = build_lock_bank(self.config)
             assert isinstance(bank, MultiBank)

@@ -125,17 +125,25 @@ def _configs(
 
 
 def _service(
-    path: str, lock_bank: LockBank, clock: FakeClock, key: bytes,
-    configs: tuple[LockerConfig, ...], policy: PolicyConfig,
-) -> tuple[Ledger, LockerService]:  # fmt: skip
+    path: str,
+    lock_bank: LockBank,
+    clock: FakeClock,
+    key: bytes,
+    configs: tuple[LockerConfig, ...],
+    policy: PolicyConfig,
+) -> tuple[Ledger, LockerService]:
     ledger = Ledger.open(path)
     return ledger, LockerService.build(ledger, lock_bank, clock, key, configs, policy, SITE, POLL_S)
 
 
 def build_bank(
-    path: str, factory: MockFactory, key: bytes, clock: FakeClock,
-    lockers: list[tuple[str, str]] | None = None, policy: PolicyConfig = FAST_POLICY,
-) -> Bank:  # fmt: skip
+    path: str,
+    factory: MockFactory,
+    key: bytes,
+    clock: FakeClock,
+    lockers: list[tuple[str, str]] | None = None,
+    policy: PolicyConfig = FAST_POLICY,
+) -> Bank:
     """The GPIO rig: locker i on relay pin 2+i and sensor pin 14+i (not started)."""
     specs = lockers or DEFAULT_LOCKERS
     configs = _configs(specs, lambda i: ("gpio", 1, i))
@@ -143,8 +151,11 @@ def build_bank(
     gpio = GpioLockBank(
         "gpio",
         [GpioChannel(i, pins[label][0], pins[label][1]) for i, (label, _) in enumerate(specs)],
-        pulse_ms=PULSE_MS, max_pulse_ms=MAX_PULSE_MS, debounce_ms=0, pin_factory=factory,
-    )  # fmt: skip
+        pulse_ms=PULSE_MS,
+        max_pulse_ms=MAX_PULSE_MS,
+        debounce_ms=0,
+        pin_factory=factory,
+    )
     ledger, service = _service(path, gpio, clock, key, configs, policy)
     doors = GpioDoorPhysics(factory, pins)
     return Bank(service, ledger, clock, doors, gpio, key, path, "gpio", factory, PULSE_MS / 1000)
@@ -172,9 +183,13 @@ def simulated_lock_bank(lockers: int) -> SimulatedLockBank:
 
 
 def build_modbus_bank(
-    path: str, key: bytes, clock: FakeClock, lockers: list[tuple[str, str]] | None = None,
-    policy: PolicyConfig = FAST_POLICY, lock_bank: SimulatedLockBank | None = None,
-) -> Bank:  # fmt: skip
+    path: str,
+    key: bytes,
+    clock: FakeClock,
+    lockers: list[tuple[str, str]] | None = None,
+    policy: PolicyConfig = FAST_POLICY,
+    lock_bank: SimulatedLockBank | None = None,
+) -> Bank:
     """The Modbus rig (not started); `lock_bank` reuses a stopped one (its boards, its doors)."""
     specs = lockers or DEFAULT_LOCKERS
     configs = _configs(specs, lambda i: (SIM_BUS, *modbus_spot(i)))

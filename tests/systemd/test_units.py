@@ -145,8 +145,11 @@ def test_systemd_analyze_verify_is_clean(name, unit_dir):
     tool = _tool("systemd-analyze")
     run = subprocess.run(
         [tool, "verify", "--man=no", str(unit_dir / name)],
-        capture_output=True, text=True, timeout=60, cwd=unit_dir,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=unit_dir,
+    )
     assert run.returncode == 0, (
         f"systemd-analyze verify {name}: exit {run.returncode}\n{run.stderr}"
     )
@@ -165,9 +168,12 @@ def test_security_exposure_stays_low(name, unit_dir):
     tool = _tool("systemd-analyze")
     run = subprocess.run(
         [tool, "security", "--offline=true", "--no-pager", str(unit_dir / name)],
-        capture_output=True, text=True, timeout=60, cwd=unit_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=unit_dir,
         env={**os.environ, "SYSTEMD_COLORS": "0"},
-    )  # fmt: skip
+    )
     found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", run.stdout)
     assert found, f"no exposure level in the output of security {name}:\n{run.stdout}{run.stderr}"
     score = float(found.group(1))
@@ -233,13 +239,21 @@ def test_lgpio_fifos_go_to_the_private_state_directory(daemon):
 def test_daemon_hardening(daemon):
     s = "Service"
     expected = {
-        "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-        "NoNewPrivileges": "yes", "ProtectKernelTunables": "yes",
-        "ProtectKernelModules": "yes", "ProtectControlGroups": "yes",
-        "RestrictRealtime": "yes", "LockPersonality": "yes",
-        "MemoryDenyWriteExecute": "yes", "CapabilityBoundingSet": "",
-        "DevicePolicy": "closed", "RestrictSUIDSGID": "yes", "RestrictNamespaces": "yes",
-    }  # fmt: skip
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "NoNewPrivileges": "yes",
+        "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectControlGroups": "yes",
+        "RestrictRealtime": "yes",
+        "LockPersonality": "yes",
+        "MemoryDenyWriteExecute": "yes",
+        "CapabilityBoundingSet": "",
+        "DevicePolicy": "closed",
+        "RestrictSUIDSGID": "yes",
+        "RestrictNamespaces": "yes",
+    }
     for key, value in expected.items():
         assert one(daemon, s, key) == value, f"{key}= should be {value!r}"
     assert "@system-service" in words(daemon, s, "SystemCallFilter")
@@ -337,8 +351,12 @@ def test_sysusers_and_tmpfiles_make_the_accounts_and_backup_folder(tmp_path):
     sysusers, tmpfiles = _tool("systemd-sysusers"), _tool("systemd-tmpfiles")
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
-    run = subprocess.run([sysusers, f"--root={root}", str(UNITS / "kiosk.sysusers")],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    run = subprocess.run(
+        [sysusers, f"--root={root}", str(UNITS / "kiosk.sysusers")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     users, groups = _colon_table(root / "etc/passwd"), _colon_table(root / "etc/group")
     assert {"kiosk", "kiosk-ui"} <= set(users)
@@ -348,8 +366,12 @@ def test_sysusers_and_tmpfiles_make_the_accounts_and_backup_folder(tmp_path):
     assert "kiosk-ui" not in groups["kiosk"][3].split(",")
     if os.geteuid() != 0:
         pytest.skip("systemd-tmpfiles --root needs root to give the backup folder to kiosk")
-    run = subprocess.run([tmpfiles, "--create", f"--root={root}", str(UNITS / "kiosk.tmpfiles")],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    run = subprocess.run(
+        [tmpfiles, "--create", f"--root={root}", str(UNITS / "kiosk.tmpfiles")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     backups = root / "var/backups/kiosk"
     assert backups.is_dir() and (backups.stat().st_mode & 0o777) == 0o750
@@ -357,8 +379,21 @@ def test_sysusers_and_tmpfiles_make_the_accounts_and_backup_folder(tmp_path):
 
 
 _UDEV_PAIR = re.compile(r'\s*([A-Z_]+)(\{[^}]+\})?\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"\s*(,|$)')
-_UDEV_KEYS = {"ACTION", "SUBSYSTEM", "KERNEL", "DRIVER", "ATTR", "ATTRS", "ENV", "SYMLINK",
-              "GROUP", "MODE", "OWNER", "RUN", "TAG"}  # fmt: skip
+_UDEV_KEYS = {
+    "ACTION",
+    "SUBSYSTEM",
+    "KERNEL",
+    "DRIVER",
+    "ATTR",
+    "ATTRS",
+    "ENV",
+    "SYMLINK",
+    "GROUP",
+    "MODE",
+    "OWNER",
+    "RUN",
+    "TAG",
+}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in UDEV.glob("*.rules")))
@@ -407,20 +442,32 @@ def _seccomp_program():  # type: ignore[no-untyped-def]
     prot_write, prot_exec = 0x2, 0x4
     args = lambda n: 16 + 8 * n  # noqa: E731 (offset of seccomp_data.args[n], low word)
     code: list[tuple[int, str | int, str | int, int]] = [  # (op, jt, jf, k); labels resolved below
-        (ld, 0, 0, 4), (jeq, 0, "allow", arch),
+        (ld, 0, 0, 4),
+        (jeq, 0, "allow", arch),
         (ld, 0, 0, 0),
-        (jeq, "socket", 0, nr_socket), (jeq, "mmap", 0, nr_mmap),
-        (jeq, "mprotect", 0, nr_mprotect), (jeq, "mprotect", "allow", nr_pkey),
-        ("socket",), (ld, 0, 0, args(0)),
-        (jeq, "allow", 0, socket.AF_UNIX), (jeq, "allow", 0, socket.AF_INET),
-        (jeq, "allow", 0, socket.AF_INET6), (ret, 0, 0, eafnosupport),
-        ("mmap",), (ld, 0, 0, args(2)), (and_, 0, 0, prot_write | prot_exec),
+        (jeq, "socket", 0, nr_socket),
+        (jeq, "mmap", 0, nr_mmap),
+        (jeq, "mprotect", 0, nr_mprotect),
+        (jeq, "mprotect", "allow", nr_pkey),
+        ("socket",),
+        (ld, 0, 0, args(0)),
+        (jeq, "allow", 0, socket.AF_UNIX),
+        (jeq, "allow", 0, socket.AF_INET),
+        (jeq, "allow", 0, socket.AF_INET6),
+        (ret, 0, 0, eafnosupport),
+        ("mmap",),
+        (ld, 0, 0, args(2)),
+        (and_, 0, 0, prot_write | prot_exec),
         (jeq, "deny", "allow", prot_write | prot_exec),
-        ("mprotect",), (ld, 0, 0, args(2)), (and_, 0, 0, prot_exec),
+        ("mprotect",),
+        (ld, 0, 0, args(2)),
+        (and_, 0, 0, prot_exec),
         (jeq, "deny", "allow", prot_exec),
-        ("deny",), (ret, 0, 0, eperm),
-        ("allow",), (ret, 0, 0, allow),
-    ]  # fmt: skip
+        ("deny",),
+        (ret, 0, 0, eperm),
+        ("allow",),
+        (ret, 0, 0, allow),
+    ]
     labels, program = {}, []
     for item in code:
         if len(item) == 1:
@@ -432,15 +479,19 @@ def _seccomp_program():  # type: ignore[no-untyped-def]
         return to if isinstance(to, int) else labels[to] - at - 1
 
     class Filter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
-                    ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]  # fmt: skip
+        _fields_ = [
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint32),
+        ]
 
     class Prog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
 
-    rows = (Filter * len(program))(*[
-        Filter(op, target(jt, i), target(jf, i), k) for i, (op, jt, jf, k) in enumerate(program)
-    ])  # fmt: skip
+    rows = (Filter * len(program))(
+        *[Filter(op, target(jt, i), target(jf, i), k) for i, (op, jt, jf, k) in enumerate(program)]
+    )
     return Prog(len(program), rows), rows
 
 
@@ -492,8 +543,9 @@ def _run_sandboxed(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[st
             raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
 
     env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env=env, preexec_fn=enter)  # fmt: skip
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, cwd=cwd, env=env, preexec_fn=enter
+    )
 
 
 needs_seccomp = pytest.mark.skipif(
@@ -510,8 +562,9 @@ def test_libraries_work_without_write_execute_memory_or_netlink(tmp_path):
 
 @needs_seccomp
 def test_a_delivery_and_a_pickup_run_under_the_daemons_seccomp_rules(tmp_path):
-    run = _run_sandboxed([str(VENV_KIOSK), "demo", "--headless", "--state-dir", str(tmp_path)],
-                         tmp_path)  # fmt: skip
+    run = _run_sandboxed(
+        [str(VENV_KIOSK), "demo", "--headless", "--state-dir", str(tmp_path)], tmp_path
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PICKED_UP" in run.stdout
 

@@ -22,11 +22,23 @@ DEFAULT = "en"
 
 #: Error codes the keypad explains in its own words; anything else is `error.unknown`.
 KNOWN_ERRORS = (
-    "invalid_code", "locked_out", "no_locker_available", "door_jammed", "code_expired",
-    "not_delivered", "site_locked", "locker_out_of_service", "hardware_error", "not_allowed",
-    "invalid_state", "locker_not_empty", "bad_request", "not_found", "unreachable",
+    "invalid_code",
+    "locked_out",
+    "no_locker_available",
+    "door_jammed",
+    "code_expired",
+    "not_delivered",
+    "site_locked",
+    "locker_out_of_service",
+    "hardware_error",
+    "not_allowed",
+    "invalid_state",
+    "locker_not_empty",
+    "bad_request",
+    "not_found",
+    "unreachable",
     "door_state_unknown",
-)  # fmt: skip
+)
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -142,8 +142,17 @@ async def result_of(cloud: CloudClient, jti: str, timeout: float = 10.0) -> dict
     return body
 
 
-STATE_TABLES = ("lockers", "parcels", "codes", "door_ops", "technicians", "inbox", "audit",
-                "limiter", "pin_limiter")  # fmt: skip
+STATE_TABLES = (
+    "lockers",
+    "parcels",
+    "codes",
+    "door_ops",
+    "technicians",
+    "inbox",
+    "audit",
+    "limiter",
+    "pin_limiter",
+)
 
 
 def snapshot(db: Path | str) -> dict[str, list[tuple[Any, ...]]]:

@@ -57,8 +57,11 @@ async def main() -> None:
             with ledger.tx():
                 first = ledger.last_seq() + 1
                 for i in range(args.queue):
-                    ledger.event(now, "door.closed", {"label": "A-1", "parcel_id": None,
-                                                      "reason": f"bulk {i}"})  # fmt: skip
+                    ledger.event(
+                        now,
+                        "door.closed",
+                        {"label": "A-1", "parcel_id": None, "reason": f"bulk {i}"},
+                    )
             print(f"QUEUED {first} {ledger.last_seq()}", flush=True)
         await stop.wait()
 

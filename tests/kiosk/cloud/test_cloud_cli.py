@@ -19,10 +19,17 @@ from kiosk_cloud.watch import SeqTracker
 
 async def kiosk_cloud(broker, *argv: str, timeout: float = 30.0) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kiosk_cloud", "--broker", f"127.0.0.1:{broker.port}",
-        "--prefix", PREFIX, *argv,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "kiosk_cloud",
+        "--broker",
+        f"127.0.0.1:{broker.port}",
+        "--prefix",
+        PREFIX,
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -62,20 +69,23 @@ async def test_reserve_then_deliver_with_the_printed_code_and_open_remotely(rig,
     rig.doors.close("C-1")
     await wait_for(lambda: rig.ledger.get_parcel("CLI-1").status.value == "DELIVERED")
 
-    rc, out, err = await kiosk_cloud(broker, *common, "open", "A-2", "--site", SITE,
-                                     "--reason", "customer on the phone")  # fmt: skip
+    rc, out, err = await kiosk_cloud(
+        broker, *common, "open", "A-2", "--site", SITE, "--reason", "customer on the phone"
+    )
     assert rc == 0, err
     assert rig.doors.pulses["A-2"] == 1
     rc, _, err = await kiosk_cloud(broker, *common, "cancel", "NOPE", "--site", SITE)
     assert rc == 1 and "not_found" in err
-    rc, _, err = await kiosk_cloud(broker, *common, "extend", "CLI-1", "--site", SITE,
-                                   "--expires-at", "2020-01-01T00:00:00Z")  # fmt: skip
+    rc, _, err = await kiosk_cloud(
+        broker, *common, "extend", "CLI-1", "--site", SITE, "--expires-at", "2020-01-01T00:00:00Z"
+    )
     assert rc == 1 and "bad_request" in err
 
 
 async def test_watch_reports_events_in_order(rig, broker):
-    watch = asyncio.create_task(kiosk_cloud(broker, "watch", "--site", SITE, "--count", "2",
-                                            "--json"))  # fmt: skip
+    watch = asyncio.create_task(
+        kiosk_cloud(broker, "watch", "--site", SITE, "--count", "2", "--json")
+    )
     await asyncio.sleep(1.0)  # subscribed by now
     rig.daemon.service.set_service("C-1", False, "watch test")
     rig.daemon.service.set_service("C-1", True, "watch test")
@@ -89,8 +99,14 @@ async def test_watch_reports_events_in_order(rig, broker):
 def test_seq_tracker_sees_gaps_duplicates_and_late_arrivals():
     t = SeqTracker()
     assert [t.see("a", s) for s in (5, 6, 6, 9, 7, 8, 10)] == [
-        "ok", "ok", "duplicate", "gap 7-8", "late", "late", "ok",
-    ]  # fmt: skip
+        "ok",
+        "ok",
+        "duplicate",
+        "gap 7-8",
+        "late",
+        "late",
+        "ok",
+    ]
     assert t.gaps == [] and t.duplicates == 1
     t.see("a", 12)
     assert t.gaps == [("a", 11, 11)]
@@ -99,14 +115,20 @@ def test_seq_tracker_sees_gaps_duplicates_and_late_arrivals():
 async def test_nearby_ranks_two_sites_by_distance_and_free_size(broker):
     def state(site, lat, lon, free_l):
         counts = {"total": 2, "available": 1, "out_of_service": 0}
-        return {"site": site, "location": {"name": site, "address": f"{site} street", "lat": lat,
-                "lon": lon}, "lockers": {"S": counts, "M": counts,
-                "L": {**counts, "available": free_l}}, "ts": "2026-11-24T12:00:00Z"}  # fmt: skip
+        return {
+            "site": site,
+            "location": {"name": site, "address": f"{site} street", "lat": lat, "lon": lon},
+            "lockers": {"S": counts, "M": counts, "L": {**counts, "available": free_l}},
+            "ts": "2026-11-24T12:00:00Z",
+        }
 
     pub = await asyncio.to_thread(cloud_client, broker)
     try:
-        for s in (state("berlin-mitte", 52.520, 13.405, 0), state("potsdam", 52.391, 13.065, 2),
-                  state("hamburg", 53.551, 9.993, 2)):  # fmt: skip
+        for s in (
+            state("berlin-mitte", 52.520, 13.405, 0),
+            state("potsdam", 52.391, 13.065, 2),
+            state("hamburg", 53.551, 9.993, 2),
+        ):
             await asyncio.to_thread(
                 pub.publish, f"{PREFIX}/{s['site']}/state", json.dumps(s).encode(), True
             )

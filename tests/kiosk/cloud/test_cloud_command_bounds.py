@@ -44,8 +44,15 @@ async def test_an_oversized_command_never_reaches_the_kiosk(tmp_path, broker, cl
     await asyncio.to_thread(cloud.subscribe, f"{PREFIX}/{SITE}/status")
     recorder = Recorder()
     ledger = Ledger.open(tmp_path / "ledger.db")
-    link = CloudLink(mqtt_config(broker), SiteConfig(SITE), ledger, recorder,  # type: ignore[arg-type]
-                     SystemClock(), "test", FAST)  # fmt: skip
+    link = CloudLink(
+        mqtt_config(broker),
+        SiteConfig(SITE),
+        ledger,
+        recorder,  # type: ignore[arg-type]
+        SystemClock(),
+        "test",
+        FAST,
+    )
     await link.start()
     try:
         # The birth comes after the SUBSCRIBE on the same connection: once the cloud sees
@@ -57,8 +64,13 @@ async def test_an_oversized_command_never_reaches_the_kiosk(tmp_path, broker, cl
             return False
 
         await wait_for(born)
-        _, token = sign(cloud_key, SITE, "door.open", {"label": "A-1", "reason": "x" * 70_000},
-                        datetime.now(UTC))  # fmt: skip
+        _, token = sign(
+            cloud_key,
+            SITE,
+            "door.open",
+            {"label": "A-1", "reason": "x" * 70_000},
+            datetime.now(UTC),
+        )
         assert len(token) > MAX_PACKET_BYTES
         topic = f"{PREFIX}/{SITE}/commands"
         await asyncio.to_thread(cloud.publish, topic, token.encode())
@@ -74,8 +86,9 @@ async def test_an_oversized_command_never_reaches_the_kiosk(tmp_path, broker, cl
 
 
 async def test_a_command_living_longer_than_the_cap_is_refused(tmp_path, broker, cloud_key, cloud):
-    rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key,
-                   policy={"command_max_lifetime_s": 600})  # fmt: skip
+    rig = CloudRig(
+        tmp_path / "kiosk", mqtt_config(broker), cloud_key, policy={"command_max_lifetime_s": 600}
+    )
     async with rig:
         await wait_for(rig.listening)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0)

@@ -20,8 +20,14 @@ def _b64(data: dict) -> str:
 
 def _claims(jti: str, site: str = SITE, **over) -> dict:
     now = int(datetime.now(UTC).timestamp())
-    claims = {"jti": jti, "sub": site, "iat": now, "exp": now + 300, "cmd": "door.open",
-              "args": {"label": "A-1", "reason": "test"}}  # fmt: skip
+    claims = {
+        "jti": jti,
+        "sub": site,
+        "iat": now,
+        "exp": now + 300,
+        "cmd": "door.open",
+        "args": {"label": "A-1", "reason": "test"},
+    }
     claims.update(over)
     return claims
 
@@ -32,21 +38,36 @@ def forged_tokens(cloud_key: Ed25519PrivateKey) -> list[tuple[str, bytes, str]]:
     other = Ed25519PrivateKey.generate()
     open_a1 = {"label": "A-1", "reason": "test"}
     _, wrong_key = sign(other, SITE, "door.open", open_a1, now, jti="forged")
-    _, expired = sign(cloud_key, SITE, "door.open", open_a1, now - timedelta(seconds=400),
-                      ttl_s=300, jti="expired")  # fmt: skip
+    _, expired = sign(
+        cloud_key,
+        SITE,
+        "door.open",
+        open_a1,
+        now - timedelta(seconds=400),
+        ttl_s=300,
+        jti="expired",
+    )
     _, wrong_site = sign(cloud_key, "other-site", "door.open", open_a1, now, jti="wrong-site")
-    _, future = sign(cloud_key, SITE, "door.open", open_a1, now + timedelta(seconds=600),
-                     jti="future")  # fmt: skip
+    _, future = sign(
+        cloud_key, SITE, "door.open", open_a1, now + timedelta(seconds=600), jti="future"
+    )
     alg_none = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims('alg-none'))}."
     hs256 = jwt.encode(_claims("hs256"), "a shared secret that is long enough!", algorithm="HS256")
     _, no_exp = sign(cloud_key, SITE, "door.open", open_a1, now, jti="no-exp")
     no_exp_token = jwt.encode(
-        {k: v for k, v in jwt.decode(no_exp, options={"verify_signature": False}).items()
-         if k != "exp"}, cloud_key, algorithm="EdDSA")  # fmt: skip
+        {
+            k: v
+            for k, v in jwt.decode(no_exp, options={"verify_signature": False}).items()
+            if k != "exp"
+        },
+        cloud_key,
+        algorithm="EdDSA",
+    )
     _, bad_cmd = sign(cloud_key, SITE, "door.open_all", {}, now, jti="bad-cmd")
     _, bad_args = sign(cloud_key, SITE, "door.open", {"label": 7}, now, jti="bad-args")
-    _, unknown_label = sign(cloud_key, SITE, "door.open", {"label": "*", "reason": "all"}, now,
-                            jti="no-such-label")  # fmt: skip
+    _, unknown_label = sign(
+        cloud_key, SITE, "door.open", {"label": "*", "reason": "all"}, now, jti="no-such-label"
+    )
     return [
         ("forged", wrong_key.encode(), "bad_signature"),
         ("expired", expired.encode(), "expired"),
@@ -83,8 +104,11 @@ async def test_refused_commands_open_nothing_and_change_nothing(rig, cloud, clou
     await wait_for(lambda: rig.ledger.outbox_depth() == 0)
     # still answering: a good command goes through
     jti = await asyncio.to_thread(
-        cloud.send, SITE, "locker.set_service", {"label": "C-1", "in_service": False,
-                                                 "reason": "glass broken"})  # fmt: skip
+        cloud.send,
+        SITE,
+        "locker.set_service",
+        {"label": "C-1", "in_service": False, "reason": "glass broken"},
+    )
     assert (await result_of(cloud, jti))["ok"] is True
     assert rig.ledger.locker("C-1").status.value == "OUT_OF_SERVICE"
 
@@ -95,8 +119,12 @@ async def test_a_repeated_jti_changes_nothing_and_gets_the_original_answer(rig, 
     first = await result_of(cloud, jti)
     assert first["ok"] is True
     await asyncio.to_thread(
-        cloud.send, SITE, "locker.set_service",
-        {"label": "C-1", "in_service": True, "reason": "done"}, jti="other")  # fmt: skip
+        cloud.send,
+        SITE,
+        "locker.set_service",
+        {"label": "C-1", "in_service": True, "reason": "done"},
+        jti="other",
+    )
     await result_of(cloud, "other")
     assert rig.ledger.locker("C-1").status.value == "AVAILABLE"
     before = snapshot(rig.config.ledger.path)
@@ -117,8 +145,9 @@ async def test_service_refusal_is_answered_and_recorded(rig, cloud):
 async def test_remote_door_open_is_rate_limited_per_label_and_site(
     tmp_path, broker, cloud_key, cloud
 ):
-    rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key,
-                   policy={"remote_opens_per_hour": 3})  # fmt: skip
+    rig = CloudRig(
+        tmp_path / "kiosk", mqtt_config(broker), cloud_key, policy={"remote_opens_per_hour": 3}
+    )
     async with rig:
         await wait_for(rig.listening)
         await _open_five(rig, cloud)

@@ -441,15 +441,24 @@ async def test_cli_cancel_extend_and_schedule_return_change_the_ledger(
 async def test_cli_codes_follow_a_sites_longer_code_length(tmp_path, broker, cloud_key):
     """A site with policy.code_length = 8: `reserve` and `schedule-return` draw 8 digits
     when told, and those codes open the doors (a 6-digit return code could never be typed)."""
-    rig = CloudRig(tmp_path / "kiosk8", mqtt_config(broker), cloud_key,
-                   policy={"code_length": 8})  # fmt: skip
+    rig = CloudRig(tmp_path / "kiosk8", mqtt_config(broker), cloud_key, policy={"code_length": 8})
     async with rig:
         await wait_for(rig.listening)
         keys = cli_keys(rig, cloud_key)
         rc, out, err = await kiosk_cloud(
-            broker, *keys, "reserve", "--site", SITE, "--size", "L", "--parcel-id", "K-8",
-            "--code-length", "8", "--json",
-        )  # fmt: skip
+            broker,
+            *keys,
+            "reserve",
+            "--site",
+            SITE,
+            "--size",
+            "L",
+            "--parcel-id",
+            "K-8",
+            "--code-length",
+            "8",
+            "--json",
+        )
         assert rc == 0, err
         reserved = json.loads(out)
         assert len(reserved["delivery_code"]) == 8
@@ -457,9 +466,16 @@ async def test_cli_codes_follow_a_sites_longer_code_length(tmp_path, broker, clo
         await deliver(rig, "K-8", reserved["delivery_code"])
         expire(rig, "K-8")
         rc, out, err = await kiosk_cloud(
-            broker, *keys, "schedule-return", "K-8", "--site", SITE, "--code-length", "8",
+            broker,
+            *keys,
+            "schedule-return",
+            "K-8",
+            "--site",
+            SITE,
+            "--code-length",
+            "8",
             "--json",
-        )  # fmt: skip
+        )
         assert rc == 0, err
         code = json.loads(out)["return_code"]
         assert len(code) == 8 and code.isdigit()

@@ -92,7 +92,12 @@ def test_parcel_bodies_carry_parcel_and_locker_door_and_locker_bodies_a_label():
             body = {}
         else:
             continue
-        event = {"id": "0" * 8 + "-0000-0000-0000-" + "0" * 12, "seq": 1, "type": event_type,
-                 "ts": "2026-11-24T12:00:00Z", "body": body}  # fmt: skip
+        event = {
+            "id": "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+            "seq": 1,
+            "type": event_type,
+            "ts": "2026-11-24T12:00:00Z",
+            "body": body,
+        }
         with pytest.raises(jsonschema.ValidationError):
             contract.check_event(event)

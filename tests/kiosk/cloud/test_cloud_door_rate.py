@@ -21,8 +21,9 @@ def remote_opens(rig) -> int:
 
 
 async def test_refused_door_opens_use_no_slot(tmp_path, broker, cloud_key, cloud):
-    rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key,
-                   policy={"remote_opens_per_hour": 2})  # fmt: skip
+    rig = CloudRig(
+        tmp_path / "kiosk", mqtt_config(broker), cloud_key, policy={"remote_opens_per_hour": 2}
+    )
     async with rig:
         await wait_for(rig.listening)
         # a locker that is not there

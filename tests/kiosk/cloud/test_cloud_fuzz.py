@@ -23,8 +23,16 @@ from kiosk_cloud.signing import sign
 
 KEY = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()
-CMDS = ["reservation.create", "reservation.cancel", "parcel.extend", "parcel.schedule_return",
-        "door.open", "locker.set_service", "technician.set_pin", "code.reset_lockout"]  # fmt: skip
+CMDS = [
+    "reservation.create",
+    "reservation.cancel",
+    "parcel.extend",
+    "parcel.schedule_return",
+    "door.open",
+    "locker.set_service",
+    "technician.set_pin",
+    "code.reset_lockout",
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -47,8 +55,11 @@ def jws_like(draw) -> bytes:
         st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit"]), json_values)
         | st.fixed_dictionaries({"alg": algs})
     )
-    claims = draw(st.dictionaries(st.sampled_from(["jti", "sub", "iat", "exp", "nbf", "cmd",
-                                                   "args"]), json_values))  # fmt: skip
+    claims = draw(
+        st.dictionaries(
+            st.sampled_from(["jti", "sub", "iat", "exp", "nbf", "cmd", "args"]), json_values
+        )
+    )
     sig = draw(st.binary(max_size=70))
     parts = [_seg(json.dumps(header).encode()), _seg(json.dumps(claims).encode()), _seg(sig)]
     if draw(st.booleans()):
@@ -63,8 +74,12 @@ def wrong_key_tokens(draw) -> bytes:
     return token.encode()
 
 
-garbage = st.binary(max_size=300) | st.text(max_size=300).map(
-    lambda t: t.encode("utf-8", "surrogatepass")) | jws_like() | wrong_key_tokens()  # fmt: skip
+garbage = (
+    st.binary(max_size=300)
+    | st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    | jws_like()
+    | wrong_key_tokens()
+)
 
 
 @st.composite
@@ -72,10 +87,29 @@ def signed_nonsense(draw) -> bytes:
     """Properly signed, for this site, in time: any cmd, any args."""
     now = FakeClock().now()
     cmd = draw(st.sampled_from(CMDS) | st.text(max_size=20) | st.just(None))
-    args = draw(st.dictionaries(st.sampled_from(["parcel_id", "label", "size", "reason",
-                "in_service", "expires_at", "return_digest", "pin_digest", "technician_id",
-                "delivery_digest", "pickup_digest", "deliver_by", "order_id"]), json_values)
-                | json_values)  # fmt: skip
+    args = draw(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "parcel_id",
+                    "label",
+                    "size",
+                    "reason",
+                    "in_service",
+                    "expires_at",
+                    "return_digest",
+                    "pin_digest",
+                    "technician_id",
+                    "delivery_digest",
+                    "pickup_digest",
+                    "deliver_by",
+                    "order_id",
+                ]
+            ),
+            json_values,
+        )
+        | json_values
+    )
     extra = {}
     if draw(st.booleans()):
         extra["nbf"] = draw(
@@ -161,8 +195,8 @@ async def test_junk_through_the_broker_never_stops_the_link(rig, cloud, cloud_ke
     body = await asyncio.to_thread(cloud.wait_result, jti, 10)
     assert body is not None and body["ok"] is True
     after = snapshot(rig.config.ledger.path)
-    assert {k: v for k, v in after.items() if k not in ("audit", "inbox", "limiter",
-            "pin_limiter")} == {k: v for k, v in before.items() if k not in (
-            "audit", "inbox", "limiter", "pin_limiter")}  # fmt: skip
+    assert {
+        k: v for k, v in after.items() if k not in ("audit", "inbox", "limiter", "pin_limiter")
+    } == {k: v for k, v in before.items() if k not in ("audit", "inbox", "limiter", "pin_limiter")}
     assert rig.doors.pulses["A-1"] == 0
     await wait_for(rig.listening)

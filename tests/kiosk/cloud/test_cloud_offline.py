@@ -27,8 +27,14 @@ from kiosk.daemon.notify import Notifier
 from kiosk.domain.sizes import Size
 
 #: A kiosk that comes back slowly: the test's observer is subscribed again before it is.
-SLOW_BACK = LinkTiming(backoff_first_s=1.0, backoff_max_s=1.0, connack_timeout_s=3.0,
-                       tick_s=0.02, state_check_s=0.05, stop_wait_s=1.0)  # fmt: skip
+SLOW_BACK = LinkTiming(
+    backoff_first_s=1.0,
+    backoff_max_s=1.0,
+    connack_timeout_s=3.0,
+    tick_s=0.02,
+    state_check_s=0.05,
+    stop_wait_s=1.0,
+)
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "restart"])
@@ -63,8 +69,10 @@ async def test_broker_gone_mid_backlog_no_loss_no_gap(tmp_path, broker, cloud_ke
         await wait_for(rig.listening, timeout=10)
         await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=30)
         await wait_for(lambda: observer.take() and set(observer.seqs) >= set(pending))
-        await wait_for(lambda: observer.take() >= last + 1 - (first if how == "restart"
-                       else pending[0]) + 1, timeout=10)  # fmt: skip
+        await wait_for(
+            lambda: observer.take() >= last + 1 - (first if how == "restart" else pending[0]) + 1,
+            timeout=10,
+        )
         assert rig.link.connections >= 2
     observer.take()
     observer.close()
@@ -149,8 +157,9 @@ async def test_a_week_offline_the_bank_works_and_every_event_goes_up_in_order(
     When the broker is back, every event of that week goes up, in order, no gap."""
     clock = SteppedClock()
     rig = CloudRig(tmp_path / "kiosk", mqtt_config(broker), cloud_key)
-    rig.daemon = Daemon(rig.config, clock=clock, bank=rig.bank, notifier=Notifier(""),
-                        sweep_every_s=0.05)  # fmt: skip
+    rig.daemon = Daemon(
+        rig.config, clock=clock, bank=rig.bank, notifier=Notifier(""), sweep_every_s=0.05
+    )
     rig.daemon.cloud_timing = SLOW_BACK
     async with rig:
         await wait_for(rig.listening, timeout=10)
@@ -179,8 +188,7 @@ async def test_a_week_offline_the_bank_works_and_every_event_goes_up_in_order(
         await wait_for(lambda: rig.ledger.parcel(left_id).status.value == "EXPIRED")
         last = rig.ledger.last_seq()
         types = [e.type for e in rig.ledger.outbox(100_000) if e.seq >= first]
-        for kind in ("parcel.delivered", "parcel.picked_up", "parcel.expiring",
-                     "parcel.expired"):  # fmt: skip
+        for kind in ("parcel.delivered", "parcel.picked_up", "parcel.expiring", "parcel.expired"):
             assert kind in types, (kind, types)
         assert rig.ledger.outbox_depth() >= last - first + 1  # nothing went up meanwhile
 

@@ -80,9 +80,17 @@ async def test_tls_false_to_another_host_connects_plain_and_warns(
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("[::1]", True),
-     ("localhost", True), ("0.0.0.0", False), ("192.0.2.2", False),
-     ("broker.example", False), ("10.0.0.1", False)],
-)  # fmt: skip
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.0.2.2", False),
+        ("broker.example", False),
+        ("10.0.0.1", False),
+    ],
+)
 def test_what_counts_as_loopback(host, loopback):
     assert is_loopback(host) is loopback

@@ -46,8 +46,9 @@ async def test_a_door_close_event_reaches_the_cloud_with_no_tick(slow_rig, cloud
     rig = slow_rig
     # The connection's own publishes (birth, state) are through and acknowledged first,
     # so no PUBACK of theirs can be what sends the events below.
-    assert {"status", "state"} <= {e["type"] for e in await asyncio.to_thread(
-        until, cloud, {"status", "state"})}  # fmt: skip
+    assert {"status", "state"} <= {
+        e["type"] for e in await asyncio.to_thread(until, cloud, {"status", "state"})
+    }
     await wait_for(lambda: rig.link.last_contact is not None)
 
     parcel = rig.daemon.service.announce(Size.S)

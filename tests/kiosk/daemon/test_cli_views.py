@@ -178,14 +178,33 @@ async def two_board_daemon(state: Path) -> AsyncIterator[tuple[Daemon, SimDoorPh
         "ledger": {"path": "ledger.db"},
         "keys": {"site_code_key_file": "site-code.key"},
         "api": {"socket": "kiosk.sock"},
-        "bus": [{"name": "rs485", "kind": "simulated", "door_close_s": 0, "poll_ms": 20,
-                 "timeout_s": 0.1, "retries": 1}],
-        "board": [{"bus": "rs485", "unit": unit, "profile": "kiosk-v1", "channels": 2,
-                   "pulse_ms": 150, "max_pulse_ms": 500} for unit in (1, 2)],
-        "locker": [{"label": label, "size": size, "bus": "rs485", "unit": unit, "channel": ch}
-                   for label, size, unit, ch in TWO_BOARDS],
+        "bus": [
+            {
+                "name": "rs485",
+                "kind": "simulated",
+                "door_close_s": 0,
+                "poll_ms": 20,
+                "timeout_s": 0.1,
+                "retries": 1,
+            }
+        ],
+        "board": [
+            {
+                "bus": "rs485",
+                "unit": unit,
+                "profile": "kiosk-v1",
+                "channels": 2,
+                "pulse_ms": 150,
+                "max_pulse_ms": 500,
+            }
+            for unit in (1, 2)
+        ],
+        "locker": [
+            {"label": label, "size": size, "bus": "rs485", "unit": unit, "channel": ch}
+            for label, size, unit, ch in TWO_BOARDS
+        ],
         "policy": {"door_open_timeout_s": 0.5, "unlock_retries": 1},
-    }  # fmt: skip
+    }
     config = parse_config(data, state / "rig.toml")
     bank = build_lock_bank(config)
     assert isinstance(bank, MultiBank)

@@ -95,8 +95,11 @@ CODES = {
 }
 #: The door-op kind each flow journals, and a parcel's status once it has finished.
 KIND = {"delivery": "delivery", "pickup": "pickup", "collection": "collection"}
-FINAL = {"delivery": ParcelStatus.DELIVERED, "pickup": ParcelStatus.PICKED_UP,
-         "collection": ParcelStatus.RETURNED}  # fmt: skip
+FINAL = {
+    "delivery": ParcelStatus.DELIVERED,
+    "pickup": ParcelStatus.PICKED_UP,
+    "collection": ParcelStatus.RETURNED,
+}
 
 
 def config_text(socket: Path) -> str:
@@ -240,8 +243,12 @@ async def _prepare(prep: Prepared) -> None:
         assert daemon.service is not None
         later = daemon.service.ctx.clock.now() + timedelta(days=4)
         assert daemon.service.sweep(later).expired == 1
-        taken = {first["delivery_code"], first["pickup_code"], other["delivery_code"],
-                 other["pickup_code"]}  # fmt: skip
+        taken = {
+            first["delivery_code"],
+            first["pickup_code"],
+            other["delivery_code"],
+            other["pickup_code"],
+        }
         code = next(c for c in ("424242", "535353", "646464") if c not in taken)
         daemon.service.schedule_return(PARCEL, code_digest(key, code))
     prep.codes["return"] = code
@@ -367,8 +374,11 @@ def _check_exact(
         assert run.shut == {op.label}, f"closed with no door shut: {run.shut}"
     parcel = ledger.get_parcel(PARCEL)
     if op is None:  # nothing journaled: nothing may have changed
-        want = {"delivery": ParcelStatus.EXPECTED, "pickup": ParcelStatus.DELIVERED,
-                "collection": ParcelStatus.EXPIRED}[flow]  # fmt: skip
+        want = {
+            "delivery": ParcelStatus.EXPECTED,
+            "pickup": ParcelStatus.DELIVERED,
+            "collection": ParcelStatus.EXPIRED,
+        }[flow]
         assert (parcel.status, parcel.needs_check) == (want, False), parcel
         busy = {lk.label for lk in ledger.lockers() if lk.status is LockerStatus.RESERVED}
         assert not busy, f"no journal row, yet lockers are RESERVED: {busy}"

@@ -12,8 +12,14 @@ def test_natural_key_orders_numbers_by_value_not_by_text():
     labels = ["B-1", "A-10", "A-2", "A-1", "A-100", "B-02", "AA-1"]
     shuffled = random.Random(7).sample(labels, len(labels))
     assert sorted(shuffled, key=natural_key) == [
-        "A-1", "A-2", "A-10", "A-100", "AA-1", "B-1", "B-02",
-    ]  # fmt: skip
+        "A-1",
+        "A-2",
+        "A-10",
+        "A-100",
+        "AA-1",
+        "B-1",
+        "B-02",
+    ]
 
 
 def test_natural_key_ignores_case():

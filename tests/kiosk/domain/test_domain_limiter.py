@@ -98,8 +98,11 @@ def test_a_new_utc_day_resets_the_daily_count():
     midnight = datetime(2026, 11, 25, 0, 0, 1, tzinfo=UTC)
     state, locked_now = POLICY.on_failure(POLICY.on_success(state), midnight)
     assert (state.day, state.day_failures, state.site_locked, locked_now) == (
-        "2026-11-25", 1, False, False,
-    )  # fmt: skip
+        "2026-11-25",
+        1,
+        False,
+        False,
+    )
 
 
 def test_the_day_is_the_utc_day_whatever_offset_now_carries():

@@ -95,8 +95,15 @@ def test_two_swapped_rows_fail(ledger):
 
 def test_a_forged_row_with_a_correct_hash_but_no_head_update_fails(ledger):
     last_hash = ledger.conn.execute(f"SELECT hash FROM audit WHERE id = {ROWS}").fetchone()[0]
-    fields = (ROWS + 1, "2026-11-24T13:00:00.000000Z", "technician", "door.opened", "A-1",
-              json.dumps({}), last_hash)  # fmt: skip
+    fields = (
+        ROWS + 1,
+        "2026-11-24T13:00:00.000000Z",
+        "technician",
+        "door.opened",
+        "A-1",
+        json.dumps({}),
+        last_hash,
+    )
     forged = audit.row_hash(*fields)
     ledger.conn.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*fields, forged))
     assert not ledger.verify_audit().ok

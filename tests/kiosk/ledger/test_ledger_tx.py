@@ -23,8 +23,10 @@ class Boom(Exception):
 def ledger(tmp_path):
     led = Ledger.open(tmp_path / "ledger.db")
     with led.tx():
-        led.sync_lockers([LockerConfig("A-1", Size.S, "gpio", 1, 0),
-                          LockerConfig("A-2", Size.M, "gpio", 1, 1)], NOW)  # fmt: skip
+        led.sync_lockers(
+            [LockerConfig("A-1", Size.S, "gpio", 1, 0), LockerConfig("A-2", Size.M, "gpio", 1, 1)],
+            NOW,
+        )
         led.insert_parcel("P-1", "", Size.S, "cloud", None, NOW)
         led.add_code(DIGEST_A, "P-1", "delivery")
         led.audit(NOW, "test", "setup", "P-1")

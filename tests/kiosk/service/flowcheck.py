@@ -27,8 +27,10 @@ def assert_sound(ledger: Ledger) -> None:
     and every queued event body as docs/contracts/mqtt.md promises."""
     check_invariants(ledger.conn)
     assert ledger.verify_audit().ok
-    rows = [(a, s, json.loads(d)) for a, s, d in ledger.conn.execute(
-        "SELECT action, subject, detail FROM audit")]  # fmt: skip
+    rows = [
+        (a, s, json.loads(d))
+        for a, s, d in ledger.conn.execute("SELECT action, subject, detail FROM audit")
+    ]
     for parcel in ledger.parcels():
         mine = {a for a, s, d in rows if parcel.parcel_id in (s, d.get("parcel_id"))}
         assert mine & STATUS_ACTIONS[parcel.status.value], (parcel, sorted(mine))

@@ -60,10 +60,22 @@ POLICY = PolicyConfig(door_open_timeout_s=5.0, unlock_retries=1)
 
 async def _run_child(db: Path, key: bytes, code: str, scenario: str, kill_at: int) -> ChildRun:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(CHILD), "--db", str(db), "--key", key.hex(), "--code", code,
-        "--scenario", scenario, "--kill-at", str(kill_at),
-        cwd=TESTS.parent, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        str(CHILD),
+        "--db",
+        str(db),
+        "--key",
+        key.hex(),
+        "--code",
+        code,
+        "--scenario",
+        scenario,
+        "--kill-at",
+        str(kill_at),
+        cwd=TESTS.parent,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), CHILD_TIMEOUT_S)
     except BaseException:  # timeout or the test cancelled: never leave the child behind
@@ -171,9 +183,14 @@ def _check_pickup(rig: Any, op: DoorOp | None) -> set[str]:
 
 
 async def _check_recovery(
-    path: Path, key: bytes, code: str, scenario: str, run: ChildRun, commits: Commits,
+    path: Path,
+    key: bytes,
+    code: str,
+    scenario: str,
+    run: ChildRun,
+    commits: Commits,
     point: str,
-) -> None:  # fmt: skip
+) -> None:
     n = run.kill_at
     assert run.returncode == -9, f"the child exited with {run.returncode}, not by SIGKILL"
     assert run.killed == point, f"the child died at {run.killed!r}: the points moved"

@@ -47,8 +47,10 @@ async def test_an_unlock_on_a_dead_board_fails_before_any_door_wait_and_never_pu
     # Nothing changed: the locker is free again, the parcel still expected.
     locker = bank.ledger.locker("A-1")
     assert (locker.status, locker.parcel_id, locker.needs_check) == (
-        LockerStatus.AVAILABLE, None, False,
-    )  # fmt: skip
+        LockerStatus.AVAILABLE,
+        None,
+        False,
+    )
     assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
     assert bank.ledger.unfinished_ops() == []
 

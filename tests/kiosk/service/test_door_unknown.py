@@ -75,8 +75,10 @@ async def test_a_delivery_whose_door_cannot_be_read_is_unknown_then_reconciled(b
     # Not a jam: flagged for a check, still in service, the parcel as it was.
     locker = bank.ledger.locker("A-1")
     assert (locker.status, locker.parcel_id, locker.needs_check) == (
-        LockerStatus.RESERVED, ann.parcel_id, True,
-    )  # fmt: skip
+        LockerStatus.RESERVED,
+        ann.parcel_id,
+        True,
+    )
     assert locker.note != "door_jammed"
     assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
     assert door_events(bank) == []  # no door.jammed, no locker.out_of_service
@@ -90,8 +92,10 @@ async def test_a_delivery_whose_door_cannot_be_read_is_unknown_then_reconciled(b
     assert (audit["label"], audit["kind"], audit["door"]) == ("A-1", "delivery", "open")
     parcel = bank.ledger.get_parcel(ann.parcel_id)
     assert (parcel.status, parcel.locker, parcel.needs_check) == (
-        ParcelStatus.DELIVERED, "A-1", True,
-    )  # fmt: skip
+        ParcelStatus.DELIVERED,
+        "A-1",
+        True,
+    )
     locker = bank.ledger.locker("A-1")
     assert (locker.status, locker.needs_check) == (LockerStatus.OCCUPIED, True)
     assert bank.service.supervisor.state("A-1") is DoorState.OPEN
@@ -121,8 +125,10 @@ async def test_a_pickup_whose_door_cannot_be_read_keeps_the_parcel_and_flags_the
     assert (audit["kind"], audit["door"]) == ("pickup", "shut")
     parcel = bank.ledger.get_parcel(ann.parcel_id)
     assert (parcel.status, parcel.needs_check, parcel.check_reason) == (
-        ParcelStatus.DELIVERED, True, "pickup",
-    )  # fmt: skip
+        ParcelStatus.DELIVERED,
+        True,
+        "pickup",
+    )
     assert bank.ledger.locker(res.locker).needs_check
 
 
@@ -133,5 +139,7 @@ async def test_a_door_read_shut_after_its_pulse_is_still_a_jam(bank):
     assert res.locker == "A-2"
     locker = bank.ledger.locker("A-1")
     assert (locker.status, locker.note, locker.needs_check) == (
-        LockerStatus.OUT_OF_SERVICE, "door_jammed", False,
-    )  # fmt: skip
+        LockerStatus.OUT_OF_SERVICE,
+        "door_jammed",
+        False,
+    )

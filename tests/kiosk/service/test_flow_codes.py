@@ -37,8 +37,9 @@ async def wrong(bank, code: str) -> Exception:
 async def test_wrong_codes_count_down_then_lock_out_even_the_right_code(bank):
     ann = bank.service.announce(Size.S)
     errs = [await wrong(bank, c) for c in WRONG[:4]]
-    assert [(e.code, e.details["tries_left"]) for e in errs] == [("invalid_code", n)
-                                                                 for n in (4, 3, 2, 1)]  # fmt: skip
+    assert [(e.code, e.details["tries_left"]) for e in errs] == [
+        ("invalid_code", n) for n in (4, 3, 2, 1)
+    ]
     err = await wrong(bank, WRONG[4])
     assert isinstance(err, LockedOut)
     assert (err.code, err.details["retry_after"]) == ("locked_out", 30)
@@ -120,9 +121,12 @@ async def test_a_site_lock_survives_a_restart(bank, reopen):
 async def test_a_delivery_code_past_its_deliver_by_has_expired(bank):
     now = bank.clock.now()
     bank.service.create_reservation(
-        "P-LATE", Size.S, code_digest(bank.key, "314159"), code_digest(bank.key, "271828"),
+        "P-LATE",
+        Size.S,
+        code_digest(bank.key, "314159"),
+        code_digest(bank.key, "271828"),
         deliver_by=now + timedelta(hours=1),
-    )  # fmt: skip
+    )
     bank.clock.advance(hours=1, seconds=1)
     with pytest.raises(CodeExpired) as info:
         await bank.service.submit_code("314159")

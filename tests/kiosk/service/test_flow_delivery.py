@@ -132,8 +132,10 @@ async def test_a_jammed_door_is_retried_once_then_out_of_service_and_the_next_op
     assert bank.doors.pulses["A-2"] == 1
     jam = bank.ledger.locker("A-1")
     assert (jam.status, jam.parcel_id, jam.note) == (
-        LockerStatus.OUT_OF_SERVICE, None, "door_jammed",
-    )  # fmt: skip
+        LockerStatus.OUT_OF_SERVICE,
+        None,
+        "door_jammed",
+    )
     assert bodies(bank.ledger, "door.jammed") == [{"label": "A-1", "attempts": 2}]
     assert [e["label"] for e in bodies(bank.ledger, "locker.out_of_service")] == ["A-1"]
     assert "door.jammed" in actions(bank.ledger)

@@ -44,8 +44,11 @@ async def test_sweeps_send_a_reminder_then_expiring_once_then_expired(bank):
     assert at(72) == SweepReport(expired=1)
     assert at(200) == SweepReport()
     assert parcel_events(bank) == [
-        "parcel.delivered", "parcel.reminder", "parcel.expiring", "parcel.expired",
-    ]  # fmt: skip
+        "parcel.delivered",
+        "parcel.reminder",
+        "parcel.expiring",
+        "parcel.expired",
+    ]
     parcel = bank.ledger.get_parcel(ann.parcel_id)
     assert parcel.status is ParcelStatus.EXPIRED
     assert bank.ledger.locker("A-1").status is LockerStatus.OCCUPIED  # still inside
@@ -107,11 +110,12 @@ async def test_reservation_with_other_details_is_a_conflict(bank, change):
     rows = audit_rows(bank)
     with pytest.raises(Conflict) as info:
         bank.service.create_reservation(
-            "P-1", change.get("size", Size.M),
+            "P-1",
+            change.get("size", Size.M),
             digest(bank, change["delivery"]) if "delivery" in change else d,
             digest(bank, change["pickup"]) if "pickup" in change else p,
             change.get("order_id", "O-1"),
-        )  # fmt: skip
+        )
     assert info.value.code == "conflict" and audit_rows(bank) == rows
 
 

@@ -50,8 +50,10 @@ async def test_technician_open_is_audited_and_changes_no_state(bank):
     rows = audit(bank)
     assert ("tech-7", "technician.open", '{"reason":"check the hinge"}') in rows
     assert [r[1] for r in rows if r[0] == "tech-7"] == [
-        "technician.open", "door.opened", "door.closed",
-    ]  # fmt: skip
+        "technician.open",
+        "door.opened",
+        "door.closed",
+    ]
     door = [(t, b["label"], b["reason"]) for t, b in events(bank) if t.startswith("door.")]
     assert door[-2:] == [("door.opened", "A-1", "technician"), ("door.closed", "A-1", "technician")]
     assert_sound(bank.ledger)
@@ -122,12 +124,16 @@ async def test_a_crash_with_a_delivery_door_open_is_recovered_as_delivered_needi
     assert rig.recovered == 1 and rig.ledger.unfinished_ops() == []
     parcel = rig.ledger.get_parcel(ann.parcel_id)
     assert (parcel.status, parcel.locker, parcel.needs_check) == (
-        ParcelStatus.DELIVERED, "A-1", True,
-    )  # fmt: skip
+        ParcelStatus.DELIVERED,
+        "A-1",
+        True,
+    )
     locker = rig.ledger.locker("A-1")
     assert (locker.status, locker.parcel_id, locker.needs_check) == (
-        LockerStatus.OCCUPIED, ann.parcel_id, True,
-    )  # fmt: skip
+        LockerStatus.OCCUPIED,
+        ann.parcel_id,
+        True,
+    )
     assert ("parcel.delivered", "A-1") in [(t, b.get("locker")) for t, b in events(rig)]
     assert "door_op.recovered" in [r[1] for r in audit(rig)]
     other = rig.service.announce(Size.S)
@@ -191,8 +197,10 @@ async def test_resolve_check_parcel_found_inside(bank, reopen):
     rig = await reopen(bank)
     locker = rig.service.resolve_check("A-1", True, "parcel seen inside")
     assert (locker.status, locker.needs_check, locker.parcel_id) == (
-        LockerStatus.OCCUPIED, False, ann.parcel_id,
-    )  # fmt: skip
+        LockerStatus.OCCUPIED,
+        False,
+        ann.parcel_id,
+    )
     parcel = rig.ledger.get_parcel(ann.parcel_id)
     assert (parcel.status, parcel.needs_check) == (ParcelStatus.DELIVERED, False)
     assert [c.role for c in rig.ledger.codes_of(ann.parcel_id)] == ["pickup"]
@@ -209,12 +217,16 @@ async def test_resolve_check_locker_found_empty(bank, reopen):
     rig = await reopen(bank)
     locker = rig.service.resolve_check("A-1", False, "empty, courier kept it")
     assert (locker.status, locker.needs_check, locker.parcel_id) == (
-        LockerStatus.AVAILABLE, False, None,
-    )  # fmt: skip
+        LockerStatus.AVAILABLE,
+        False,
+        None,
+    )
     parcel = rig.ledger.get_parcel(ann.parcel_id)
     assert (parcel.status, parcel.locker, parcel.needs_check) == (
-        ParcelStatus.EXPECTED, None, False,
-    )  # fmt: skip
+        ParcelStatus.EXPECTED,
+        None,
+        False,
+    )
     assert "parcel.not_delivered" in [r[1] for r in audit(rig)]
     res = await rig.service.submit_code(ann.delivery_code)  # the courier comes back
     assert res.locker == "A-1"
@@ -227,8 +239,10 @@ async def test_a_crash_during_pickup_keeps_the_parcel_inside_and_flags_it(bank, 
     rig = await reopen(bank)
     parcel = rig.ledger.get_parcel(ann.parcel_id)
     assert (parcel.status, parcel.needs_check, parcel.check_reason) == (
-        ParcelStatus.DELIVERED, True, "pickup",
-    )  # fmt: skip
+        ParcelStatus.DELIVERED,
+        True,
+        "pickup",
+    )
     assert rig.ledger.locker("A-1").needs_check
     rig.service.resolve_check("A-1", False, "customer took it")
     assert rig.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.PICKED_UP

@@ -151,11 +151,13 @@ async def test_a_sensor_stuck_shut_is_a_door_that_did_not_open(bank):
         # The reply failed its CRC: the same.
         ("corrupted", [(FC_WRITE_COIL, "corrupted"), (FC_READ_COILS, "reply")]),
         # The unlock never reached the board: read back, found off, sent again.
-        ("dropped", [(FC_WRITE_COIL, "dropped"), (FC_READ_COILS, "reply"),
-                     (FC_WRITE_COIL, "reply")]),
+        (
+            "dropped",
+            [(FC_WRITE_COIL, "dropped"), (FC_READ_COILS, "reply"), (FC_WRITE_COIL, "reply")],
+        ),
     ],
     ids=["reply_lost", "corrupted", "dropped"],
-)  # fmt: skip
+)
 async def test_a_lost_or_damaged_unlock_frame_is_retried_without_a_second_pulse(
     bank, fault, on_the_wire
 ):
@@ -186,8 +188,10 @@ async def test_damaged_and_lost_door_reads_are_retried_without_an_alert(bank):
     bank.sim.corrupt_next(1)  # ... and the reply to its retry fails its CRC
     assert await supervise(bank) == [("forced", "C-1")]
     assert frames(bank, since)[:3] == [
-        (1, FC_READ_DOORS, "dropped"), (1, FC_READ_DOORS, "corrupted"), (1, FC_READ_DOORS, "reply"),
-    ]  # fmt: skip
+        (1, FC_READ_DOORS, "dropped"),
+        (1, FC_READ_DOORS, "corrupted"),
+        (1, FC_READ_DOORS, "reply"),
+    ]
     health = counters(bank, 1)
     assert (health["timeouts"], health["bad_frames"], health["retries"]) == (1, 1, 2)
     assert all(b.online for b in bank.lock_bank.describe())

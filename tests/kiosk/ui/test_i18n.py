@@ -14,8 +14,22 @@ from kiosk.ui import i18n
 UI = Path(i18n.__file__).resolve().parents[1]
 SOURCES = sorted(UI.rglob("*.py"))
 #: Calls whose string arguments a person reads: widgets, texts, toasts.
-SHOWN = {"Static", "Label", "Button", "Digits", "TabPane", "Input", "notify", "update", "Msg",
-         "TButton", "say", "add_row", "add_column", "ProgressBar"}  # fmt: skip
+SHOWN = {
+    "Static",
+    "Label",
+    "Button",
+    "Digits",
+    "TabPane",
+    "Input",
+    "notify",
+    "update",
+    "Msg",
+    "TButton",
+    "say",
+    "add_row",
+    "add_column",
+    "ProgressBar",
+}
 #: Calls whose first argument is a catalogue key.
 KEYED = {"t", "plural", "Msg", "TButton", "say"}
 #: Calls whose string arguments are keys: catalogue keys, or a dict's (`.get`).
@@ -23,9 +37,19 @@ CATALOGUE_CALLS = {"t", "plural", "error_text", "get"}
 #: Keyword arguments that are identifiers and style, never shown.
 NOT_SHOWN = {"id", "classes", "name", "key", "severity", "group", "cursor_type"}
 #: Codes the keypad must explain in the person's language (from the issue).
-MUST_MAP = ["invalid_code", "locked_out", "no_locker_available", "door_jammed", "code_expired",
-            "not_delivered", "site_locked", "locker_out_of_service", "hardware_error",
-            "not_allowed", "door_state_unknown"]  # fmt: skip
+MUST_MAP = [
+    "invalid_code",
+    "locked_out",
+    "no_locker_available",
+    "door_jammed",
+    "code_expired",
+    "not_delivered",
+    "site_locked",
+    "locker_out_of_service",
+    "hardware_error",
+    "not_allowed",
+    "door_state_unknown",
+]
 
 
 def _calls():
@@ -114,8 +138,11 @@ def test_daemon_error_codes_read_in_german(code):
 
 
 def test_the_codes_it_maps_are_the_daemons_codes():
-    codes = {cls.code for cls in vars(errors).values() if isinstance(cls, type)
-             and issubclass(cls, errors.KioskError)}  # fmt: skip
+    codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.KioskError)
+    }
     assert set(MUST_MAP) - {"not_allowed"} <= codes
 
 

@@ -14,8 +14,14 @@ from kiosk.cloud.link import LinkTiming
 from kiosk.config.model import MqttConfig
 from kiosk.ui.widgets import TopBar
 
-QUICK = LinkTiming(backoff_first_s=0.05, backoff_max_s=0.4, connack_timeout_s=3.0,
-                   tick_s=0.02, state_check_s=0.05, stop_wait_s=1.0)  # fmt: skip
+QUICK = LinkTiming(
+    backoff_first_s=0.05,
+    backoff_max_s=0.4,
+    connack_timeout_s=3.0,
+    tick_s=0.02,
+    state_check_s=0.05,
+    stop_wait_s=1.0,
+)
 
 
 def with_cloud_link(state, broker: Broker) -> DaemonRig:

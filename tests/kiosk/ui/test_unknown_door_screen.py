@@ -67,9 +67,9 @@ async def test_pickup_at_a_door_that_cannot_be_read_says_so_and_flags_the_locker
         assert "The door did not open" not in text  # not told it is a jam
         assert not app.screen.query("#retry")  # typing the code again cannot help
         await click(pilot, "#language")
-        await until(pilot, lambda: "Wir können nicht erkennen, ob die Tür offen ist" in (
-            screen_text(app)
-        ))  # fmt: skip
+        await until(
+            pilot, lambda: "Wir können nicht erkennen, ob die Tür offen ist" in (screen_text(app))
+        )
         assert "bitte nicht gewaltsam öffnen" in screen_text(app)
         await click(pilot, "#back")
         screen = await maintenance(pilot, app)

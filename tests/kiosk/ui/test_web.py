@@ -118,20 +118,39 @@ async def test_keypad_in_a_browser_opens_a_door(tmp_path):
     config_path, config = write_config(tmp_path)
     children = []
     try:
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "kiosk", "run", "--config", str(config_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
-        ))  # fmt: skip
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "kiosk", "run", "--config", str(config_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=tmp_path,
+            )
+        )
         sock = str(config.api.socket)
         await asyncio.to_thread(_wait_daemon, sock)
         with ApiClient(sock) as client:
             parcel = client.call("parcels.announce", size="S")
         port = free_port()
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "kiosk", "ui", "--web", "--config", str(config_path),
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
-        ))  # fmt: skip
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "kiosk",
+                    "ui",
+                    "--web",
+                    "--config",
+                    str(config_path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=tmp_path,
+            )
+        )
         url = f"http://127.0.0.1:{port}/"
         async with aiohttp.ClientSession() as http:
             for _ in range(200):
@@ -142,13 +161,26 @@ async def test_keypad_in_a_browser_opens_a_door(tmp_path):
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.05)
         user_dir = tmp_path / "chromium"
-        children.append(subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={user_dir}", "--remote-debugging-port=0",
-             "--window-size=1000,700", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
+        children.append(
+            subprocess.Popen(
+                [
+                    CHROMIUM,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    f"--user-data-dir={user_dir}",
+                    "--remote-debugging-port=0",
+                    "--window-size=1000,700",
+                    "about:blank",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         target = await _devtools(user_dir)
         async with aiohttp.ClientSession() as http, http.ws_connect(target, max_msg_size=0) as ws:
             cdp = Cdp(ws)
@@ -164,8 +196,12 @@ async def test_keypad_in_a_browser_opens_a_door(tmp_path):
             for kind, text in (("keyDown", "\r"), ("keyUp", "")):
                 await cdp.send(
                     "Input.dispatchKeyEvent",
-                    type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13, text=text,
-                )  # fmt: skip
+                    type=kind,
+                    key="Enter",
+                    code="Enter",
+                    windowsVirtualKeyCode=13,
+                    text=text,
+                )
             text = await cdp.wait_text("Locker A-1 is open")
             assert parcel["delivery_code"] not in text  # masked on its way, too
             await asyncio.sleep(0.5)  # let the canvas draw the last frame
