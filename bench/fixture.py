@@ -236,7 +236,7 @@ def fill_ledger(
     """
     rng = random.Random(seed)
     with ledger.tx():
-        ledger.sync_lockers(lockers, now)
+        ledger.parcels.sync_lockers(lockers, now)
     past, past_ops = _past_rows(rng, past_parcels, lockers, now)
     current = _current_rows(rng, lockers, state, now)
     conn = ledger.conn

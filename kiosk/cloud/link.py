@@ -411,7 +411,7 @@ class CloudLink:
                 log.exception("cloud link tick failed; trying again")
 
     def _publish_state(self, s: _Session, force: bool = False) -> None:
-        snapshot = state_snapshot(self.site, self.ledger.lockers())
+        snapshot = state_snapshot(self.site, self.ledger.parcels.lockers())
         if force or snapshot != self._last_state:
             self._publish(
                 s, self.topics.state, state_payload(snapshot, self.clock.now()), retain=True
@@ -430,7 +430,7 @@ class CloudLink:
 
     def _check_outbox(self, force: bool = False) -> bool:
         """Depth against `mqtt.outbox_cap`; logs the alarm. True when the level changed."""
-        changed = self.alarm.check(self.ledger.outbox_depth(), self.clock.monotonic(), force)
+        changed = self.alarm.check(self.ledger.outbox.depth(), self.clock.monotonic(), force)
         self.outbox_depth, self.outbox_level = self.alarm.depth, self.alarm.level
         return changed
 
