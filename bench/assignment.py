@@ -1,11 +1,11 @@
-"""Assignment latency: `Ledger.free_locker` (one indexed query) against the load-all baseline.
+"""Assignment latency: `ledger.parcels.free_locker` (one query) against the load-all baseline.
 
 The baseline (labelled `seed 5.3`) is the textbook design: it loads every
 AVAILABLE locker of the site from the database, keeps those whose size fits
 in application code, and takes the minimum by (size != parcel size,
 locker_number), locker_number compared as a plain string. `seed_assign`
 does exactly that against the same ledger file, through the same
-sqlite-utils row path `Ledger.free_locker` uses.
+sqlite-utils row path `ledger.parcels.free_locker` uses.
 
 Both are timed in one run, interleaved (the order alternates every iteration),
 with `time.perf_counter_ns`, after a warm-up; the garbage collector stays on,

@@ -153,7 +153,7 @@ class CloudLink:
     def wake(self) -> None:
         """Outbox rows have just committed: hand them to paho now, not at the next tick.
 
-        The composition root gives this to `Ledger.on_events_committed`, which
+        The composition root gives this to `ledger.outbox.on_committed`, which
         calls it on the loop's thread after the COMMIT, never inside a
         transaction. The pump runs on the loop's next turn, once for however
         many commits came before it, and reads only what the table holds.
