@@ -1,11 +1,11 @@
-"""Assignment latency: `Ledger.free_locker` (one indexed query) against the load-all baseline.
+"""Assignment latency: `ledger.parcels.free_locker` (one query) against the load-all baseline.
 
 The baseline (labelled `seed 5.3`) is the textbook design: it loads every
 AVAILABLE locker of the site from the database, keeps those whose size fits
 in application code, and takes the minimum by (size != parcel size,
 locker_number), locker_number compared as a plain string. `seed_assign`
 does exactly that against the same ledger file, through the same
-sqlite-utils row path `Ledger.free_locker` uses.
+sqlite-utils row path `ledger.parcels.free_locker` uses.
 
 Both are timed in one run, interleaved (the order alternates every iteration),
 with `time.perf_counter_ns`, after a warm-up; the garbage collector stays on,
@@ -46,7 +46,7 @@ def seed_assign(ledger: Ledger, parcel_size: Size) -> str | None:
 
 def ledger_assign(ledger: Ledger, parcel_size: Size) -> str | None:
     """What the service does: smallest fitting size first, then natural label order."""
-    return ledger.free_locker(parcel_size.rank)
+    return ledger.parcels.free_locker(parcel_size.rank)
 
 
 ALGORITHMS: dict[str, Callable[[Ledger, Size], str | None]] = {
@@ -74,7 +74,7 @@ def time_algorithms(ledger: Ledger, iterations: int, warmup: int) -> dict[str, l
 
 
 def _size_of(ledger: Ledger, label: str | None) -> str | None:
-    return ledger.locker(label).size.value if label else None
+    return ledger.parcels.locker(label).size.value if label else None
 
 
 def classify(ledger: Ledger, parcel: Size, ours: str | None, seed: str | None) -> str:
@@ -127,7 +127,7 @@ def fill_walk(ledger: Ledger, rng: random.Random, max_steps: int) -> dict[str, A
             ours, seed = ledger_assign(ledger, size), seed_assign(ledger, size)
             if ours is None and seed is None:
                 counts["no_locker"] += 1
-                if ledger.free_locker(0) is None:
+                if ledger.parcels.free_locker(0) is None:
                     break
                 continue
             verdict = classify(ledger, size, ours, seed)

@@ -134,7 +134,7 @@ async def _link_run(
     handler = CommandHandler(service, ledger, Verifier(cloud_key.public_key(), SITE.id), clock)
     mqtt = MqttConfig("127.0.0.1", port, PREFIX, outbox_cap=10_000_000, tls=False)
     link = CloudLink(mqtt, SITE, ledger, handler, clock, "bench", TIMING, wire_inflight=window)
-    ledger.on_events_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
+    ledger.outbox.on_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
     sample = OutboxEvent.of(
         10**6,
         "00000000-0000-4000-8000-000000000000",
@@ -154,14 +154,14 @@ async def _link_run(
             now = datetime.now(UTC)
             with ledger.tx():
                 for _ in range(events):
-                    ledger.event(now, "door.opened", BODY)
+                    ledger.outbox.add(now, "door.opened", BODY)
             target = link.pump.acked + events
             started = time.perf_counter()
             while link.pump.acked < target:
                 await asyncio.sleep(0.002)
             link.pump.flush()  # the last batch of deletes
             link_s.append(time.perf_counter() - started)
-            if ledger.outbox_depth():
+            if ledger.outbox.depth():
                 raise RuntimeError("outbox not empty after the drain")
         latency = await _commands(port, cloud_key, key, ledger, commands)
     finally:

@@ -198,7 +198,7 @@ async def _kiosk(
         "bench",
         LinkTiming(),
     )
-    ledger.on_events_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
+    ledger.outbox.on_committed(link.wake)  # as kiosk/cloud/wiring.py wires it
     topic = f"{PREFIX}/{SITE.id}/commands"
     samples: list[int] = []
     await bank.start()
@@ -222,7 +222,7 @@ async def _kiosk(
             await asyncio.to_thread(cloud.wait_result, jti)
             if i:
                 samples.append(first - started)
-            while ledger.unfinished_op_for(f"A-{channel + 1}") is not None:
+            while ledger.doors.unfinished_for(f"A-{channel + 1}") is not None:
                 await service.poll_doors()  # the door shuts itself; finish the operation
                 await asyncio.sleep(0.005)
     finally:

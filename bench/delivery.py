@@ -223,7 +223,7 @@ async def _run(
         doors.start()  # ... until the simulator shuts every door
         rig = _Rig(service, doors, factory, ledger)
         measured = await _measure(rig, deliveries, empty_commits)
-        audit = ledger.verify_audit()
+        audit = ledger.audit.verify()
         return {
             "lockers": len(BANK),
             "deliveries": deliveries,
@@ -233,7 +233,7 @@ async def _run(
             "pulse_ms": PULSE_MS,
             "audit_ok": audit.ok,
             "audit_rows": audit.rows,
-            "outbox_depth": ledger.outbox_depth(),
+            "outbox_depth": ledger.outbox.depth(),
             **measured,
         }
     finally:

@@ -1,7 +1,7 @@
 """Bench fixture: a real ledger file holding a busy bank and a year of finished parcels.
 
-The lockers table is built by `Ledger.sync_lockers`, so labels, size ranks and
-natural sort keys are exactly the product's. Everything else (past parcels,
+The lockers table is built by `ledger.parcels.sync_lockers`, so labels, size ranks
+and natural sort keys are exactly the product's. Everything else (past parcels,
 their door operations, the parcels inside lockers now, their code digests) is
 inserted directly with `executemany` in one transaction: it is a fixture, and
 100,000 parcels through the service would take minutes. No audit rows are
@@ -236,7 +236,7 @@ def fill_ledger(
     """
     rng = random.Random(seed)
     with ledger.tx():
-        ledger.sync_lockers(lockers, now)
+        ledger.parcels.sync_lockers(lockers, now)
     past, past_ops = _past_rows(rng, past_parcels, lockers, now)
     current = _current_rows(rng, lockers, state, now)
     conn = ledger.conn

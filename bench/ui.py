@@ -263,7 +263,7 @@ async def _relay_idle(relay: Any) -> None:
 
 def _free(daemon: Daemon, label: str) -> bool:
     assert daemon.ledger is not None
-    return daemon.ledger.locker(label).status.value == "AVAILABLE"
+    return daemon.ledger.parcels.locker(label).status.value == "AVAILABLE"
 
 
 def run(workdir: Path, flows: int = 100, rss_wait_s: float = 3.0) -> dict[str, Any]:

@@ -189,7 +189,7 @@ class CommandHandler:
             body = result(jti, None, refusal("internal_error", "The kiosk failed; retry later."))
             try:
                 with self.ledger.tx():
-                    self.ledger.event(self.clock.now(), RESULT, body)
+                    self.ledger.outbox.add(self.clock.now(), RESULT, body)
             except Exception:
                 log.exception("could not queue the answer to command %s", jti)
                 return Outcome(jti, None)
@@ -233,17 +233,17 @@ class CommandHandler:
         body = result(jti, cmd, error)
         now = self.clock.now()
         if error is None or error.code not in NOT_RECORDED:
-            self.ledger.inbox_put(jti, cmd or "", error is None, body, now)
-        self.ledger.event(now, RESULT, body)
+            self.ledger.outbox.inbox_put(jti, cmd or "", error is None, body, now)
+        self.ledger.outbox.add(now, RESULT, body)
         if error is not None:
             log.info("command %s (%s) refused: %s %s", jti, cmd, error.code, error.message)
         return Outcome(jti, body)
 
     def _replay(self, jti: str) -> Outcome | None:
-        original = self.ledger.inbox_result(jti)
+        original = self.ledger.outbox.inbox_result(jti)
         if original is None:
             return None
-        self.ledger.event(self.clock.now(), RESULT, original)
+        self.ledger.outbox.add(self.clock.now(), RESULT, original)
         log.info("command %s seen before; answered with its original result", jti)
         return Outcome(jti, original, replay=True)
 
@@ -260,7 +260,7 @@ class CommandHandler:
         self._rejects.append(now)
         body = result(exc.jti, None, refusal(exc.code, exc.message))
         with self.ledger.tx():
-            self.ledger.event(self.clock.now(), RESULT, body)
+            self.ledger.outbox.add(self.clock.now(), RESULT, body)
         log.warning("rejected command %s: %s (%s)", exc.jti, exc.code, exc.message)
         return Outcome(exc.jti, body)
 
@@ -272,7 +272,7 @@ class CommandHandler:
             replay = self._replay(jti)
             if replay is not None:
                 return replay
-            if self.ledger.inbox_result(jti + _PENDING) is not None:
+            if self.ledger.outbox.inbox_result(jti + _PENDING) is not None:
                 error = refusal(
                     "interrupted",
                     "The kiosk restarted while opening this door; check the door before "
@@ -282,14 +282,16 @@ class CommandHandler:
             try:
                 args = _Args(command.args)
                 label, reason = args.text("label"), args.text("reason")
-                self.ledger.locker(label)  # NotFound before the rate is looked at
+                self.ledger.parcels.locker(label)  # NotFound before the rate is looked at
                 self._check_door_rate(label)
             except KioskError as exc:
                 return self._answer(jti, "door.open", exc)
         marker = result(jti, "door.open", None) | {"ok": False, "pending": True}
 
         def mark() -> None:  # committed with the door journal, before the pulse
-            self.ledger.inbox_put(jti + _PENDING, "door.open", False, marker, self.clock.now())
+            self.ledger.outbox.inbox_put(
+                jti + _PENDING, "door.open", False, marker, self.clock.now()
+            )
 
         error: KioskError | None = None
         try:

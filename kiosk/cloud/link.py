@@ -159,7 +159,7 @@ class CloudLink:
     def wake(self) -> None:
         """Outbox rows have just committed: hand them to paho now, not at the next tick.
 
-        The composition root gives this to `Ledger.on_events_committed`, which
+        The composition root gives this to `ledger.outbox.on_committed`, which
         calls it on the loop's thread after the COMMIT, never inside a
         transaction. The pump runs on the loop's next turn, once for however
         many commits came before it, and reads only what the table holds.
@@ -417,7 +417,7 @@ class CloudLink:
                 log.exception("cloud link tick failed; trying again")
 
     def _publish_state(self, s: _Session, force: bool = False) -> None:
-        snapshot = state_snapshot(self.site, self.ledger.lockers())
+        snapshot = state_snapshot(self.site, self.ledger.parcels.lockers())
         if force or snapshot != self._last_state:
             self._publish(
                 s, self.topics.state, state_payload(snapshot, self.clock.now()), retain=True
@@ -436,7 +436,7 @@ class CloudLink:
 
     def _check_outbox(self, force: bool = False) -> bool:
         """Depth against `mqtt.outbox_cap`; logs the alarm. True when the level changed."""
-        changed = self.alarm.check(self.ledger.outbox_depth(), self.clock.monotonic(), force)
+        changed = self.alarm.check(self.ledger.outbox.depth(), self.clock.monotonic(), force)
         self.outbox_depth, self.outbox_level = self.alarm.depth, self.alarm.level
         return changed
 

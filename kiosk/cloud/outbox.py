@@ -82,7 +82,7 @@ class OutboxPump:
         """Fill the window from the table, in seq order."""
         while self._publish is not None and self._open < self.window:
             if not self._buffer:
-                self._buffer.extend(self.ledger.outbox(self.read_ahead, self._after))
+                self._buffer.extend(self.ledger.outbox.pending(self.read_ahead, self._after))
                 if not self._buffer:
                     return
             event = self._buffer.popleft()
@@ -126,7 +126,7 @@ class OutboxPump:
             return
         seqs, self._acked = self._acked, []
         try:
-            self.ledger.ack_events(seqs)
+            self.ledger.outbox.ack(seqs)
         except Exception:
             # Kept, so they go up again later: a duplicate, never a loss.
             log.exception("could not delete %d acknowledged events; they will be resent", len(seqs))

@@ -55,5 +55,5 @@ def build_link(
     except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
         raise ConfigError(str(config.source), "mqtt", f"TLS files: {exc}") from exc
     # Events leave as soon as they commit: each commit that queued one wakes the link.
-    ledger.on_events_committed(link.wake)
+    ledger.outbox.on_committed(link.wake)
     return link

@@ -91,7 +91,7 @@ class Daemon:
                 recovered,
             )
         self.service.sweep()
-        self._last_seq = self.ledger.last_seq()
+        self._last_seq = self.ledger.outbox.last_seq()
         # --- cloud link (kiosk/cloud) ---
         if self.config.mqtt is not None:
             from kiosk.cloud.wiring import build_link
@@ -149,7 +149,7 @@ class Daemon:
 
     def _last_trusted(self):  # type: ignore[no-untyped-def]
         assert self.ledger is not None
-        return self.ledger.trusted_time()
+        return self.ledger.settings.trusted_time()
 
     def _poll_s(self) -> float:
         return min((b.poll_ms for b in self.config.buses), default=100) / 1000
@@ -195,7 +195,7 @@ class Daemon:
 
     def _publish_new_events(self) -> None:
         assert self.ledger is not None
-        for event in self.ledger.outbox(limit=500, after_seq=self._last_seq):
+        for event in self.ledger.outbox.pending(limit=500, after_seq=self._last_seq):
             self.hub.publish(
                 "ledger.event",
                 {"seq": event.seq, "type": event.type, "ts": event.ts, "body": event.body},
@@ -205,7 +205,7 @@ class Daemon:
     async def _sweep(self) -> None:
         assert self.service is not None and self.ledger is not None
         report = self.service.sweep()
-        self.ledger.set_trusted_time(self.service.clock.now())
+        self.ledger.settings.set_trusted_time(self.service.clock.now())
         if report.expired or report.expiring or report.reminders:
             log.info("sweep: %s", report)
 

@@ -1,4 +1,9 @@
-"""The hash-chained audit log: append inside a transaction; verify a file with no config."""
+"""The hash-chained audit log: append inside a transaction; verify a file with no config.
+
+`AuditLog` is the ledger's store for it (`ledger.audit`); the module's
+functions work on a bare connection, so `kiosk audit verify --db FILE`
+needs no ledger and no config. The chain's head is `meta.audit_head`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from kiosk.clock import from_text, to_text
+from kiosk.ledger.connection import LedgerConnection
 
 GENESIS = "0" * 64
 
@@ -99,3 +108,35 @@ def _walk(conn: sqlite3.Connection) -> VerifyResult:
     if actual_head != expected_head:
         return VerifyResult(False, count, "rows were removed from the end of the log")
     return VerifyResult(True, count)
+
+
+class AuditLog:
+    """The `audit` table and its head in `meta` (`ledger.audit`)."""
+
+    def __init__(self, link: LedgerConnection) -> None:
+        self._link = link
+
+    def record(self, now: datetime, actor: str, action: str, subject: str, **detail: Any) -> int:
+        """Append one row to the chain, inside the caller's transaction; returns its id."""
+        return append(self._link.conn, to_text(now), actor, action, subject, detail)
+
+    def verify(self) -> VerifyResult:
+        return verify(self._link.conn)
+
+    def tail(self, count: int) -> list[dict[str, Any]]:
+        """The last `count` audit rows, oldest first."""
+        rows = self._link.query(
+            "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?",
+            (count,),
+        )
+        return list(reversed(list(rows)))
+
+    def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
+        """(label, when) of every door seen open, at or after `since`, for an actor whose name
+        starts with `actor_prefix` (the audit rows `door.opened`), oldest first."""
+        rows = self._link.conn.execute(
+            "SELECT subject, ts FROM audit WHERE action = 'door.opened' AND ts >= ?"
+            " AND substr(actor, 1, ?) = ? ORDER BY id",
+            (to_text(since), len(actor_prefix), actor_prefix),
+        )
+        return [(label, from_text(ts)) for label, ts in rows]

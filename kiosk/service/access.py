@@ -51,7 +51,7 @@ class AccessFlows:
         """Check a typed code under the limiter and open the door it belongs to."""
         ctx, ledger = self.ctx, self.ctx.ledger
         now = ctx.clock.now()
-        state = ledger.limiter()
+        state = ledger.codes.limiter()
         ctx.limiter.check(state, now)
         if not str(code).strip():
             raise BadRequest("Type your code, then press Enter.")
@@ -61,11 +61,11 @@ class AccessFlows:
         except BadRequest:
             pass  # a wrong length is a wrong code, and counts as one
         else:
-            found = ledger.find_code(code_digest(ctx.code_key, digits))
+            found = ledger.codes.find(code_digest(ctx.code_key, digits))
         if found is None:
             self._failure(now, source)
         assert found is not None
-        parcel = ledger.get_parcel(found.parcel_id)
+        parcel = ledger.parcels.get(found.parcel_id)
         if found.role == "delivery":
             return await self._delivery(parcel, now, source)
         return await self._open_inside(parcel, found.role, now, source)
@@ -80,20 +80,20 @@ class AccessFlows:
         before its pulse, not two.
         """
         ctx, ledger = self.ctx, self.ctx.ledger
-        ledger.put_limiter(ctx.limiter.on_success(ledger.limiter()))
-        ledger.log_attempt(now, True, role, source)
+        ledger.codes.put_limiter(ctx.limiter.on_success(ledger.codes.limiter()))
+        ledger.codes.log_attempt(now, True, role, source)
 
     def _failure(self, now: datetime, source: str) -> None:
         ctx, ledger = self.ctx, self.ctx.ledger
         with ledger.tx():
-            before = ledger.limiter()
+            before = ledger.codes.limiter()
             state, site_locked_now = ctx.limiter.on_failure(before, now)
-            ledger.put_limiter(state)
-            ledger.log_attempt(now, False, None, source)
+            ledger.codes.put_limiter(state)
+            ledger.codes.log_attempt(now, False, None, source)
             audit_failure(ledger, now, "code", ctx.site_id, before, state, source)
             if site_locked_now:
                 body = {"day": state.day, "failures": state.day_failures}
-                ledger.event(now, "code.lockout", body)
+                ledger.outbox.add(now, "code.lockout", body)
         if state.site_locked:
             raise SiteLocked()
         if state.locked_until is not None and state.locked_until > now:
@@ -131,10 +131,10 @@ class AccessFlows:
 
     def _held_for(self, parcel_id: str) -> CodeResult | None:
         """The locker already open for this parcel (the code typed twice), if any."""
-        for op in self.ctx.ledger.unfinished_ops():
+        for op in self.ctx.ledger.doors.unfinished():
             if op.parcel_id == parcel_id and op.kind == "delivery":
                 if op.state == "OPEN" and not op.intent:
-                    parcel = self.ctx.ledger.get_parcel(parcel_id)
+                    parcel = self.ctx.ledger.parcels.get(parcel_id)
                     return self._result("courier", op.label, parcel)
                 raise InvalidState("This parcel is being delivered right now.")
         return None
@@ -164,24 +164,26 @@ class AccessFlows:
                     when, source = accepted
                     self._accept(when, "delivery", source)
                     accepted = None
-                label = ledger.free_locker(min_rank)
+                label = ledger.parcels.free_locker(min_rank)
                 if label is None:
                     raise NoLockerAvailable(
                         "No free locker fits this parcel right now. Please keep the parcel; "
                         "the sender has been told.",
                         parcel_id=parcel.parcel_id,
                     )
-                locker = ledger.locker(label)
+                locker = ledger.parcels.locker(label)
                 check_locker_move(locker.status, LockerStatus.RESERVED)
-                ledger.set_locker(
+                ledger.parcels.update_locker(
                     locker,
                     now,
                     status=LockerStatus.RESERVED,
                     parcel_id=parcel.parcel_id,
                     reserved_until=now + ctx.hold,
                 )
-                op = ledger.open_op("delivery", label, parcel.parcel_id, now, actor="courier")
-                ledger.audit(now, "courier", "locker.reserved", label, parcel_id=parcel.parcel_id)
+                op = ledger.doors.add("delivery", label, parcel.parcel_id, now, actor="courier")
+                ledger.audit.record(
+                    now, "courier", "locker.reserved", label, parcel_id=parcel.parcel_id
+                )
             if await self.doors.open(op):
                 return self._result("courier", label, parcel)
             self.doors.record_jam(op)
@@ -211,7 +213,7 @@ class AccessFlows:
             wanted = ParcelStatus.EXPIRED
         if parcel.status is not wanted or parcel.locker is None:
             raise InvalidState("This code cannot open a locker now.", parcel_id=parcel.parcel_id)
-        locker = ledger.locker(parcel.locker)
+        locker = ledger.parcels.locker(parcel.locker)
         if locker.status is LockerStatus.OUT_OF_SERVICE:
             raise LockerOutOfService(
                 f"Locker {locker.label} is out of service. Your parcel is safe inside; "
@@ -219,7 +221,7 @@ class AccessFlows:
                 locker=locker.label,
             )
         kind = _KIND_OF_ROLE[role]
-        busy = ledger.unfinished_op_for(locker.label)
+        busy = ledger.doors.unfinished_for(locker.label)
         if busy is not None:
             if busy.kind == kind and busy.state == "OPEN":
                 with ledger.tx():
@@ -228,8 +230,10 @@ class AccessFlows:
             raise InvalidState(f"Locker {locker.label} is busy. Please try again in a moment.")
         with ledger.tx():
             self._accept(now, role, source)
-            op = ledger.open_op(kind, locker.label, parcel.parcel_id, now, actor=ROLE_OF_CODE[role])
-            ledger.audit(
+            op = ledger.doors.add(
+                kind, locker.label, parcel.parcel_id, now, actor=ROLE_OF_CODE[role]
+            )
+            ledger.audit.record(
                 now, ROLE_OF_CODE[role], f"{kind}.started", locker.label, parcel_id=parcel.parcel_id
             )
         if await self.doors.open(op):
@@ -253,12 +257,12 @@ class AccessFlows:
 
     async def _courier_choice(self, label: str, intent: str) -> DoorOutcome:
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        op = ledger.unfinished_op_for(label)
+        op = ledger.doors.unfinished_for(label)
         if op is None or op.kind != "delivery" or op.state != "OPEN":
             raise InvalidState(f"No delivery is open at locker {label}.", locker=label)
         with ledger.tx():
-            op = ledger.set_op(op, now, intent=intent)
-            ledger.audit(now, "courier", f"delivery.{intent}", label, parcel_id=op.parcel_id)
+            op = ledger.doors.update(op, now, intent=intent)
+            ledger.audit.record(now, "courier", f"delivery.{intent}", label, parcel_id=op.parcel_id)
         if await self.doors.door_state(label) is DoorState.SHUT:
             return await self.door_closed(op)
         return DoorOutcome(label, "delivery", "awaiting_close", op.parcel_id)
@@ -269,7 +273,7 @@ class AccessFlows:
         self, states: dict[ChannelRef, DoorState] | None = None
     ) -> list[DoorOutcome]:
         """Finish every open door operation whose door now reads shut (`states`: one reading)."""
-        ops = [op for op in self.ctx.ledger.unfinished_ops() if op.state == "OPEN"]
+        ops = [op for op in self.ctx.ledger.doors.unfinished() if op.state == "OPEN"]
         if not ops:
             return []
         if states is None:
@@ -285,11 +289,11 @@ class AccessFlows:
         ctx, ledger = self.ctx, self.ctx.ledger
         now = ctx.clock.now()
         with ledger.tx():
-            op = ledger.op(op.id)
+            op = ledger.doors.get(op.id)
             if op.state != "OPEN":
                 raise InvalidState(f"Locker {op.label} has no open door operation.")
-            ledger.set_op(op, now, state="DONE")
-            ledger.event(
+            ledger.doors.update(op, now, state="DONE")
+            ledger.outbox.add(
                 now,
                 "door.closed",
                 {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind},
@@ -297,8 +301,8 @@ class AccessFlows:
             result = self._apply_close(op, now)
         if op.intent != "doesnt_fit":
             return DoorOutcome(op.label, op.kind, result, op.parcel_id)
-        parcel = ledger.get_parcel(op.parcel_id or "")
-        size = ledger.locker(op.label).size
+        parcel = ledger.parcels.get(op.parcel_id or "")
+        size = ledger.parcels.locker(op.label).size
         try:
             nxt = await self.reserve_and_open(parcel, size.rank + 1)
         except NoLockerAvailable:
@@ -313,11 +317,11 @@ class AccessFlows:
 
     def _apply_close(self, op: DoorOp, now: datetime) -> str:
         ctx, ledger = self.ctx, self.ctx.ledger
-        locker = ledger.locker(op.label)
+        locker = ledger.parcels.locker(op.label)
         if op.kind == "technician":
-            ledger.audit(now, op.actor, "door.closed", op.label, op=op.id)
+            ledger.audit.record(now, op.actor, "door.closed", op.label, op=op.id)
             return "closed"
-        parcel = ledger.get_parcel(op.parcel_id or "")
+        parcel = ledger.parcels.get(op.parcel_id or "")
         if op.kind == "delivery" and op.intent:
             # The parcel is not in here: the locker lets go of it whatever its status
             # (a technician may have taken it out of service meanwhile).
@@ -325,8 +329,8 @@ class AccessFlows:
                 changes: dict[str, object] = {"parcel_id": None, "reserved_until": None}
                 if locker.status is LockerStatus.RESERVED:
                     changes["status"] = LockerStatus.AVAILABLE
-                ledger.set_locker(locker, now, **changes)
-            ledger.audit(
+                ledger.parcels.update_locker(locker, now, **changes)
+            ledger.audit.record(
                 now,
                 "courier",
                 "locker.released",
@@ -341,7 +345,7 @@ class AccessFlows:
         final = ParcelStatus.PICKED_UP if op.kind == "pickup" else ParcelStatus.RETURNED
         if parcel.status in PARCEL_FINAL:
             # Settled meanwhile (a technician's check): the door cycle changes nothing.
-            ledger.audit(
+            ledger.audit.record(
                 now,
                 op.actor,
                 "door.closed",
@@ -351,15 +355,15 @@ class AccessFlows:
             )
             return "closed"
         check_parcel_move(parcel.status, final)
-        ledger.set_parcel(parcel, now, status=final, closed_at=now, needs_check=False)
+        ledger.parcels.update(parcel, now, status=final, closed_at=now, needs_check=False)
         locker_changes: dict[str, object] = {"parcel_id": None, "needs_check": False}
         if locker.status is LockerStatus.OCCUPIED:
             locker_changes["status"] = LockerStatus.AVAILABLE
-        ledger.set_locker(locker, now, **locker_changes)
-        ledger.drop_codes(parcel.parcel_id)
+        ledger.parcels.update_locker(locker, now, **locker_changes)
+        ledger.codes.drop(parcel.parcel_id)
         event = "parcel.picked_up" if final is ParcelStatus.PICKED_UP else "parcel.returned"
-        ledger.event(now, event, {"parcel_id": parcel.parcel_id, "locker": op.label})
-        ledger.audit(now, op.actor, event, parcel.parcel_id, locker=op.label)
+        ledger.outbox.add(now, event, {"parcel_id": parcel.parcel_id, "locker": op.label})
+        ledger.audit.record(now, op.actor, event, parcel.parcel_id, locker=op.label)
         return "picked_up" if final is ParcelStatus.PICKED_UP else "returned"
 
     @staticmethod

@@ -36,9 +36,11 @@ def audit_failure(
     """The audit rows for one wrong `entry` ("code" or "pin"), `before` -> `after` the limiter."""
     failed, backoff, lockout = ACTIONS[entry]
     counts = {"in_a_row": after.consecutive, "today": after.day_failures}
-    ledger.audit(now, "kiosk", failed, subject, source=source, **counts)
+    ledger.audit.record(now, "kiosk", failed, subject, source=source, **counts)
     if after.lockouts > before.lockouts and after.locked_until is not None:
         seconds = int((after.locked_until - now).total_seconds())
-        ledger.audit(now, "kiosk", backoff, subject, seconds=seconds, **counts)
+        ledger.audit.record(now, "kiosk", backoff, subject, seconds=seconds, **counts)
     if after.site_locked and not before.site_locked:
-        ledger.audit(now, "kiosk", lockout, subject, day=after.day, failures=after.day_failures)
+        ledger.audit.record(
+            now, "kiosk", lockout, subject, day=after.day, failures=after.day_failures
+        )

@@ -93,8 +93,8 @@ class DoorDriver:
         """
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            ledger.set_locker(ledger.locker(op.label), now, needs_check=True)
-            ledger.audit(now, "kiosk", "door.unknown", op.label, op=op.id, kind=op.kind)
+            ledger.parcels.update_locker(ledger.parcels.locker(op.label), now, needs_check=True)
+            ledger.audit.record(now, "kiosk", "door.unknown", op.label, op=op.id, kind=op.kind)
         self._in_doubt[op.id] = op
 
     def in_doubt(self) -> list[DoorOp]:
@@ -106,7 +106,7 @@ class DoorDriver:
         self._in_doubt.pop(op.id, None)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            current = ledger.op(op.id)
+            current = ledger.doors.get(op.id)
             if current.state not in ("PENDING", "OPEN"):
                 return  # settled meanwhile (a technician's recover)
             settle_in_doubt(self.ctx, current, now, door.value)
@@ -114,44 +114,44 @@ class DoorDriver:
     def record_open(self, op: DoorOp) -> None:
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            ledger.set_op(op, now, state="OPEN")
-            ledger.event(
+            ledger.doors.update(op, now, state="OPEN")
+            ledger.outbox.add(
                 now,
                 "door.opened",
                 {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind},
             )
-            ledger.audit(now, op.actor or op.kind, "door.opened", op.label, op=op.id)
+            ledger.audit.record(now, op.actor or op.kind, "door.opened", op.label, op=op.id)
 
     def record_jam(self, op: DoorOp) -> None:
         """The door never opened: alarm, locker out of service (its parcel stays recorded)."""
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            locker = ledger.locker(op.label)
+            locker = ledger.parcels.locker(op.label)
             changes: dict[str, object] = {"reserved_until": None, "note": "door_jammed"}
             if locker.status is LockerStatus.RESERVED:
                 changes["parcel_id"] = None  # the courier's parcel never went in
             if locker.status is not LockerStatus.OUT_OF_SERVICE:
                 changes["status"] = LockerStatus.OUT_OF_SERVICE
-            ledger.set_locker(locker, now, **changes)
-            ledger.set_op(op, now, state="FAILED")
+            ledger.parcels.update_locker(locker, now, **changes)
+            ledger.doors.update(op, now, state="FAILED")
             attempts = 1 + self.ctx.policy.unlock_retries
-            ledger.event(now, "door.jammed", {"label": op.label, "attempts": attempts})
+            ledger.outbox.add(now, "door.jammed", {"label": op.label, "attempts": attempts})
             if locker.status is not LockerStatus.OUT_OF_SERVICE:
-                ledger.event(
+                ledger.outbox.add(
                     now, "locker.out_of_service", {"label": op.label, "reason": "door_jammed"}
                 )
-            ledger.audit(now, "kiosk", "door.jammed", op.label, op=op.id, kind=op.kind)
+            ledger.audit.record(now, "kiosk", "door.jammed", op.label, op=op.id, kind=op.kind)
 
     def abandon(self, op: DoorOp, error: BridgeError) -> None:
         """Undo a door operation whose pulse the board never took (a reserved locker goes free)."""
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            locker = ledger.locker(op.label)
+            locker = ledger.parcels.locker(op.label)
             if op.kind == "delivery" and locker.status is LockerStatus.RESERVED:
-                ledger.set_locker(
+                ledger.parcels.update_locker(
                     locker, now, status=LockerStatus.AVAILABLE, parcel_id=None, reserved_until=None
                 )
-            ledger.set_op(op, now, state="FAILED")
-            ledger.audit(
+            ledger.doors.update(op, now, state="FAILED")
+            ledger.audit.record(
                 now, "kiosk", "door.unreachable", op.label, op=op.id, kind=op.kind, error=error.code
             )

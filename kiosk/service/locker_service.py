@@ -55,7 +55,7 @@ class LockerService:
             lk.label: ChannelRef(lk.bus, lk.unit, lk.channel) for lk in lockers
         }
         with ledger.tx():
-            ledger.sync_lockers(lockers, clock.now())
+            ledger.parcels.sync_lockers(lockers, clock.now())
         ctx = ServiceContext(
             ledger, bank, clock, code_key, channels, policy or PolicyConfig(), site_id, poll_s
         )
@@ -175,14 +175,14 @@ class LockerService:
     # --- reading ------------------------------------------------------------
 
     def lockers(self) -> list[LockerRow]:
-        return self.ctx.ledger.lockers()
+        return self.ctx.ledger.parcels.lockers()
 
     def parcels(self, since: datetime | None = None) -> list[ParcelRow]:
-        return self.ctx.ledger.parcels(since)
+        return self.ctx.ledger.parcels.select(since)
 
     def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
         """(label, when) of the doors seen open since then for actors `actor_prefix`* ("cloud:")."""
-        return self.ctx.ledger.doors_opened_by(actor_prefix, since)
+        return self.ctx.ledger.audit.doors_opened_by(actor_prefix, since)
 
     # --- read models for the layers above (api, cloud, daemon, ui) -----------
 
@@ -191,7 +191,7 @@ class LockerService:
         return self.ctx.clock
 
     def locker(self, label: str) -> LockerRow:
-        return self.ctx.ledger.locker(label)
+        return self.ctx.ledger.parcels.locker(label)
 
     def door_labels(self) -> list[str]:
         """Every configured locker label, in the configured order."""
@@ -199,20 +199,20 @@ class LockerService:
 
     def door_busy(self, label: str) -> bool:
         """Has a door operation on this locker not been recorded as finished yet?"""
-        return self.ctx.ledger.unfinished_op_for(label) is not None
+        return self.ctx.ledger.doors.unfinished_for(label) is not None
 
     def site_locked(self) -> bool:
-        return self.ctx.ledger.limiter().site_locked
+        return self.ctx.ledger.codes.limiter().site_locked
 
     def outbox_depth(self) -> int:
-        return self.ctx.ledger.outbox_depth()
+        return self.ctx.ledger.outbox.depth()
 
     def audit_tail(self, count: int) -> list[dict[str, object]]:
         """The last `count` audit rows, oldest first."""
-        return self.ctx.ledger.audit_tail(count)
+        return self.ctx.ledger.audit.tail(count)
 
     def verify_audit(self) -> VerifyResult:
-        return self.ctx.ledger.verify_audit()
+        return self.ctx.ledger.audit.verify()
 
     def backup(self, dest: Path) -> None:
         self.ctx.ledger.backup(dest)

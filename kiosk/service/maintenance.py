@@ -40,12 +40,14 @@ class Maintenance:
         """
         why = _reason(reason)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        locker = ledger.locker(label)
-        if ledger.unfinished_op_for(label) is not None:
+        locker = ledger.parcels.locker(label)
+        if ledger.doors.unfinished_for(label) is not None:
             raise InvalidState(f"Locker {label} is in use right now; try again when it is shut.")
         with ledger.tx():
-            op = ledger.open_op("technician", label, locker.parcel_id, now, actor=actor, reason=why)
-            ledger.audit(now, actor, "technician.open", label, reason=why)
+            op = ledger.doors.add(
+                "technician", label, locker.parcel_id, now, actor=actor, reason=why
+            )
+            ledger.audit.record(now, actor, "technician.open", label, reason=why)
             if journal_with is not None:
                 journal_with()
         if await self.doors.open(op):
@@ -61,16 +63,16 @@ class Maintenance:
         """Out of service from any state; back in as AVAILABLE (empty) or OCCUPIED (holding)."""
         why = _reason(reason)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        locker = ledger.locker(label)
+        locker = ledger.parcels.locker(label)
         with ledger.tx():
             if not in_service:
                 if locker.status is LockerStatus.OUT_OF_SERVICE:
                     return locker
-                locker = ledger.set_locker(
+                locker = ledger.parcels.update_locker(
                     locker, now, status=LockerStatus.OUT_OF_SERVICE, note=why
                 )
-                ledger.event(now, "locker.out_of_service", {"label": label, "reason": why})
-                ledger.audit(now, actor, "locker.out_of_service", label, reason=why)
+                ledger.outbox.add(now, "locker.out_of_service", {"label": label, "reason": why})
+                ledger.audit.record(now, actor, "locker.out_of_service", label, reason=why)
                 return locker
             if locker.status is not LockerStatus.OUT_OF_SERVICE:
                 return locker
@@ -81,14 +83,16 @@ class Maintenance:
                     locker=label,
                 )
             holding = self._parcel_inside(locker)
-            if ledger.unfinished_op_for(label) is not None:
+            if ledger.doors.unfinished_for(label) is not None:
                 raise InvalidState(f"Locker {label} has a door operation in progress.")
             new = LockerStatus.OCCUPIED if holding else LockerStatus.AVAILABLE
-            locker = ledger.set_locker(
+            locker = ledger.parcels.update_locker(
                 locker, now, status=new, note="", reserved_until=None, parcel_id=holding
             )
-            ledger.event(now, "locker.in_service", {"label": label, "reason": why})
-            ledger.audit(now, actor, "locker.in_service", label, reason=why, status=new.value)
+            ledger.outbox.add(now, "locker.in_service", {"label": label, "reason": why})
+            ledger.audit.record(
+                now, actor, "locker.in_service", label, reason=why, status=new.value
+            )
             return locker
 
     def resolve_check(
@@ -97,20 +101,20 @@ class Maintenance:
         """Record what a technician found in a flagged locker, and clear the flag."""
         why = _reason(reason)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        locker = ledger.locker(label)
+        locker = ledger.parcels.locker(label)
         if not locker.needs_check:
             raise InvalidState(f"Locker {label} is not flagged for a check.")
-        if ledger.unfinished_op_for(label) is not None:
+        if ledger.doors.unfinished_for(label) is not None:
             raise InvalidState(
                 f"Locker {label}'s door is in use; record the check once it is shut."
             )
         with ledger.tx():
-            parcel = ledger.parcel(locker.parcel_id) if locker.parcel_id else None
+            parcel = ledger.parcels.find(locker.parcel_id) if locker.parcel_id else None
             if parcel is not None and parcel.status in PARCEL_INSIDE:
                 if parcel_inside:
                     if parcel.check_reason == "delivery":
-                        ledger.drop_codes(parcel.parcel_id, "delivery")
-                    ledger.set_parcel(parcel, now, needs_check=False, check_reason="")
+                        ledger.codes.drop(parcel.parcel_id, "delivery")
+                    ledger.parcels.update(parcel, now, needs_check=False, check_reason="")
                 else:
                     self._settle_missing(parcel, now, actor)
                     parcel = None
@@ -118,7 +122,7 @@ class Maintenance:
             status = locker.status
             if status is not LockerStatus.OUT_OF_SERVICE:
                 status = LockerStatus.OCCUPIED if holding else LockerStatus.AVAILABLE
-            locker = ledger.set_locker(
+            locker = ledger.parcels.update_locker(
                 locker,
                 now,
                 needs_check=False,
@@ -126,7 +130,7 @@ class Maintenance:
                 status=status,
                 reserved_until=None,
             )
-            ledger.audit(
+            ledger.audit.record(
                 now, actor, "locker.checked", label, parcel_inside=parcel_inside, reason=why
             )
         return locker
@@ -137,7 +141,7 @@ class Maintenance:
         reason = parcel.check_reason
         if reason == "delivery":
             # The courier never left it: correction back to EXPECTED, codes kept.
-            ledger.set_parcel(
+            ledger.parcels.update(
                 parcel,
                 now,
                 status=ParcelStatus.EXPECTED,
@@ -147,32 +151,32 @@ class Maintenance:
                 needs_check=False,
                 check_reason="",
             )
-            ledger.audit(now, actor, "parcel.not_delivered", parcel.parcel_id)
+            ledger.audit.record(now, actor, "parcel.not_delivered", parcel.parcel_id)
             return
         final = ParcelStatus.RETURNED if reason == "collection" else ParcelStatus.PICKED_UP
         if parcel.status is ParcelStatus.EXPIRED and final is ParcelStatus.PICKED_UP:
             final = ParcelStatus.RETURNED
-        ledger.set_parcel(parcel, now, status=final, closed_at=now, needs_check=False)
-        ledger.drop_codes(parcel.parcel_id)
+        ledger.parcels.update(parcel, now, status=final, closed_at=now, needs_check=False)
+        ledger.codes.drop(parcel.parcel_id)
         event = "parcel.picked_up" if final is ParcelStatus.PICKED_UP else "parcel.returned"
-        ledger.event(
+        ledger.outbox.add(
             now,
             event,
             {"parcel_id": parcel.parcel_id, "locker": parcel.locker, "needs_check": True},
         )
-        ledger.audit(now, actor, event, parcel.parcel_id, found_empty=True)
+        ledger.audit.record(now, actor, event, parcel.parcel_id, found_empty=True)
 
     def _parcel_inside(self, locker: LockerRow) -> str | None:
         if not locker.parcel_id:
             return None
-        parcel = self.ctx.ledger.parcel(locker.parcel_id)
+        parcel = self.ctx.ledger.parcels.find(locker.parcel_id)
         return locker.parcel_id if parcel and parcel.status in PARCEL_INSIDE else None
 
     def reset_lockout(self, actor: str = "technician") -> None:
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            ledger.put_limiter(self.ctx.limiter.reset(ledger.limiter()))
-            ledger.audit(now, actor, "code.lockout_reset", self.ctx.site_id)
+            ledger.codes.put_limiter(self.ctx.limiter.reset(ledger.codes.limiter()))
+            ledger.audit.record(now, actor, "code.lockout_reset", self.ctx.site_id)
 
     def recover(self, doors: Mapping[str, str] | None = None) -> int:
         """Settle door operations a crash interrupted. In doubt, the parcel is inside.
@@ -184,7 +188,7 @@ class Maintenance:
         """
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         settled = 0
-        for op in ledger.unfinished_ops():
+        for op in ledger.doors.unfinished():
             with ledger.tx():
                 settle_in_doubt(self.ctx, op, now, (doors or {}).get(op.label, "unknown"))
             settled += 1

@@ -50,7 +50,7 @@ class Reservations:
         if delivery_digest == pickup_digest:
             raise BadRequest("The delivery and pickup codes must differ.")
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        existing = ledger.parcel(parcel_id)
+        existing = ledger.parcels.find(parcel_id)
         if existing is not None and existing.status in PARCEL_FINAL:
             # Its codes are gone, so new digests could not be told from the old ones:
             # answering ok would leave the cloud sending codes that open nothing.
@@ -59,7 +59,7 @@ class Reservations:
                 "is used once. Send the parcel under a new id."
             )
         if existing is not None:
-            codes = {c.role: c.digest for c in ledger.codes_of(parcel_id)}
+            codes = {c.role: c.digest for c in ledger.codes.of_parcel(parcel_id)}
             same = (
                 existing.size is size
                 and existing.order_id == order_id
@@ -71,10 +71,10 @@ class Reservations:
                 return existing
             raise Conflict(f"Parcel {parcel_id} already exists with other details.")
         with ledger.tx():
-            parcel = ledger.insert_parcel(parcel_id, order_id, size, source, deliver_by, now)
-            ledger.add_code(delivery_digest, parcel_id, "delivery")
-            ledger.add_code(pickup_digest, parcel_id, "pickup")
-            ledger.audit(
+            parcel = ledger.parcels.insert(parcel_id, order_id, size, source, deliver_by, now)
+            ledger.codes.add(delivery_digest, parcel_id, "delivery")
+            ledger.codes.add(pickup_digest, parcel_id, "pickup")
+            ledger.audit.record(
                 now, actor, "reservation.create", parcel_id, size=size.value, source=source
             )
         return parcel
@@ -86,7 +86,7 @@ class Reservations:
         length = ctx.policy.code_length
 
         def taken(code: str) -> bool:
-            return ctx.ledger.find_code(code_digest(ctx.code_key, code)) is not None
+            return ctx.ledger.codes.find(code_digest(ctx.code_key, code)) is not None
 
         delivery = draw_code(length, taken)
         pickup = draw_code(length, lambda c: c == delivery or taken(c))
@@ -102,32 +102,34 @@ class Reservations:
 
     def cancel(self, parcel_id: str, actor: str = "cloud") -> ParcelRow:
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        parcel = ledger.get_parcel(parcel_id)
+        parcel = ledger.parcels.get(parcel_id)
         if parcel.status is ParcelStatus.CANCELLED:
             return parcel
         check_parcel_move(parcel.status, ParcelStatus.CANCELLED)
-        if any(op.parcel_id == parcel_id for op in ledger.unfinished_ops()):
+        if any(op.parcel_id == parcel_id for op in ledger.doors.unfinished()):
             raise InvalidState("A courier is delivering this parcel right now.")
         with ledger.tx():
-            parcel = ledger.set_parcel(parcel, now, status=ParcelStatus.CANCELLED, closed_at=now)
-            ledger.drop_codes(parcel_id)
-            ledger.audit(now, actor, "reservation.cancel", parcel_id)
+            parcel = ledger.parcels.update(
+                parcel, now, status=ParcelStatus.CANCELLED, closed_at=now
+            )
+            ledger.codes.drop(parcel_id)
+            ledger.audit.record(now, actor, "reservation.cancel", parcel_id)
         return parcel
 
     def extend(self, parcel_id: str, expires_at: datetime, actor: str = "cloud") -> ParcelRow:
         """Give the customer longer: a later expires_at for a DELIVERED parcel."""
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        parcel = ledger.get_parcel(parcel_id)
+        parcel = ledger.parcels.get(parcel_id)
         if parcel.status is not ParcelStatus.DELIVERED or parcel.expires_at is None:
             raise InvalidState("Only a delivered parcel's pickup time can be extended.")
         if expires_at <= parcel.expires_at:
             raise BadRequest("The new pickup deadline must be later than the current one.")
         soon = expires_at - now <= self.ctx.expiring_window
         with ledger.tx():
-            parcel = ledger.set_parcel(
+            parcel = ledger.parcels.update(
                 parcel, now, expires_at=expires_at, expiring_sent=parcel.expiring_sent and soon
             )
-            ledger.audit(now, actor, "parcel.extend", parcel_id, expires_at=str(expires_at))
+            ledger.audit.record(now, actor, "parcel.extend", parcel_id, expires_at=str(expires_at))
         return parcel
 
     def schedule_return(
@@ -137,14 +139,14 @@ class Reservations:
         if not is_digest(return_digest):
             raise BadRequest("return_digest is not a code digest (43 base64url characters).")
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        parcel = ledger.get_parcel(parcel_id)
+        parcel = ledger.parcels.get(parcel_id)
         if parcel.status is not ParcelStatus.EXPIRED:
             raise InvalidState("Only an expired parcel can be collected for return.")
-        current = {c.role: c.digest for c in ledger.codes_of(parcel_id)}
+        current = {c.role: c.digest for c in ledger.codes.of_parcel(parcel_id)}
         if current.get("return") == return_digest:
             return parcel
         with ledger.tx():
-            ledger.drop_codes(parcel_id, "return")
-            ledger.add_code(return_digest, parcel_id, "return")
-            ledger.audit(now, actor, "parcel.schedule_return", parcel_id)
+            ledger.codes.drop(parcel_id, "return")
+            ledger.codes.add(return_digest, parcel_id, "return")
+            ledger.audit.record(now, actor, "parcel.schedule_return", parcel_id)
         return parcel

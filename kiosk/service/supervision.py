@@ -90,7 +90,7 @@ class DoorSupervisor:
             log.debug("door read failed: %s", exc)
             states = {}
         report = PollReport(outcomes=await self._finish_closings(states))
-        busy = {op.label for op in self.ctx.ledger.unfinished_ops()}
+        busy = {op.label for op in self.ctx.ledger.doors.unfinished()}
         now = self.ctx.clock.monotonic()
         for label, ref in self.ctx.channels.items():
             reading = states.get(ref, DoorState.UNKNOWN)
@@ -180,8 +180,8 @@ class DoorSupervisor:
             if busy:
                 return []
             with ledger.tx():
-                ledger.event(wall, "door.forced", {"label": label, "was": _name(was)})
-                ledger.audit(wall, "kiosk", "door.forced", label)
+                ledger.outbox.add(wall, "door.forced", {"label": label, "was": _name(was)})
+                ledger.audit.record(wall, "kiosk", "door.forced", label)
             log.warning("door %s opened with no unlock: door.forced", label)
             return [DoorAlert(label, "forced")]
         opened_for = since - door.opened_at if door.opened_at is not None else 0.0
@@ -190,10 +190,12 @@ class DoorSupervisor:
         if not unattended or was is not DoorState.OPEN:
             return []  # a flow's closing is recorded by that flow
         with ledger.tx():
-            ledger.event(
+            ledger.outbox.add(
                 wall, "door.closed", {"label": label, "parcel_id": None, "reason": "unattended"}
             )
-            ledger.audit(wall, "kiosk", "door.closed_unattended", label, open_s=round(opened_for))
+            ledger.audit.record(
+                wall, "kiosk", "door.closed_unattended", label, open_s=round(opened_for)
+            )
         return [DoorAlert(label, "closed_unattended", opened_for)]
 
     def _left_open(self, label: str, door: _Door, now: float) -> list[DoorAlert]:
@@ -205,8 +207,8 @@ class DoorSupervisor:
             door.left_open_sent, door.last_prompt = True, now
             ledger, wall = self.ctx.ledger, self.ctx.clock.now()
             with ledger.tx():
-                ledger.event(wall, "door.left_open", {"label": label, "open_s": round(open_s)})
-                ledger.audit(wall, "kiosk", "door.left_open", label, open_s=round(open_s))
+                ledger.outbox.add(wall, "door.left_open", {"label": label, "open_s": round(open_s)})
+                ledger.audit.record(wall, "kiosk", "door.left_open", label, open_s=round(open_s))
             return [DoorAlert(label, "left_open", open_s)]
         if now - door.last_prompt >= limit:
             door.last_prompt = now

@@ -32,9 +32,9 @@ class Sweeper:
         """
         ctx, ledger = self.ctx, self.ctx.ledger
         now = now or ctx.clock.now()
-        busy = {op.parcel_id for op in ledger.unfinished_ops()}
+        busy = {op.parcel_id for op in ledger.doors.unfinished()}
         counts = {"parcel.expired": 0, "parcel.expiring": 0, "parcel.reminder": 0}
-        for parcel in ledger.parcels(statuses=[ParcelStatus.DELIVERED.value]):
+        for parcel in ledger.parcels.select(statuses=[ParcelStatus.DELIVERED.value]):
             if parcel.parcel_id in busy or parcel.expires_at is None:
                 continue  # a door is open for it right now: let that finish first
             due = self._due(parcel, now)
@@ -42,10 +42,10 @@ class Sweeper:
                 continue  # nothing to say: no transaction at all
             event, changes, extra = due
             with ledger.tx():
-                parcel = ledger.set_parcel(parcel, now, **changes)
+                parcel = ledger.parcels.update(parcel, now, **changes)
                 body = {"parcel_id": parcel.parcel_id, "locker": parcel.locker, **extra}
-                ledger.event(now, event, body)
-                ledger.audit(now, "kiosk", event, parcel.parcel_id, **extra)
+                ledger.outbox.add(now, event, body)
+                ledger.audit.record(now, "kiosk", event, parcel.parcel_id, **extra)
             counts[event] += 1
         expired, expiring, reminders = counts.values()
         return SweepReport(expired, expiring, reminders, self._release_stale_holds(now))
@@ -74,17 +74,17 @@ class Sweeper:
     def _release_stale_holds(self, now: datetime) -> int:
         """A RESERVED locker past its hold with no door operation behind it goes free."""
         ledger = self.ctx.ledger
-        in_flight = {op.label for op in ledger.unfinished_ops()}
+        in_flight = {op.label for op in ledger.doors.unfinished()}
         released = 0
-        for locker in ledger.lockers():
+        for locker in ledger.parcels.lockers():
             if locker.status is not LockerStatus.RESERVED or locker.label in in_flight:
                 continue
             if locker.reserved_until is not None and locker.reserved_until > now:
                 continue
             with ledger.tx():
-                ledger.set_locker(
+                ledger.parcels.update_locker(
                     locker, now, status=LockerStatus.AVAILABLE, parcel_id=None, reserved_until=None
                 )
-                ledger.audit(now, "kiosk", "hold.expired", locker.label)
+                ledger.audit.record(now, "kiosk", "hold.expired", locker.label)
             released += 1
         return released

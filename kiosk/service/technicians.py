@@ -36,31 +36,31 @@ class Technicians:
             raise BadRequest(f"pin_digest is the digest of a too short PIN. {TOO_SHORT}")
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            ledger.set_technician_pin(technician_id, digest, now)
-            ledger.audit(now, actor, "technician.set_pin", technician_id)
+            ledger.settings.set_technician_pin(technician_id, digest, now)
+            ledger.audit.record(now, actor, "technician.set_pin", technician_id)
 
     def verify(self, pin: str) -> str:
         """The technician whose PIN this is, or InvalidCode / LockedOut / SiteLocked."""
         ctx, ledger = self.ctx, self.ctx.ledger
         now = ctx.clock.now()
-        state = ledger.limiter(PIN_TABLE)
+        state = ledger.codes.limiter(PIN_TABLE)
         ctx.limiter.check(state, now)
         found = None
         with contextlib.suppress(BadRequest):  # a malformed PIN is a wrong PIN
-            found = ledger.technician_by_pin(code_digest(ctx.code_key, pin_digits(pin)))
+            found = ledger.settings.technician_by_pin(code_digest(ctx.code_key, pin_digits(pin)))
         if found is not None:
             with ledger.tx():
-                ledger.put_limiter(ctx.limiter.on_success(state), PIN_TABLE)
-                ledger.audit(now, f"technician:{found}", "technician.login", found)
+                ledger.codes.put_limiter(ctx.limiter.on_success(state), PIN_TABLE)
+                ledger.audit.record(now, f"technician:{found}", "technician.login", found)
             return found
         with ledger.tx():
             before = state
             state, locked_now = ctx.limiter.on_failure(before, now)
-            ledger.put_limiter(state, PIN_TABLE)
+            ledger.codes.put_limiter(state, PIN_TABLE)
             audit_failure(ledger, now, "pin", ctx.site_id, before, state, "keypad")
             if locked_now:
                 body = {"day": state.day, "failures": state.day_failures, "entry": "pin"}
-                ledger.event(now, "code.lockout", body)
+                ledger.outbox.add(now, "code.lockout", body)
         if state.site_locked:
             raise SiteLocked("PIN entry is locked for today; support has been told.")
         if state.locked_until is not None and state.locked_until > now:
@@ -72,5 +72,7 @@ class Technicians:
     def reset_lockout(self, actor: str) -> None:
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            ledger.put_limiter(self.ctx.limiter.reset(ledger.limiter(PIN_TABLE)), PIN_TABLE)
-            ledger.audit(now, actor, "pin.lockout_reset", self.ctx.site_id)
+            ledger.codes.put_limiter(
+                self.ctx.limiter.reset(ledger.codes.limiter(PIN_TABLE)), PIN_TABLE
+            )
+            ledger.audit.record(now, actor, "pin.lockout_reset", self.ctx.site_id)

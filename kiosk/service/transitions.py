@@ -27,7 +27,7 @@ def mark_delivered(
     check_parcel_move(parcel.status, ParcelStatus.DELIVERED)
     expires = now + ctx.pickup_window
     flags = {"needs_check": True, "check_reason": "delivery"} if needs_check else {}
-    ledger.set_parcel(
+    ledger.parcels.update(
         parcel,
         now,
         status=ParcelStatus.DELIVERED,
@@ -41,9 +41,9 @@ def mark_delivered(
         changes["status"] = LockerStatus.OCCUPIED  # an out-of-service locker stays so
     if needs_check:
         changes["needs_check"] = True
-    ledger.set_locker(locker, now, **changes)
+    ledger.parcels.update_locker(locker, now, **changes)
     if not needs_check:
-        ledger.drop_codes(parcel.parcel_id, "delivery")
+        ledger.codes.drop(parcel.parcel_id, "delivery")
     body: dict[str, object] = {
         "parcel_id": parcel.parcel_id,
         "locker": locker.label,
@@ -51,8 +51,8 @@ def mark_delivered(
         "expires_at": to_text(expires),
         "needs_check": needs_check,
     }
-    ledger.event(now, "parcel.delivered", body)
-    ledger.audit(
+    ledger.outbox.add(now, "parcel.delivered", body)
+    ledger.audit.record(
         now,
         actor,
         "parcel.delivered",
@@ -72,17 +72,17 @@ def settle_in_doubt(ctx: ServiceContext, op: DoorOp, now: datetime, door: str) -
     inside. `door` (open | shut | unknown) is what its sensor read, for the audit.
     """
     ledger = ctx.ledger
-    locker = ledger.locker(op.label)
-    parcel = ledger.parcel(op.parcel_id) if op.parcel_id else None
+    locker = ledger.parcels.locker(op.label)
+    parcel = ledger.parcels.find(op.parcel_id) if op.parcel_id else None
     if op.kind == "delivery" and parcel and parcel.status is ParcelStatus.EXPECTED:
         mark_delivered(ctx, parcel, locker, now, "kiosk", needs_check=True)
     elif parcel is not None and parcel.status in PARCEL_INSIDE:
-        ledger.set_parcel(parcel, now, needs_check=True, check_reason=op.kind)
-        ledger.set_locker(locker, now, needs_check=True)
+        ledger.parcels.update(parcel, now, needs_check=True, check_reason=op.kind)
+        ledger.parcels.update_locker(locker, now, needs_check=True)
     elif locker.status is LockerStatus.RESERVED:
-        ledger.set_locker(locker, now, needs_check=True)
-    ledger.set_op(op, now, state="RECOVERED")
-    ledger.audit(
+        ledger.parcels.update_locker(locker, now, needs_check=True)
+    ledger.doors.update(op, now, state="RECOVERED")
+    ledger.audit.record(
         now,
         "kiosk",
         "door_op.recovered",

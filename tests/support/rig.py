@@ -209,7 +209,9 @@ async def restart(old: Bank) -> Bank:
     before stays open, a jammed one stays jammed, pulse counts carry on.
     """
     # The lockers in their configured order (channels keeps it): the same spots again.
-    specs = [(label, old.ledger.locker(label).size.value) for label in old.service.ctx.channels]
+    specs = [
+        (label, old.ledger.parcels.locker(label).size.value) for label in old.service.ctx.channels
+    ]
     policy = old.service.ctx.policy
     open_doors = [label for label, _ in specs if old.doors.is_open(label)]
     await old.stop()

@@ -223,7 +223,9 @@ def queue_events(ledger, n: int, type_: str = "door.closed") -> tuple[int, int]:
     """n outbox rows in one transaction (as fast as a fixture can); returns their seq range."""
     now = datetime.now(UTC)
     with ledger.tx():
-        first = ledger.last_seq() + 1
+        first = ledger.outbox.last_seq() + 1
         for i in range(n):
-            ledger.event(now, type_, {"label": "A-1", "parcel_id": None, "reason": f"bulk {i}"})
-    return first, ledger.last_seq()
+            ledger.outbox.add(
+                now, type_, {"label": "A-1", "parcel_id": None, "reason": f"bulk {i}"}
+            )
+    return first, ledger.outbox.last_seq()

@@ -49,20 +49,20 @@ async def main() -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     async with rig:
         ledger = rig.daemon.ledger
-        print(f"READY {ledger.outbox_depth()}", flush=True)
+        print(f"READY {ledger.outbox.depth()}", flush=True)
         if args.queue:
             while not rig.daemon.online():
                 await asyncio.sleep(0.01)
             now = datetime.now(UTC)
             with ledger.tx():
-                first = ledger.last_seq() + 1
+                first = ledger.outbox.last_seq() + 1
                 for i in range(args.queue):
-                    ledger.event(
+                    ledger.outbox.add(
                         now,
                         "door.closed",
                         {"label": "A-1", "parcel_id": None, "reason": f"bulk {i}"},
                     )
-            print(f"QUEUED {first} {ledger.last_seq()}", flush=True)
+            print(f"QUEUED {first} {ledger.outbox.last_seq()}", flush=True)
         await stop.wait()
 
 

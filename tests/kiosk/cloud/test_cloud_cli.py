@@ -67,7 +67,7 @@ async def test_reserve_then_deliver_with_the_printed_code_and_open_remotely(rig,
     opened = await rig.daemon.service.submit_code(printed["delivery_code"])
     assert opened.locker == "C-1"
     rig.doors.close("C-1")
-    await wait_for(lambda: rig.ledger.get_parcel("CLI-1").status.value == "DELIVERED")
+    await wait_for(lambda: rig.ledger.parcels.get("CLI-1").status.value == "DELIVERED")
 
     rc, out, err = await kiosk_cloud(
         broker, *common, "open", "A-2", "--site", SITE, "--reason", "customer on the phone"

@@ -91,7 +91,7 @@ async def test_a_command_living_longer_than_the_cap_is_refused(tmp_path, broker,
     )
     async with rig:
         await wait_for(rig.listening)
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0)
         before = snapshot(rig.config.ledger.path)
         now = datetime.now(UTC)
         args = {"label": "A-1", "reason": "support call"}

@@ -84,7 +84,7 @@ def forged_tokens(cloud_key: Ed25519PrivateKey) -> list[tuple[str, bytes, str]]:
 
 async def test_refused_commands_open_nothing_and_change_nothing(rig, cloud, cloud_key):
     db = rig.config.ledger.path
-    await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+    await wait_for(lambda: rig.ledger.outbox.depth() == 0)
     before = snapshot(db)
     pulses = dict(rig.doors.pulses)
     topic = cloud.topics(SITE).commands
@@ -101,7 +101,7 @@ async def test_refused_commands_open_nothing_and_change_nothing(rig, cloud, clou
     before.pop("inbox")
     assert after == before
     assert rig.doors.pulses == pulses
-    await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+    await wait_for(lambda: rig.ledger.outbox.depth() == 0)
     # still answering: a good command goes through
     jti = await asyncio.to_thread(
         cloud.send,
@@ -110,7 +110,7 @@ async def test_refused_commands_open_nothing_and_change_nothing(rig, cloud, clou
         {"label": "C-1", "in_service": False, "reason": "glass broken"},
     )
     assert (await result_of(cloud, jti))["ok"] is True
-    assert rig.ledger.locker("C-1").status.value == "OUT_OF_SERVICE"
+    assert rig.ledger.parcels.locker("C-1").status.value == "OUT_OF_SERVICE"
 
 
 async def test_a_repeated_jti_changes_nothing_and_gets_the_original_answer(rig, cloud):
@@ -126,12 +126,12 @@ async def test_a_repeated_jti_changes_nothing_and_gets_the_original_answer(rig, 
         jti="other",
     )
     await result_of(cloud, "other")
-    assert rig.ledger.locker("C-1").status.value == "AVAILABLE"
+    assert rig.ledger.parcels.locker("C-1").status.value == "AVAILABLE"
     before = snapshot(rig.config.ledger.path)
     # the same jti again (a token re-sent as is, and one re-signed): nothing moves
     await asyncio.to_thread(cloud.send, SITE, "locker.set_service", args, jti=jti)
     assert await result_of(cloud, jti) == first
-    assert rig.ledger.locker("C-1").status.value == "AVAILABLE"
+    assert rig.ledger.parcels.locker("C-1").status.value == "AVAILABLE"
     assert snapshot(rig.config.ledger.path) == before
 
 
@@ -139,7 +139,7 @@ async def test_service_refusal_is_answered_and_recorded(rig, cloud):
     jti = await asyncio.to_thread(cloud.send, SITE, "reservation.cancel", {"parcel_id": "nope"})
     body = await result_of(cloud, jti)
     assert body["ok"] is False and body["error"]["code"] == "not_found"
-    assert rig.ledger.inbox_result(jti) == body
+    assert rig.ledger.outbox.inbox_result(jti) == body
 
 
 async def test_remote_door_open_is_rate_limited_per_label_and_site(
@@ -181,7 +181,7 @@ async def test_door_open_cut_short_by_a_crash_is_not_run_again(rig, cloud):
     jti = "crashed-open"
     marker = {"command_id": jti, "ok": False, "pending": True}
     with rig.ledger.tx():
-        rig.ledger.inbox_put(jti + "#pending", "door.open", False, marker, datetime.now(UTC))
+        rig.ledger.outbox.inbox_put(jti + "#pending", "door.open", False, marker, datetime.now(UTC))
     await asyncio.to_thread(
         cloud.send, SITE, "door.open", {"label": "A-1", "reason": "again"}, jti=jti
     )

@@ -84,8 +84,8 @@ class CloudSide:
 
         Returns the events once each (a QoS 1 resend must be the same event).
         """
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0)
-        last = rig.ledger.last_seq()
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0)
+        last = rig.ledger.outbox.last_seq()
         await wait_for(lambda: any(e["seq"] == last for e in self.events()))
         unique: dict[int, dict[str, Any]] = {}
         for message in self.seen:
@@ -129,7 +129,7 @@ async def reserve(side: CloudSide, rig: CloudRig, parcel_id: str, size: str) -> 
         "pickup_digest": code_digest(key, codes.pickup),
     }
     await side.succeed("reservation.create", args)
-    assert rig.ledger.get_parcel(parcel_id).status is ParcelStatus.EXPECTED
+    assert rig.ledger.parcels.get(parcel_id).status is ParcelStatus.EXPECTED
     return codes
 
 
@@ -138,18 +138,18 @@ async def deliver(rig: CloudRig, parcel_id: str, code: str) -> str:
     opened = await rig.daemon.service.submit_code(code)
     assert (opened.role, opened.parcel_id) == ("courier", parcel_id)
     rig.doors.close(opened.locker)
-    await wait_for(lambda: rig.ledger.get_parcel(parcel_id).status is ParcelStatus.DELIVERED)
+    await wait_for(lambda: rig.ledger.parcels.get(parcel_id).status is ParcelStatus.DELIVERED)
     return opened.locker
 
 
 def expire(rig: CloudRig, parcel_id: str) -> None:
     """Time passes (a sweep at the pickup deadline): EXPIRED, still inside its locker."""
-    deadline = rig.ledger.get_parcel(parcel_id).expires_at
+    deadline = rig.ledger.parcels.get(parcel_id).expires_at
     assert deadline is not None
     assert rig.daemon.service.sweep(deadline).expired == 1
-    parcel = rig.ledger.get_parcel(parcel_id)
+    parcel = rig.ledger.parcels.get(parcel_id)
     assert parcel.status is ParcelStatus.EXPIRED and parcel.locker is not None
-    assert rig.ledger.locker(parcel.locker).status is LockerStatus.OCCUPIED
+    assert rig.ledger.parcels.locker(parcel.locker).status is LockerStatus.OCCUPIED
 
 
 async def refused(rig: CloudRig, code: str) -> str:
@@ -178,20 +178,20 @@ async def test_cancel_releases_the_parcel_and_its_codes_open_nothing(rig, side):
     # its courier opened B-1 and backed out: the cloud cannot pull the locker from under
     # an open door, so cancel waits until the door is shut and the locker released
     opened = await rig.daemon.service.submit_code(p1.delivery)
-    assert opened.locker == "B-1" and rig.ledger.locker("B-1").parcel_id == "P-CANCEL"
+    assert opened.locker == "B-1" and rig.ledger.parcels.locker("B-1").parcel_id == "P-CANCEL"
     busy = await side.command("reservation.cancel", {"parcel_id": "P-CANCEL"})
     assert busy["ok"] is False and busy["error"]["code"] == "invalid_state"
     await rig.daemon.service.courier_cancel("B-1")
     rig.doors.close("B-1")
-    await wait_for(lambda: not rig.ledger.unfinished_ops())
+    await wait_for(lambda: not rig.ledger.doors.unfinished())
 
     jti = await side.succeed("reservation.cancel", {"parcel_id": "P-CANCEL"})
-    parcel = rig.ledger.get_parcel("P-CANCEL")
+    parcel = rig.ledger.parcels.get("P-CANCEL")
     assert (parcel.status, parcel.locker) == (ParcelStatus.CANCELLED, None)
     assert parcel.closed_at is not None
-    assert rig.ledger.codes_of("P-CANCEL") == []
-    assert all(lk.parcel_id != "P-CANCEL" for lk in rig.ledger.lockers())
-    assert {lk.status for lk in rig.ledger.lockers()} == {LockerStatus.AVAILABLE}
+    assert rig.ledger.codes.of_parcel("P-CANCEL") == []
+    assert all(lk.parcel_id != "P-CANCEL" for lk in rig.ledger.parcels.lockers())
+    assert {lk.status for lk in rig.ledger.parcels.lockers()} == {LockerStatus.AVAILABLE}
     assert ("cloud:" + jti, "reservation.cancel") in audit_actions(rig, "P-CANCEL")
     # neither code is known any more (not "not delivered", not "already cancelled")
     assert await refused(rig, p1.delivery) == "invalid_code"
@@ -218,19 +218,19 @@ async def test_cancel_releases_the_parcel_and_its_codes_open_nothing(rig, side):
 async def test_extend_moves_the_pickup_deadline_by_what_was_asked(rig, side):
     codes = await reserve(side, rig, "P-EXTEND", "S")
     await deliver(rig, "P-EXTEND", codes.delivery)
-    before = rig.ledger.get_parcel("P-EXTEND")
+    before = rig.ledger.parcels.get("P-EXTEND")
     old = before.expires_at
     assert old is not None
     service = rig.daemon.service
     assert service.sweep(old - timedelta(hours=1)).expiring == 1  # "one day left" went out
-    assert rig.ledger.get_parcel("P-EXTEND").expiring_sent
+    assert rig.ledger.parcels.get("P-EXTEND").expiring_sent
 
     asked = old + timedelta(days=2)
     east = timezone(timedelta(hours=2))  # any RFC 3339 offset means the same instant
     jti = await side.succeed(
         "parcel.extend", {"parcel_id": "P-EXTEND", "expires_at": asked.astimezone(east).isoformat()}
     )
-    after = rig.ledger.get_parcel("P-EXTEND")
+    after = rig.ledger.parcels.get("P-EXTEND")
     assert after.expires_at == asked and after.expires_at - old == timedelta(days=2)
     assert (after.status, after.locker, after.delivered_at) == (
         ParcelStatus.DELIVERED,
@@ -242,11 +242,11 @@ async def test_extend_moves_the_pickup_deadline_by_what_was_asked(rig, side):
 
     # the sweeper keeps the new deadline, not the old one
     assert service.sweep(old + timedelta(minutes=1)).expired == 0
-    assert rig.ledger.get_parcel("P-EXTEND").status is ParcelStatus.DELIVERED
+    assert rig.ledger.parcels.get("P-EXTEND").status is ParcelStatus.DELIVERED
     assert service.sweep(asked - timedelta(hours=1)).expiring == 1
     assert service.sweep(asked - timedelta(seconds=1)).expired == 0
     assert service.sweep(asked).expired == 1
-    assert rig.ledger.get_parcel("P-EXTEND").status is ParcelStatus.EXPIRED
+    assert rig.ledger.parcels.get("P-EXTEND").status is ParcelStatus.EXPIRED
 
     events = await side.settle(rig)
     deadline_events = ("parcel.delivered", "parcel.expiring", "parcel.expired")
@@ -277,19 +277,21 @@ async def test_schedule_return_lets_a_courier_collect_the_expired_parcel(rig, si
     jti = await side.succeed(
         "parcel.schedule_return", {"parcel_id": "P-RETURN", "return_digest": digest}
     )
-    assert ("return", digest) in {(c.role, c.digest) for c in rig.ledger.codes_of("P-RETURN")}
+    assert ("return", digest) in {
+        (c.role, c.digest) for c in rig.ledger.codes.of_parcel("P-RETURN")
+    }
     assert ("cloud:" + jti, "parcel.schedule_return") in audit_actions(rig, "P-RETURN")
-    assert rig.ledger.get_parcel("P-RETURN").status is ParcelStatus.EXPIRED  # not collected yet
+    assert rig.ledger.parcels.get("P-RETURN").status is ParcelStatus.EXPIRED  # not collected yet
 
     pulses = rig.doors.pulses["C-1"]
     opened = await rig.daemon.service.submit_code(return_code)
     assert (opened.role, opened.locker, opened.parcel_id) == ("collector", "C-1", "P-RETURN")
     assert rig.doors.pulses["C-1"] == pulses + 1
     rig.doors.close("C-1")
-    await wait_for(lambda: rig.ledger.get_parcel("P-RETURN").status is ParcelStatus.RETURNED)
-    locker = rig.ledger.locker("C-1")
+    await wait_for(lambda: rig.ledger.parcels.get("P-RETURN").status is ParcelStatus.RETURNED)
+    locker = rig.ledger.parcels.locker("C-1")
     assert (locker.status, locker.parcel_id) == (LockerStatus.AVAILABLE, None)
-    assert rig.ledger.codes_of("P-RETURN") == []
+    assert rig.ledger.codes.of_parcel("P-RETURN") == []
     assert await refused(rig, return_code) == "invalid_code"  # spent
 
     events = await side.settle(rig)
@@ -328,7 +330,7 @@ async def test_set_pin_lets_the_technician_log_in_and_the_pin_stays_out_of_the_l
         jti = await side.succeed(
             "technician.set_pin", {"technician_id": "tech-7", "pin_digest": digest}
         )
-        assert rig.ledger.technician_by_pin(digest) == "tech-7"
+        assert rig.ledger.settings.technician_by_pin(digest) == "tech-7"
         assert ("cloud:" + jti, "technician.set_pin") in audit_actions(rig, "tech-7")
 
         with pytest.raises(ApiError) as err:
@@ -398,10 +400,10 @@ async def test_cli_cancel_extend_and_schedule_return_change_the_ledger(
     rc, out, err = await kiosk_cloud(broker, *keys, "cancel", "K-CANCEL", "--site", SITE)
     assert rc == 0, err
     assert "parcel_id: K-CANCEL" in out and "ok (" in out
-    assert rig.ledger.get_parcel("K-CANCEL").status is ParcelStatus.CANCELLED
+    assert rig.ledger.parcels.get("K-CANCEL").status is ParcelStatus.CANCELLED
     assert await refused(rig, doomed.delivery) == "invalid_code"
 
-    old = rig.ledger.get_parcel("K-EXTEND").expires_at
+    old = rig.ledger.parcels.get("K-EXTEND").expires_at
     assert old is not None
     asked = (old + timedelta(days=1, seconds=1)).replace(microsecond=0)
     text = asked.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -411,7 +413,7 @@ async def test_cli_cancel_extend_and_schedule_return_change_the_ledger(
     assert rc == 0, err
     printed = json.loads(out)
     assert printed["result"]["ok"] is True and printed["expires_at"] == text
-    assert rig.ledger.get_parcel("K-EXTEND").expires_at == asked
+    assert rig.ledger.parcels.get("K-EXTEND").expires_at == asked
 
     expire(rig, "K-RETURN")
     rc, out, err = await kiosk_cloud(
@@ -425,8 +427,8 @@ async def test_cli_cancel_extend_and_schedule_return_change_the_ledger(
     opened = await rig.daemon.service.submit_code(code)  # the printed code opens the door
     assert (opened.role, opened.locker) == ("collector", "C-1")
     rig.doors.close("C-1")
-    await wait_for(lambda: rig.ledger.get_parcel("K-RETURN").status is ParcelStatus.RETURNED)
-    assert rig.ledger.locker("C-1").status is LockerStatus.AVAILABLE
+    await wait_for(lambda: rig.ledger.parcels.get("K-RETURN").status is ParcelStatus.RETURNED)
+    assert rig.ledger.parcels.locker("C-1").status is LockerStatus.AVAILABLE
 
     events = await side.settle(rig)
     results = [e["body"] for e in events if e["type"] == "command.result"]
@@ -462,7 +464,7 @@ async def test_cli_codes_follow_a_sites_longer_code_length(tmp_path, broker, clo
         assert rc == 0, err
         reserved = json.loads(out)
         assert len(reserved["delivery_code"]) == 8
-        await wait_for(lambda: rig.ledger.get_parcel("K-8") is not None)
+        await wait_for(lambda: rig.ledger.parcels.get("K-8") is not None)
         await deliver(rig, "K-8", reserved["delivery_code"])
         expire(rig, "K-8")
         rc, out, err = await kiosk_cloud(
@@ -482,4 +484,4 @@ async def test_cli_codes_follow_a_sites_longer_code_length(tmp_path, broker, clo
         opened = await rig.daemon.service.submit_code(code)
         assert opened.role == "collector"
         rig.doors.close(opened.locker)
-        await wait_for(lambda: rig.ledger.get_parcel("K-8").status is ParcelStatus.RETURNED)
+        await wait_for(lambda: rig.ledger.parcels.get("K-8").status is ParcelStatus.RETURNED)

@@ -23,14 +23,16 @@ MQTT_MD = (ROOT / "docs" / "contracts" / "mqtt.md").read_text(encoding="utf-8")
 
 
 def emitted_event_types() -> set[str]:
-    """Every `ledger.event(now, "type", ...)` literal in the product, plus command.result."""
+    """Every `ledger.outbox.add(now, "type", ...)` literal in the product, plus command.result."""
     found = {"command.result"}
     for path in (ROOT / "kiosk").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "event"
+                and node.func.attr == "add"
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "outbox"
                 and len(node.args) >= 2
                 and isinstance(node.args[1], ast.Constant)
                 and isinstance(node.args[1].value, str)

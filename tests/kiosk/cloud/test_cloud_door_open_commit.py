@@ -35,5 +35,5 @@ async def test_door_open_marker_and_journal_commit_together_before_the_pulse(rig
     between = sqls[min(marker, journal) : max(marker, journal)]
     assert "COMMIT" not in between, "the marker and the journal row were committed apart"
     assert trace[commit][1] == 0  # committed, and only then the pulse
-    assert rig.ledger.inbox_result(jti + "#pending") is not None
-    assert rig.ledger.inbox_result(jti) == body
+    assert rig.ledger.outbox.inbox_result(jti + "#pending") is not None
+    assert rig.ledger.outbox.inbox_result(jti) == body

@@ -39,7 +39,7 @@ async def test_refused_door_opens_use_no_slot(tmp_path, broker, cloud_key, cloud
         assert await door_open(cloud, "A-1") == (True, None)
         assert await door_open(cloud, "C-1") == (True, None)
         rig.doors.close("A-2")
-        await wait_for(lambda: rig.ledger.unfinished_op_for("A-2") is None)
+        await wait_for(lambda: rig.ledger.doors.unfinished_for("A-2") is None)
         assert await door_open(cloud, "A-2") == (False, "rate_limited")
         assert remote_opens(rig) == 2
         assert rig.doors.pulses["A-2"] == 1  # the technician's pulse only

@@ -24,17 +24,17 @@ async def test_reservation_delivery_pickup_over_mqtt(rig, cloud, contract):
     jti = await asyncio.to_thread(cloud.send, SITE, "reservation.create", args)
     body = await result_of(cloud, jti)
     assert body == {"command_id": jti, "cmd": "reservation.create", "ok": True, "error": None}
-    assert rig.ledger.get_parcel("P-1").status.value == "EXPECTED"
+    assert rig.ledger.parcels.get("P-1").status.value == "EXPECTED"
 
     service = rig.daemon.service
     opened = await service.submit_code(delivery)
     assert opened.locker == "B-1"
     rig.doors.close("B-1")
-    await wait_for(lambda: rig.ledger.get_parcel("P-1").status.value == "DELIVERED")
+    await wait_for(lambda: rig.ledger.parcels.get("P-1").status.value == "DELIVERED")
     await service.submit_code(pickup)
     rig.doors.close("B-1")
-    await wait_for(lambda: rig.ledger.get_parcel("P-1").status.value == "PICKED_UP")
-    await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+    await wait_for(lambda: rig.ledger.parcels.get("P-1").status.value == "PICKED_UP")
+    await wait_for(lambda: rig.ledger.outbox.depth() == 0)
 
     messages = list(cloud.receive(timeout=0.3))
     events = events_in(messages)

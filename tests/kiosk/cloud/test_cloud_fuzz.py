@@ -133,7 +133,7 @@ def handler(tmp_path):
     for _ in range(12):
         _, token = sign(OTHER, SITE, "door.open", {"label": "A-1", "reason": "x"}, clock.now())
         asyncio.run(handler.handle(token.encode()))
-    assert bank.ledger.outbox_depth() >= 12
+    assert bank.ledger.outbox.depth() >= 12
     yield handler, bank
     bank.ledger.close()
     factory.reset()
@@ -146,11 +146,11 @@ def handler(tmp_path):
 def test_garbage_changes_nothing(handler, payload):
     h, bank = handler
     before = snapshot(bank.path)
-    last = bank.ledger.last_seq()
+    last = bank.ledger.outbox.last_seq()
     outcome = asyncio.run(h.handle(payload))
     assert snapshot(bank.path) == before
     # Rows this payload added, however many earlier examples left in the shared fixture.
-    answers = bank.ledger.outbox(limit=10, after_seq=last)
+    answers = bank.ledger.outbox.pending(limit=10, after_seq=last)
     assert [e.type for e in answers] == (["command.result"] if outcome.body else [])
     if outcome.body is not None:
         assert outcome.body["ok"] is False
@@ -172,7 +172,7 @@ def test_signed_nonsense_is_answered_never_raises(handler, payload):
     assert outcome.body is not None and isinstance(outcome.body["ok"], bool)
     if not outcome.body["ok"]:
         assert outcome.body["error"]["code"] != "internal_error", outcome.body
-    for locker in bank.ledger.lockers():
+    for locker in bank.ledger.parcels.lockers():
         assert locker.status.value in {"AVAILABLE", "OUT_OF_SERVICE"}
 
 

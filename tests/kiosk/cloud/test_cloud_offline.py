@@ -50,14 +50,16 @@ async def test_broker_gone_mid_backlog_no_loss_no_gap(tmp_path, broker, cloud_ke
     rig.daemon.cloud_timing = SLOW_BACK
     async with rig:
         await wait_for(rig.listening)
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0)
         first, last = queue_events(rig.ledger, 4000)
         await wait_for(lambda: observer.take() >= 800, timeout=20, step=0.001)
         broker.kill() if how == "SIGKILL" else broker.stop()
         await wait_for(lambda: not rig.daemon.online())
         await asyncio.sleep(0.1)  # PUBACKs that made it before the end are taken in batches
         rig.link.pump.flush()
-        pending = [e.seq for e in rig.ledger.outbox(100_000)]  # what the broker never confirmed
+        pending = [
+            e.seq for e in rig.ledger.outbox.pending(100_000)
+        ]  # what the broker never confirmed
         assert 0 < len(pending) < 4000
         # the bank works with the broker gone: a technician takes a locker out
         rig.daemon.service.set_service("C-1", False, "offline test")
@@ -67,7 +69,7 @@ async def test_broker_gone_mid_backlog_no_loss_no_gap(tmp_path, broker, cloud_ke
         broker.start()
         await asyncio.to_thread(observer.connect)
         await wait_for(rig.listening, timeout=10)
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=30)
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0, timeout=30)
         await wait_for(lambda: observer.take() and set(observer.seqs) >= set(pending))
         await wait_for(
             lambda: observer.take() >= last + 1 - (first if how == "restart" else pending[0]) + 1,
@@ -94,7 +96,7 @@ async def test_ten_thousand_queued_events_drain_in_order(rig, broker):
     try:
         first, last = queue_events(rig.ledger, 10_000)
         started = time.perf_counter()
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=60, step=0.05)
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0, timeout=60, step=0.05)
         drained_s = time.perf_counter() - started
         await wait_for(lambda: observer.take() >= 10_000, timeout=20, step=0.05)
     finally:
@@ -117,11 +119,11 @@ async def test_outbox_near_cap_is_an_alarm_before_it_is_reached(
         queue_events(rig.ledger, 200)
         await wait_for(lambda: rig.link.outbox_level == "full", timeout=5)
         assert any("outbox FULL" in r.getMessage() for r in caplog.records)
-        assert rig.ledger.outbox_depth() == 1050  # nothing is dropped
+        assert rig.ledger.outbox.depth() == 1050  # nothing is dropped
         watcher = await asyncio.to_thread(cloud_client, broker.start())
         try:
             await wait_for(rig.listening, timeout=10)
-            await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=20)
+            await wait_for(lambda: rig.ledger.outbox.depth() == 0, timeout=20)
             await wait_for(lambda: rig.link.outbox_level == "ok", timeout=5)
             await asyncio.to_thread(watcher.subscribe, f"{PREFIX}/{SITE}/status")
             status = json.loads(next(iter(watcher.receive(1.0))).payload)
@@ -145,7 +147,7 @@ async def test_a_broker_that_hangs_is_noticed_by_the_keepalive(tmp_path, broker,
         finally:
             broker.proc.send_signal(signal.SIGCONT)
         await wait_for(rig.listening, timeout=30, step=0.1)
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=10)
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0, timeout=10)
         assert rig.link.connections >= 2
 
 
@@ -163,41 +165,45 @@ async def test_a_week_offline_the_bank_works_and_every_event_goes_up_in_order(
     rig.daemon.cloud_timing = SLOW_BACK
     async with rig:
         await wait_for(rig.listening, timeout=10)
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0)
         broker.kill()
         await wait_for(lambda: not rig.daemon.online())
-        first = rig.ledger.last_seq() + 1
+        first = rig.ledger.outbox.last_seq() + 1
         service = rig.daemon.service
 
         async def deliver(size: Size) -> tuple[str, str]:
             parcel = service.announce(size)
             opened = await service.submit_code(parcel.delivery_code)
             rig.doors.close(opened.locker)
-            await wait_for(lambda: rig.ledger.parcel(parcel.parcel_id).status.value == "DELIVERED")
+            await wait_for(
+                lambda: rig.ledger.parcels.find(parcel.parcel_id).status.value == "DELIVERED"
+            )
             return parcel.parcel_id, parcel.pickup_code
 
         taken_id, pickup = await deliver(Size.S)
         left_id, _ = await deliver(Size.M)
         opened = await service.submit_code(pickup)
         rig.doors.close(opened.locker)
-        await wait_for(lambda: rig.ledger.parcel(taken_id).status.value == "PICKED_UP")
+        await wait_for(lambda: rig.ledger.parcels.find(taken_id).status.value == "PICKED_UP")
         # The daemon's own sweeps see the week pass: a day left, then over.
         clock.advance(days=2, hours=1)
-        await wait_for(lambda: "parcel.expiring" in [e.type for e in rig.ledger.outbox(1000)])
+        await wait_for(
+            lambda: "parcel.expiring" in [e.type for e in rig.ledger.outbox.pending(1000)]
+        )
         clock.advance(days=5)
-        await wait_for(lambda: rig.ledger.parcel(left_id).status.value == "EXPIRED")
-        last = rig.ledger.last_seq()
-        types = [e.type for e in rig.ledger.outbox(100_000) if e.seq >= first]
+        await wait_for(lambda: rig.ledger.parcels.find(left_id).status.value == "EXPIRED")
+        last = rig.ledger.outbox.last_seq()
+        types = [e.type for e in rig.ledger.outbox.pending(100_000) if e.seq >= first]
         for kind in ("parcel.delivered", "parcel.picked_up", "parcel.expiring", "parcel.expired"):
             assert kind in types, (kind, types)
-        assert rig.ledger.outbox_depth() >= last - first + 1  # nothing went up meanwhile
+        assert rig.ledger.outbox.depth() >= last - first + 1  # nothing went up meanwhile
 
         broker.start()
         observer = Observer(broker)
         await asyncio.to_thread(observer.connect)  # before the kiosk's back-off ends
         try:
             await wait_for(rig.listening, timeout=15)
-            await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=20)
+            await wait_for(lambda: rig.ledger.outbox.depth() == 0, timeout=20)
             await wait_for(lambda: observer.take() >= last - first + 1, timeout=10)
         finally:
             await asyncio.to_thread(observer.close)

@@ -17,7 +17,7 @@ from kiosk.domain.codes import code_digest
 @pytest.mark.parametrize("short", ["4711", "09876"])
 async def test_the_digest_of_a_short_pin_is_refused_and_changes_nothing(rig, cloud, short):
     key = rig.daemon.service.ctx.code_key
-    await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+    await wait_for(lambda: rig.ledger.outbox.depth() == 0)
     before = snapshot(rig.config.ledger.path)
     args = {"technician_id": "tech-7", "pin_digest": code_digest(key, short)}
     jti = await asyncio.to_thread(cloud.send, SITE, "technician.set_pin", args)
@@ -28,7 +28,7 @@ async def test_the_digest_of_a_short_pin_is_refused_and_changes_nothing(rig, clo
     after = snapshot(rig.config.ledger.path)
     for table in ("technicians", "audit"):
         assert after[table] == before[table], table
-    assert rig.ledger.technician_by_pin(code_digest(key, short)) is None
+    assert rig.ledger.settings.technician_by_pin(code_digest(key, short)) is None
 
     args = {"technician_id": "tech-7", "pin_digest": code_digest(key, "0" + short.zfill(5))}
     jti = await asyncio.to_thread(cloud.send, SITE, "technician.set_pin", args)

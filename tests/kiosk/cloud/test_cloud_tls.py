@@ -20,7 +20,7 @@ async def test_link_over_mutual_tls(tmp_path, broker, cloud_key):
         await wait_for(rig.listening, timeout=10)
         assert rig.link.endpoint.uses_tls
         rig.daemon.service.set_service("C-1", False, "tls test")
-        await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+        await wait_for(lambda: rig.ledger.outbox.depth() == 0)
 
 
 async def test_backlog_drains_in_order_over_tls(tmp_path, broker, cloud_key):
@@ -33,9 +33,9 @@ async def test_backlog_drains_in_order_over_tls(tmp_path, broker, cloud_key):
     try:
         async with rig:
             await wait_for(rig.listening, timeout=10)
-            await wait_for(lambda: rig.ledger.outbox_depth() == 0)
+            await wait_for(lambda: rig.ledger.outbox.depth() == 0)
             first, last = queue_events(rig.ledger, 3000)
-            await wait_for(lambda: rig.ledger.outbox_depth() == 0, timeout=30, step=0.05)
+            await wait_for(lambda: rig.ledger.outbox.depth() == 0, timeout=30, step=0.05)
             await wait_for(lambda: observer.take() >= 3000, timeout=20, step=0.05)
             assert rig.link.connections == 1  # no stall ended in a keepalive reconnect
     finally:

@@ -64,4 +64,4 @@ async def test_a_door_close_event_reaches_the_cloud_with_no_tick(slow_rig, cloud
     assert seqs == sorted(seqs)
     delivered = next(e for e in events if e["type"] == "parcel.delivered")
     assert delivered["body"]["locker"] == opened.locker
-    await wait_for(lambda: rig.ledger.outbox_depth() == 0)  # acknowledged and deleted too
+    await wait_for(lambda: rig.ledger.outbox.depth() == 0)  # acknowledged and deleted too

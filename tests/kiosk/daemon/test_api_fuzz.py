@@ -189,7 +189,7 @@ async def rig(tmp_path):
         opened = await service.submit_code(delivered.delivery_code)
         rig.doors.close(opened.locker)
         for _ in range(500):  # supervision records the closing
-            if service.ctx.ledger.get_parcel(delivered.parcel_id).status.value == "DELIVERED":
+            if service.ctx.ledger.parcels.get(delivered.parcel_id).status.value == "DELIVERED":
                 break
             await asyncio.sleep(0.02)
         else:

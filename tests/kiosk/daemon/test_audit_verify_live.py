@@ -37,7 +37,9 @@ def seed_audit(path: Path, rows: int) -> None:
     try:
         with ledger.tx():
             for n in range(rows):
-                ledger.audit(T0 + timedelta(seconds=n), "technician", "locker.checked", "A-1", n=n)
+                ledger.audit.record(
+                    T0 + timedelta(seconds=n), "technician", "locker.checked", "A-1", n=n
+                )
     finally:
         ledger.close()
 

@@ -308,7 +308,7 @@ def _check_journal(ledger: Ledger, ops: list[DoorOp], runs: list[ChildRun]) -> N
         op = [o for o in ops if o.label == label][-1]
         if op.kind != "delivery" or op.parcel_id is None:
             continue
-        parcel = ledger.get_parcel(op.parcel_id)
+        parcel = ledger.parcels.get(op.parcel_id)
         taken_back = op.state == "DONE" and bool(op.intent)  # courier's parcel back out, shut
         if not taken_back:
             assert parcel.status is not ParcelStatus.EXPECTED, (
@@ -322,8 +322,8 @@ def _check_settled(ledger: Ledger, ops: list[DoorOp]) -> set[str]:
     lockers that may hold a parcel now."""
     holding: set[str] = set()
     for op in ops:
-        parcel = ledger.get_parcel(op.parcel_id or "")
-        locker = ledger.locker(op.label)
+        parcel = ledger.parcels.get(op.parcel_id or "")
+        locker = ledger.parcels.locker(op.label)
         p_state = (parcel.status, parcel.locker, parcel.needs_check)
         l_state = (locker.status, locker.parcel_id, locker.needs_check)
         where = f"journal op {op.id} ({op.kind} at {op.label}, {op.state})"
@@ -339,10 +339,10 @@ def _check_settled(ledger: Ledger, ops: list[DoorOp]) -> set[str]:
         elif op.state == "DONE" and not op.intent and op is _last_for(ops, parcel.parcel_id):
             assert p_state == (ParcelStatus.DELIVERED, op.label, False), (p_state, where)
             assert l_state == (LockerStatus.OCCUPIED, parcel.parcel_id, False), (l_state, where)
-    for lk in ledger.lockers():
+    for lk in ledger.parcels.lockers():
         if lk.status is LockerStatus.OCCUPIED or lk.needs_check:
             holding.add(lk.label)
-    for parcel in ledger.parcels():
+    for parcel in ledger.parcels.select():
         if parcel.status in PARCEL_INSIDE and parcel.locker:
             holding.add(parcel.locker)
     return holding
@@ -372,7 +372,7 @@ def _check_exact(
         assert _recovered_from(ledger, op) == want, f"recovery did not find the op {want}"
     if op is not None and op.state == "DONE":
         assert run.shut == {op.label}, f"closed with no door shut: {run.shut}"
-    parcel = ledger.get_parcel(PARCEL)
+    parcel = ledger.parcels.get(PARCEL)
     if op is None:  # nothing journaled: nothing may have changed
         want = {
             "delivery": ParcelStatus.EXPECTED,
@@ -380,7 +380,7 @@ def _check_exact(
             "collection": ParcelStatus.EXPIRED,
         }[flow]
         assert (parcel.status, parcel.needs_check) == (want, False), parcel
-        busy = {lk.label for lk in ledger.lockers() if lk.status is LockerStatus.RESERVED}
+        busy = {lk.label for lk in ledger.parcels.lockers() if lk.status is LockerStatus.RESERVED}
         assert not busy, f"no journal row, yet lockers are RESERVED: {busy}"
     elif flow == "delivery":
         assert parcel.status is ParcelStatus.DELIVERED and parcel.locker == op.label, parcel
@@ -397,7 +397,7 @@ async def recover_and_check(
     async with running(state) as (daemon, keypad):  # opens cleanly, recovers
         ledger = daemon.ledger
         assert ledger is not None
-        assert ledger.unfinished_ops() == [], "door operations left unfinished"
+        assert ledger.doors.unfinished() == [], "door operations left unfinished"
         check_invariants(ledger.conn)
         ops = _ops_since(ledger, prep.last_op[STAGE[flow]])
         _check_journal(ledger, ops, runs)
@@ -410,7 +410,7 @@ async def recover_and_check(
         for name in CODES[flow]:
             pid = OTHER if name == "other" else PARCEL
             if name in ("delivery", "other") and (
-                ledger.get_parcel(pid).status is ParcelStatus.EXPECTED
+                ledger.parcels.get(pid).status is ParcelStatus.EXPECTED
             ):
                 retried[pid] = await keypad.deliver(prep.codes[name])
                 assert retried[pid] not in holding, (
@@ -422,14 +422,14 @@ async def recover_and_check(
         got = await keypad.deliver(nxt["delivery_code"])
         assert got not in holding, f"the next courier got locker {got}, which may hold a parcel"
         # The flags stay until a technician has looked inside and cleared them.
-        for lk in ledger.lockers():
+        for lk in ledger.parcels.lockers():
             if lk.needs_check:
                 assert lk.status is LockerStatus.OCCUPIED and lk.parcel_id, lk
                 cleared = await keypad.call(
                     "locker.check", locker=lk.label, parcel_inside=True, reason="crash test"
                 )
                 assert cleared["status"] == "OCCUPIED", cleared
-        assert not [p.parcel_id for p in ledger.parcels() if p.needs_check]
+        assert not [p.parcel_id for p in ledger.parcels.select() if p.needs_check]
         check_invariants(ledger.conn)
 
 

@@ -234,9 +234,9 @@ async def test_the_start_up_sweep_expires_a_parcel_whose_window_ended_while_stop
         ledger = rig.daemon.ledger
         assert ledger is not None
         pid, label = delivered["parcel_id"], delivered["locker"]
-        assert ledger.get_parcel(pid).status is ParcelStatus.EXPIRED
-        assert ledger.locker(label).status is LockerStatus.OCCUPIED  # the parcel is inside
-        expired = [e.body for e in ledger.outbox(limit=500) if e.type == "parcel.expired"]
+        assert ledger.parcels.get(pid).status is ParcelStatus.EXPIRED
+        assert ledger.parcels.locker(label).status is LockerStatus.OCCUPIED  # the parcel is inside
+        expired = [e.body for e in ledger.outbox.pending(limit=500) if e.type == "parcel.expired"]
         assert expired == [{"parcel_id": pid, "locker": label}]
 
         admin = await client(rig)
@@ -315,8 +315,8 @@ async def test_a_stale_hold_is_released_by_the_daemon_when_its_time_is_up(tmp_pa
     ledger = Ledger.open(rig.config.ledger.path)
     try:
         with ledger.tx():
-            ledger.set_locker(
-                ledger.locker("A-2"),
+            ledger.parcels.update_locker(
+                ledger.parcels.locker("A-2"),
                 start,
                 status=LockerStatus.RESERVED,
                 parcel_id=announced["parcel_id"],

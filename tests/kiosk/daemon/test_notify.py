@@ -270,11 +270,11 @@ async def test_stop_lets_a_door_operation_in_flight_finish(tmp_path):
     async with DaemonRig(state) as again:
         ledger = Ledger.open(ledger_path)
         try:
-            assert ledger.unfinished_ops() == []
-            row = ledger.parcel(parcel["parcel_id"])
+            assert ledger.doors.unfinished() == []
+            row = ledger.parcels.find(parcel["parcel_id"])
             assert row is not None
             assert (row.status.value, row.locker, row.needs_check) == ("DELIVERED", "C-1", True)
-            assert ledger.locker("B-1").status.value == "OUT_OF_SERVICE"
+            assert ledger.parcels.locker("B-1").status.value == "OUT_OF_SERVICE"
         finally:
             ledger.close()
         assert_consistent(ledger_path)

@@ -190,16 +190,16 @@ async def deliver(rig) -> tuple[str, str]:
 async def test_a_ten_day_wall_jump_does_not_expire_a_parcel_but_real_time_does(trusted_bank):
     rig, system = trusted_bank
     label, parcel_id = await deliver(rig)
-    parcel = rig.ledger.get_parcel(parcel_id)
+    parcel = rig.ledger.parcels.get(parcel_id)
     assert parcel.expires_at == T0 + timedelta(days=3)  # the default pickup window
 
     system.step(days=10)  # a bad NTP step throws the wall clock ten days ahead
     report = rig.service.sweep()
     assert report.expired == 0
-    assert rig.ledger.get_parcel(parcel_id).status is ParcelStatus.DELIVERED
+    assert rig.ledger.parcels.get(parcel_id).status is ParcelStatus.DELIVERED
     system.tick(1800)  # and it holds for a while, but not for accept_after (1 h) yet
     assert rig.service.sweep().expired == 0
-    assert rig.ledger.get_parcel(parcel_id).status is ParcelStatus.DELIVERED
+    assert rig.ledger.parcels.get(parcel_id).status is ParcelStatus.DELIVERED
 
     # A glitch it was: the wall clock comes back. Then three real days pass.
     system.step(days=-10)
@@ -207,12 +207,12 @@ async def test_a_ten_day_wall_jump_does_not_expire_a_parcel_but_real_time_does(t
     for _ in range(3 * 24 - 2):  # 71 hours after delivery in all
         system.tick(3600)
         rig.service.sweep()
-    assert rig.ledger.get_parcel(parcel_id).status is ParcelStatus.DELIVERED
+    assert rig.ledger.parcels.get(parcel_id).status is ParcelStatus.DELIVERED
     system.tick(3600)
     assert rig.service.sweep().expired == 1
-    expired = rig.ledger.get_parcel(parcel_id)
+    expired = rig.ledger.parcels.get(parcel_id)
     assert expired.status is ParcelStatus.EXPIRED
-    assert rig.ledger.locker(label).status is LockerStatus.OCCUPIED  # still inside
+    assert rig.ledger.parcels.locker(label).status is LockerStatus.OCCUPIED  # still inside
 
 
 async def test_monotonic_time_alone_expires_a_parcel_when_the_wall_clock_stands_still(
@@ -225,4 +225,4 @@ async def test_monotonic_time_alone_expires_a_parcel_when_the_wall_clock_stands_
     assert rig.service.sweep().expired == 0
     system.mono += 120
     assert rig.service.sweep().expired == 1
-    assert rig.ledger.get_parcel(parcel_id).status is ParcelStatus.EXPIRED
+    assert rig.ledger.parcels.get(parcel_id).status is ParcelStatus.EXPIRED

@@ -19,7 +19,9 @@ def ledger(tmp_path):
     led = Ledger.open(tmp_path / "ledger.db")
     for n in range(ROWS):
         with led.tx():
-            led.audit(T0 + timedelta(minutes=n), "technician", "locker.checked", f"A-{n}", n=n)
+            led.audit.record(
+                T0 + timedelta(minutes=n), "technician", "locker.checked", f"A-{n}", n=n
+            )
     yield led
     led.close()
 
@@ -28,11 +30,11 @@ def tamper(led: Ledger, *statements: str) -> audit.VerifyResult:
     """Edit the file behind the ledger's back, as an attacker with the file would."""
     for sql in statements:
         led.conn.execute(sql)
-    return led.verify_audit()
+    return led.audit.verify()
 
 
 def test_a_true_chain_verifies(ledger):
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert result == audit.VerifyResult(True, ROWS)
     first, second = ledger.conn.execute(
         "SELECT hash, prev_hash FROM audit WHERE id IN (1, 2) ORDER BY id"
@@ -43,7 +45,7 @@ def test_a_true_chain_verifies(ledger):
 
 def test_an_empty_log_verifies(tmp_path):
     led = Ledger.open(tmp_path / "empty.db")
-    assert led.verify_audit() == audit.VerifyResult(True, 0)
+    assert led.audit.verify() == audit.VerifyResult(True, 0)
     led.close()
 
 
@@ -106,7 +108,7 @@ def test_a_forged_row_with_a_correct_hash_but_no_head_update_fails(ledger):
     )
     forged = audit.row_hash(*fields)
     ledger.conn.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*fields, forged))
-    assert not ledger.verify_audit().ok
+    assert not ledger.audit.verify().ok
 
 
 def test_a_forged_row_slipped_in_before_the_first_fails(ledger):
@@ -123,13 +125,13 @@ def test_verify_works_on_a_copy_opened_with_plain_sqlite3(tmp_path, ledger):
     conn.execute("UPDATE audit SET subject = 'B-9' WHERE id = 1")
     assert not audit.verify(conn).ok
     conn.close()
-    assert ledger.verify_audit().ok  # the original is untouched
+    assert ledger.audit.verify().ok  # the original is untouched
 
 
 def test_audit_rows_are_only_written_inside_a_transaction(ledger):
     with pytest.raises(RuntimeError):
         audit.append(ledger.conn, "ts", "a", "b", "c", {})
-    assert ledger.verify_audit().rows == ROWS
+    assert ledger.audit.verify().rows == ROWS
 
 
 # --- verify reads one snapshot -----------------------------------------------------
@@ -158,7 +160,7 @@ def test_a_row_written_between_the_walk_and_the_head_read_is_no_tampering(ledger
 
     def one_more_row() -> None:
         with ledger.tx():
-            ledger.audit(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
+            ledger.audit.record(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
 
     fired = _write_before(reader, "audit_head", one_more_row)
     result = audit.verify(reader)
@@ -175,7 +177,7 @@ def test_tampering_is_still_found_when_a_row_is_written_during_verify(ledger):
 
     def one_more_row() -> None:
         with ledger.tx():
-            ledger.audit(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
+            ledger.audit.record(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
 
     _write_before(reader, "audit_head", one_more_row)
     result = audit.verify(reader)
@@ -185,7 +187,7 @@ def test_tampering_is_still_found_when_a_row_is_written_during_verify(ledger):
 
 def test_verify_inside_an_open_transaction_reads_that_transaction(ledger):
     with ledger.tx():
-        ledger.audit(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
-        assert ledger.verify_audit() == audit.VerifyResult(True, ROWS + 1)
+        ledger.audit.record(T0 + timedelta(hours=1), "courier", "locker.reserved", "A-1")
+        assert ledger.audit.verify() == audit.VerifyResult(True, ROWS + 1)
         assert ledger.conn.in_transaction  # verify neither committed nor ended it
-    assert ledger.verify_audit() == audit.VerifyResult(True, ROWS + 1)
+    assert ledger.audit.verify() == audit.VerifyResult(True, ROWS + 1)

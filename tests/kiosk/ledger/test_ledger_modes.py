@@ -43,7 +43,7 @@ def test_a_new_ledger_and_its_wal_and_shm_are_private(tmp_path, open_umask):
     path = tmp_path / "ledger.db"
     ledger = Ledger.open(path)
     with ledger.tx():
-        ledger.audit(NOW, "test", "write", "A-1")
+        ledger.audit.record(NOW, "test", "write", "A-1")
     for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm"):
         assert_private(tmp_path / name)
     ledger.close()
@@ -65,7 +65,7 @@ def test_an_existing_world_readable_ledger_is_tightened_on_open(tmp_path, open_u
 def test_a_backup_is_private(tmp_path, open_umask):
     ledger = Ledger.open(tmp_path / "ledger.db")
     with ledger.tx():
-        ledger.audit(NOW, "test", "write", "A-1")
+        ledger.audit.record(NOW, "test", "write", "A-1")
     dest = tmp_path / "copy.db"
     ledger.backup(dest)
     assert_private(dest)

@@ -19,9 +19,11 @@ def _filled(path) -> None:
     """A ledger with a few pages of real rows, closed (so the WAL is folded into the file)."""
     ledger = Ledger.open(path)
     with ledger.tx():
-        ledger.sync_lockers([LockerConfig(f"A-{i}", Size.S, "gpio", 1, i) for i in range(40)], NOW)
+        ledger.parcels.sync_lockers(
+            [LockerConfig(f"A-{i}", Size.S, "gpio", 1, i) for i in range(40)], NOW
+        )
         for i in range(60):
-            ledger.audit(NOW, "test", "filler", f"row-{i}", n=i, pad="x" * 200)
+            ledger.audit.record(NOW, "test", "filler", f"row-{i}", n=i, pad="x" * 200)
     ledger.close()
 
 
@@ -37,7 +39,7 @@ def test_open_sets_wal_full_sync_and_foreign_keys(tmp_path):
 def test_foreign_keys_are_enforced(tmp_path):
     ledger = Ledger.open(tmp_path / "ledger.db")
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), ledger.tx():
-        ledger.add_code("d" * 43, "no-such-parcel", "delivery")  # not a "code collision"
+        ledger.codes.add("d" * 43, "no-such-parcel", "delivery")  # not a "code collision"
     assert ledger.conn.execute("SELECT count(*) FROM codes").fetchone()[0] == 0
     ledger.close()
 
@@ -60,8 +62,8 @@ def test_reopening_migrates_nothing_and_keeps_rows(tmp_path):
     ledger.close()
     again = Ledger.open(path)
     assert again.conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
-    assert len(again.lockers()) == 40
-    assert again.verify_audit().rows == 60
+    assert len(again.parcels.lockers()) == 40
+    assert again.audit.verify().rows == 60
     again.close()
 
 

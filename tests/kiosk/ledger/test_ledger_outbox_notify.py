@@ -29,30 +29,30 @@ def committed_rows(path: str) -> int:
 
 def test_a_listener_runs_after_the_commit_and_sees_the_row_committed(ledger):
     seen: list[tuple[bool, int]] = []
-    ledger.on_events_committed(
+    ledger.outbox.on_committed(
         lambda: seen.append((ledger.conn.in_transaction, committed_rows(ledger.path)))
     )
     with ledger.tx():
-        ledger.event(T0, "door.closed", BODY)
+        ledger.outbox.add(T0, "door.closed", BODY)
         with ledger.tx():  # a savepoint: nothing is told at its end
-            ledger.event(T0, "door.closed", BODY)
+            ledger.outbox.add(T0, "door.closed", BODY)
         assert seen == []
     assert seen == [(False, 2)]  # once per commit, outside it, both rows visible to all
 
 
 def test_no_call_for_a_rollback_or_a_commit_without_events(ledger):
     calls: list[int] = []
-    ledger.on_events_committed(lambda: calls.append(1))
+    ledger.outbox.on_committed(lambda: calls.append(1))
     with pytest.raises(RuntimeError), ledger.tx():
-        ledger.event(T0, "door.closed", BODY)
+        ledger.outbox.add(T0, "door.closed", BODY)
         raise RuntimeError("the state change failed")
-    assert ledger.outbox_depth() == 0
+    assert ledger.outbox.depth() == 0
     with ledger.tx():
-        ledger.audit(T0, "technician", "locker.checked", "A-1")
-    ledger.ack_events([1])
+        ledger.audit.record(T0, "technician", "locker.checked", "A-1")
+    ledger.outbox.ack([1])
     assert calls == []  # the rolled-back event did not leak into the next commit
     with ledger.tx():
-        ledger.event(T0, "door.closed", BODY)
+        ledger.outbox.add(T0, "door.closed", BODY)
     assert calls == [1]
 
 
@@ -62,12 +62,12 @@ def test_a_failing_listener_leaves_the_commit_standing_and_others_told(ledger):
     def broken() -> None:
         raise ValueError("listener bug")
 
-    ledger.on_events_committed(broken)
-    remove = ledger.on_events_committed(lambda: calls.append("second"))
+    ledger.outbox.on_committed(broken)
+    remove = ledger.outbox.on_committed(lambda: calls.append("second"))
     with ledger.tx():
-        ledger.event(T0, "door.closed", BODY)
-    assert calls == ["second"] and ledger.outbox_depth() == 1
+        ledger.outbox.add(T0, "door.closed", BODY)
+    assert calls == ["second"] and ledger.outbox.depth() == 1
     remove()
     with ledger.tx():
-        ledger.event(T0, "door.closed", BODY)
+        ledger.outbox.add(T0, "door.closed", BODY)
     assert calls == ["second"]

@@ -26,18 +26,18 @@ def assert_sound(ledger: Ledger) -> None:
     """Ledger invariants, an intact audit chain that explains every parcel and busy locker,
     and every queued event body as docs/contracts/mqtt.md promises."""
     check_invariants(ledger.conn)
-    assert ledger.verify_audit().ok
+    assert ledger.audit.verify().ok
     rows = [
         (a, s, json.loads(d))
         for a, s, d in ledger.conn.execute("SELECT action, subject, detail FROM audit")
     ]
-    for parcel in ledger.parcels():
+    for parcel in ledger.parcels.select():
         mine = {a for a, s, d in rows if parcel.parcel_id in (s, d.get("parcel_id"))}
         assert mine & STATUS_ACTIONS[parcel.status.value], (parcel, sorted(mine))
-    for locker in ledger.lockers():
+    for locker in ledger.parcels.lockers():
         if locker.status is not LockerStatus.AVAILABLE:
             assert any(s == locker.label for _, s, _ in rows), locker
-    for event in ledger.outbox(limit=100_000):
+    for event in ledger.outbox.pending(limit=100_000):
         if event.type.startswith("parcel."):
             assert event.body.get("parcel_id") and event.body.get("locker"), event
         if event.type.startswith(("door.", "locker.")):
@@ -49,7 +49,7 @@ def actions(ledger: Ledger) -> list[str]:
 
 
 def bodies(ledger: Ledger, type_: str) -> list[dict[str, Any]]:
-    return [e.body for e in ledger.outbox(limit=100_000) if e.type == type_]
+    return [e.body for e in ledger.outbox.pending(limit=100_000) if e.type == type_]
 
 
 class Restarts:

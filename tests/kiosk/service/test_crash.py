@@ -138,18 +138,20 @@ def _recovered_from(rig: Any, op: DoorOp) -> str:
 def _check_delivery(rig: Any, run: ChildRun, op: DoorOp | None) -> set[str]:
     """Returns the lockers that may hold the parcel."""
     touched = run.pulsed | run.opened
-    parcel = rig.ledger.get_parcel(PARCEL)
+    parcel = rig.ledger.parcels.get(PARCEL)
     if touched:
         assert parcel.status is not ParcelStatus.EXPECTED, (
             f"parcel is EXPECTED although its door was {touched} (pulsed or opened)"
         )
     if op is None:
         assert parcel.status is ParcelStatus.EXPECTED and parcel.locker is None, parcel
-        busy = [lk for lk in rig.ledger.lockers() if lk.status is not LockerStatus.AVAILABLE]
+        busy = [
+            lk for lk in rig.ledger.parcels.lockers() if lk.status is not LockerStatus.AVAILABLE
+        ]
         assert not busy, f"no journal row, yet lockers are busy: {busy}"
         return set()
     parcel_state = (parcel.status, parcel.locker, parcel.needs_check)
-    locker = rig.ledger.locker(op.label)
+    locker = rig.ledger.parcels.locker(op.label)
     locker_state = (locker.status, locker.parcel_id, locker.needs_check)
     flagged = op.state != "DONE"
     assert parcel_state == (ParcelStatus.DELIVERED, op.label, flagged), (
@@ -163,8 +165,8 @@ def _check_delivery(rig: Any, run: ChildRun, op: DoorOp | None) -> set[str]:
 
 def _check_pickup(rig: Any, op: DoorOp | None) -> set[str]:
     """Returns the lockers that may hold the parcel."""
-    parcel = rig.ledger.get_parcel(PARCEL)
-    locker = rig.ledger.locker(HOME)
+    parcel = rig.ledger.parcels.get(PARCEL)
+    locker = rig.ledger.parcels.locker(HOME)
     parcel_state = (parcel.status, parcel.needs_check)
     locker_state = (locker.status, locker.parcel_id, locker.needs_check)
     if op is not None and op.state == "DONE":
@@ -199,7 +201,7 @@ async def _check_recovery(
     try:
         await rig.service.start()  # recover()
         rig.doors.start()
-        assert rig.ledger.unfinished_ops() == [], "door operations left unfinished"
+        assert rig.ledger.doors.unfinished() == [], "door operations left unfinished"
         check_invariants(rig.ledger.conn)
 
         ops = _door_ops(rig, scenario)
@@ -226,7 +228,10 @@ async def _check_recovery(
             holding = _check_pickup(rig, op)
 
         svc = rig.service
-        if scenario == "delivery" and rig.ledger.get_parcel(PARCEL).status is ParcelStatus.EXPECTED:
+        if (
+            scenario == "delivery"
+            and rig.ledger.parcels.get(PARCEL).status is ParcelStatus.EXPECTED
+        ):
             retry = await svc.submit_code(code)
             rig.doors.close(retry.locker)
             assert [o.result for o in await svc.poll_doors()] == ["delivered"], "retry failed"

@@ -45,14 +45,14 @@ async def test_an_unlock_on_a_dead_board_fails_before_any_door_wait_and_never_pu
     assert FC_READ_DOORS not in [code for code, _ in during]  # no door-open wait was entered
     assert not board_online(bank, 1)  # the maintenance screen's "board offline"
     # Nothing changed: the locker is free again, the parcel still expected.
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.parcel_id, locker.needs_check) == (
         LockerStatus.AVAILABLE,
         None,
         False,
     )
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
-    assert bank.ledger.unfinished_ops() == []
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.EXPECTED
+    assert bank.ledger.doors.unfinished() == []
 
     # The board comes back: supervision reads it again, and no pulse ever reaches it.
     after = len(bank.sim.frames)

@@ -73,30 +73,30 @@ async def test_a_delivery_whose_door_cannot_be_read_is_unknown_then_reconciled(b
     assert bank.doors.pulses["A-1"] == 1  # acknowledged once; not pulsed again blind
     assert sum(bank.doors.pulses.values()) == 1  # and no other locker was tried
     # Not a jam: flagged for a check, still in service, the parcel as it was.
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.parcel_id, locker.needs_check) == (
         LockerStatus.RESERVED,
         ann.parcel_id,
         True,
     )
     assert locker.note != "door_jammed"
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.EXPECTED
     assert door_events(bank) == []  # no door.jammed, no locker.out_of_service
-    assert [op.label for op in bank.ledger.unfinished_ops()] == ["A-1"]
+    assert [op.label for op in bank.ledger.doors.unfinished()] == ["A-1"]
 
     # The sensor is mended: the door is read (it did open) and settled as at start.
     unreadable(bank, "A-1", broken=False)
     assert bank.doors.is_open("A-1")
-    await supervise_until(bank, lambda: not bank.ledger.unfinished_ops())
+    await supervise_until(bank, lambda: not bank.ledger.doors.unfinished())
     [audit] = recovered_audit(bank)
     assert (audit["label"], audit["kind"], audit["door"]) == ("A-1", "delivery", "open")
-    parcel = bank.ledger.get_parcel(ann.parcel_id)
+    parcel = bank.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.locker, parcel.needs_check) == (
         ParcelStatus.DELIVERED,
         "A-1",
         True,
     )
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.needs_check) == (LockerStatus.OCCUPIED, True)
     assert bank.service.supervisor.state("A-1") is DoorState.OPEN
     await supervise_until(bank, lambda: True, polls=3)
@@ -107,29 +107,29 @@ async def test_a_pickup_whose_door_cannot_be_read_keeps_the_parcel_and_flags_the
     ann = bank.service.announce(Size.S)
     res = await bank.service.submit_code(ann.delivery_code)
     bank.doors.close(res.locker)
-    await supervise_until(bank, lambda: not bank.ledger.unfinished_ops())
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.DELIVERED
+    await supervise_until(bank, lambda: not bank.ledger.doors.unfinished())
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.DELIVERED
     bank.doors.jammed.add(res.locker)  # it will stay shut: the reconciliation must say so
     unreadable(bank, res.locker)
     with pytest.raises(DoorStateUnknown):
         await bank.service.submit_code(ann.pickup_code)
-    parcel = bank.ledger.get_parcel(ann.parcel_id)
+    parcel = bank.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.locker) == (ParcelStatus.DELIVERED, res.locker)
-    locker = bank.ledger.locker(res.locker)
+    locker = bank.ledger.parcels.locker(res.locker)
     assert (locker.status, locker.needs_check) == (LockerStatus.OCCUPIED, True)
     assert "door.jammed" not in door_events(bank)
 
     unreadable(bank, res.locker, broken=False)
-    await supervise_until(bank, lambda: not bank.ledger.unfinished_ops())
+    await supervise_until(bank, lambda: not bank.ledger.doors.unfinished())
     [audit] = recovered_audit(bank)
     assert (audit["kind"], audit["door"]) == ("pickup", "shut")
-    parcel = bank.ledger.get_parcel(ann.parcel_id)
+    parcel = bank.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.needs_check, parcel.check_reason) == (
         ParcelStatus.DELIVERED,
         True,
         "pickup",
     )
-    assert bank.ledger.locker(res.locker).needs_check
+    assert bank.ledger.parcels.locker(res.locker).needs_check
 
 
 async def test_a_door_read_shut_after_its_pulse_is_still_a_jam(bank):
@@ -137,7 +137,7 @@ async def test_a_door_read_shut_after_its_pulse_is_still_a_jam(bank):
     ann = bank.service.announce(Size.S)
     res = await bank.service.submit_code(ann.delivery_code)
     assert res.locker == "A-2"
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.note, locker.needs_check) == (
         LockerStatus.OUT_OF_SERVICE,
         "door_jammed",

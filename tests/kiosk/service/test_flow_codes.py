@@ -52,7 +52,7 @@ async def test_wrong_codes_count_down_then_lock_out_even_the_right_code(bank):
         await bank.service.submit_code(ann.delivery_code)
     bank.clock.advance(seconds=1)
     assert (await bank.service.submit_code(ann.delivery_code)).locker == "A-1"
-    limiter = bank.ledger.limiter()  # the run is over; today's count is not
+    limiter = bank.ledger.codes.limiter()  # the run is over; today's count is not
     assert (limiter.consecutive, limiter.locked_until, limiter.day_failures) == (0, None, 5)
     # The good code ended the run: the next wrong code starts again at 4 tries.
     assert (await wrong(bank, WRONG[5])).details["tries_left"] == 4
@@ -76,7 +76,7 @@ async def test_the_daily_budget_locks_the_site_until_a_reset(bank):
             bank.clock.advance(seconds=err.details["retry_after"])
     assert seen[:5] == ["invalid_code"] * 4 + ["locked_out"]
     assert seen[-1] == "site_locked" and seen.count("site_locked") == 1
-    lockouts = [e for e in bank.ledger.outbox(limit=1000) if e.type == "code.lockout"]
+    lockouts = [e for e in bank.ledger.outbox.pending(limit=1000) if e.type == "code.lockout"]
     assert len(lockouts) == 1 and lockouts[0].body["failures"] == 20
     bank.clock.advance(hours=1)
     with pytest.raises(SiteLocked) as info:
@@ -84,7 +84,7 @@ async def test_the_daily_budget_locks_the_site_until_a_reset(bank):
     assert info.value.code == "site_locked"
     with pytest.raises(SiteLocked):
         await bank.service.submit_code(WRONG[0])
-    assert len([e for e in bank.ledger.outbox(limit=1000) if e.type == "code.lockout"]) == 1
+    assert len([e for e in bank.ledger.outbox.pending(limit=1000) if e.type == "code.lockout"]) == 1
     bank.service.reset_lockout()
     assert (await bank.service.submit_code(ann.delivery_code)).locker == "A-1"
     audit = [r[0] for r in bank.ledger.conn.execute("SELECT action FROM audit")]
@@ -132,7 +132,7 @@ async def test_a_delivery_code_past_its_deliver_by_has_expired(bank):
         await bank.service.submit_code("314159")
     assert info.value.code == "code_expired"
     assert bank.doors.pulses["A-1"] == 0
-    assert bank.ledger.get_parcel("P-LATE").status is ParcelStatus.EXPECTED
+    assert bank.ledger.parcels.get("P-LATE").status is ParcelStatus.EXPECTED
     assert_sound(bank.ledger)
 
 
@@ -149,7 +149,7 @@ async def test_a_pickup_code_after_its_window_has_expired_and_the_parcel_stays(b
     await bank.service.submit_code(ann.delivery_code)
     bank.doors.close("A-1")
     await bank.service.poll_doors()
-    expires = bank.ledger.get_parcel(ann.parcel_id).expires_at
+    expires = bank.ledger.parcels.get(ann.parcel_id).expires_at
     assert expires == bank.clock.now() + timedelta(days=3)
     bank.clock.current = expires
     with pytest.raises(CodeExpired) as info:
@@ -157,9 +157,9 @@ async def test_a_pickup_code_after_its_window_has_expired_and_the_parcel_stays(b
     assert info.value.code == "code_expired"
     assert bank.doors.pulses["A-1"] == 1  # only the delivery opened it
     bank.service.sweep()
-    parcel = bank.ledger.get_parcel(ann.parcel_id)
+    parcel = bank.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.locker) == (ParcelStatus.EXPIRED, "A-1")
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.parcel_id) == (LockerStatus.OCCUPIED, ann.parcel_id)
     with pytest.raises(CodeExpired):
         await bank.service.submit_code(ann.pickup_code)

@@ -15,7 +15,7 @@ def snapshot(ledger) -> dict[str, list[tuple]]:
 
 
 def status(bank, label: str) -> LockerStatus:
-    return bank.ledger.locker(label).status
+    return bank.ledger.parcels.locker(label).status
 
 
 async def deliver(bank, size: Size) -> tuple[str, str]:
@@ -54,7 +54,7 @@ async def test_no_fitting_locker_refuses_and_changes_nothing(bank):
     assert info.value.code == "no_locker_available"
     assert info.value.details["parcel_id"] == ann.parcel_id
     assert snapshot(bank.ledger) == before
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.EXPECTED
     assert_sound(bank.ledger)
 
 
@@ -72,7 +72,7 @@ async def test_doesnt_fit_waits_for_the_door_then_opens_the_next_size_up(bank):
     assert status(bank, "B-1") is LockerStatus.RESERVED and bank.doors.is_open("B-1")
     bank.doors.close("B-1")
     assert [o.result for o in await bank.service.poll_doors()] == ["delivered"]
-    parcel = bank.ledger.get_parcel(ann.parcel_id)
+    parcel = bank.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.locker) == (ParcelStatus.DELIVERED, "B-1")
     assert status(bank, "A-1") is LockerStatus.AVAILABLE
     done = set(actions(bank.ledger))
@@ -99,7 +99,7 @@ async def test_doesnt_fit_with_nothing_bigger_keeps_the_parcel_expected(bank):
     assert (out.result, out.next) == ("released", None)
     assert out.error is not None and out.error.code == "no_locker_available"
     assert out.to_dict()["error"]["code"] == "no_locker_available"
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.EXPECTED
     assert status(bank, "C-1") is LockerStatus.AVAILABLE
     # The delivery code still works: the courier may try again later.
     assert (await bank.service.submit_code(ann.delivery_code)).locker == "C-1"
@@ -116,8 +116,8 @@ async def test_courier_cancel_releases_the_locker_once_shut(bank):
     [out] = await bank.service.poll_doors()
     assert (out.result, out.next, out.error) == ("released", None, None)
     assert status(bank, "A-1") is LockerStatus.AVAILABLE
-    assert bank.ledger.locker("A-1").parcel_id is None
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
+    assert bank.ledger.parcels.locker("A-1").parcel_id is None
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.EXPECTED
     assert actions(bank.ledger)[-2:] == ["delivery.cancel", "locker.released"]
     assert [e["label"] for e in bodies(bank.ledger, "door.closed")] == ["A-1"]
     assert_sound(bank.ledger)
@@ -130,7 +130,7 @@ async def test_a_jammed_door_is_retried_once_then_out_of_service_and_the_next_op
     assert res.locker == "A-2" and bank.doors.is_open("A-2")
     assert bank.doors.pulses["A-1"] == 2  # one pulse and one retry
     assert bank.doors.pulses["A-2"] == 1
-    jam = bank.ledger.locker("A-1")
+    jam = bank.ledger.parcels.locker("A-1")
     assert (jam.status, jam.parcel_id, jam.note) == (
         LockerStatus.OUT_OF_SERVICE,
         None,
@@ -141,7 +141,7 @@ async def test_a_jammed_door_is_retried_once_then_out_of_service_and_the_next_op
     assert "door.jammed" in actions(bank.ledger)
     bank.doors.close("A-2")
     await bank.service.poll_doors()
-    assert bank.ledger.get_parcel(ann.parcel_id).locker == "A-2"
+    assert bank.ledger.parcels.get(ann.parcel_id).locker == "A-2"
     # The jammed locker is not offered again.
     assert (await deliver(bank, Size.S))[0] == "A-10"
     assert_sound(bank.ledger)
@@ -155,8 +155,8 @@ async def test_when_every_fitting_door_is_jammed_there_is_no_locker(bank):
     assert info.value.code == "no_locker_available"
     assert bank.doors.pulses["C-1"] == 2
     assert status(bank, "C-1") is LockerStatus.OUT_OF_SERVICE
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
-    assert bank.ledger.unfinished_ops() == []
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.EXPECTED
+    assert bank.ledger.doors.unfinished() == []
     assert_sound(bank.ledger)
 
 

@@ -17,7 +17,9 @@ def audit_rows(bank) -> int:
 
 
 def parcel_events(bank) -> list[str]:
-    return [e.type for e in bank.ledger.outbox(limit=100_000) if e.type.startswith("parcel.")]
+    return [
+        e.type for e in bank.ledger.outbox.pending(limit=100_000) if e.type.startswith("parcel.")
+    ]
 
 
 def digest(bank, code: str) -> str:
@@ -49,9 +51,9 @@ async def test_sweeps_send_a_reminder_then_expiring_once_then_expired(bank):
         "parcel.expiring",
         "parcel.expired",
     ]
-    parcel = bank.ledger.get_parcel(ann.parcel_id)
+    parcel = bank.ledger.parcels.get(ann.parcel_id)
     assert parcel.status is ParcelStatus.EXPIRED
-    assert bank.ledger.locker("A-1").status is LockerStatus.OCCUPIED  # still inside
+    assert bank.ledger.parcels.locker("A-1").status is LockerStatus.OCCUPIED  # still inside
     assert_sound(bank.ledger)
 
 
@@ -79,11 +81,11 @@ async def test_return_code_lets_a_collector_empty_the_locker(bank):
     assert bank.doors.is_open("A-1")
     bank.doors.close("A-1")
     assert [o.result for o in await bank.service.poll_doors()] == ["returned"]
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.RETURNED
-    locker = bank.ledger.locker("A-1")
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.RETURNED
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.parcel_id) == (LockerStatus.AVAILABLE, None)
     assert parcel_events(bank)[-1] == "parcel.returned"
-    assert bank.ledger.codes_of(ann.parcel_id) == []
+    assert bank.ledger.codes.of_parcel(ann.parcel_id) == []
     with pytest.raises(InvalidCode):
         await bank.service.submit_code("555123")
     assert_sound(bank.ledger)
@@ -129,7 +131,7 @@ async def test_a_closed_parcels_id_is_not_reused_by_a_new_reservation(bank):
         with pytest.raises(Conflict, match="P-1 is CANCELLED at this bank") as info:
             bank.service.create_reservation("P-1", Size.M, *codes, "O-1")
         assert info.value.code == "conflict"
-    assert audit_rows(bank) == rows and bank.ledger.codes_of("P-1") == []
+    assert audit_rows(bank) == rows and bank.ledger.codes.of_parcel("P-1") == []
     with pytest.raises(InvalidCode):
         await bank.service.submit_code("555555")
     assert_sound(bank.ledger)
@@ -143,8 +145,8 @@ async def test_a_digest_already_active_is_a_collision_and_nothing_is_stored(bank
             "P-2", Size.S, digest(bank, "777777"), digest(bank, "222222")
         )
     assert info.value.code == "code_collision"
-    assert bank.ledger.parcel("P-2") is None
-    assert bank.ledger.find_code(digest(bank, "777777")) is None
+    assert bank.ledger.parcels.find("P-2") is None
+    assert bank.ledger.codes.find(digest(bank, "777777")) is None
     assert audit_rows(bank) == rows
     assert_sound(bank.ledger)
 
@@ -159,7 +161,7 @@ async def test_a_malformed_digest_is_a_bad_request(bank, bad):
     assert info.value.code == "bad_request"
     with pytest.raises(BadRequest):
         bank.service.create_reservation("P-1", Size.S, digest(bank, "222222"), bad)
-    assert bank.ledger.parcel("P-1") is None and audit_rows(bank) == 0
+    assert bank.ledger.parcels.find("P-1") is None and audit_rows(bank) == 0
 
 
 async def test_bad_ids_and_equal_codes_are_bad_requests(bank):
@@ -176,7 +178,7 @@ async def test_cancel_an_expected_parcel_invalidates_its_codes(bank):
     ann = bank.service.announce(Size.S)
     parcel = bank.service.cancel_reservation(ann.parcel_id)
     assert parcel.status is ParcelStatus.CANCELLED and parcel.closed_at is not None
-    assert bank.ledger.codes_of(ann.parcel_id) == []
+    assert bank.ledger.codes.of_parcel(ann.parcel_id) == []
     rows = audit_rows(bank)
     assert bank.service.cancel_reservation(ann.parcel_id).status is ParcelStatus.CANCELLED
     assert audit_rows(bank) == rows  # the second cancel changed nothing
@@ -196,7 +198,7 @@ async def test_cancel_is_refused_once_delivered_or_while_the_door_is_open(bank):
     with pytest.raises(InvalidState) as info:
         bank.service.cancel_reservation(ann.parcel_id)
     assert info.value.code == "invalid_state"
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.DELIVERED
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.DELIVERED
     assert_sound(bank.ledger)
 
 
@@ -205,7 +207,7 @@ async def test_extend_moves_the_deadline_later_only(bank):
     with pytest.raises(InvalidState):
         bank.service.extend(expected.parcel_id, bank.clock.now() + timedelta(days=9))
     ann = await delivered(bank)
-    old = bank.ledger.get_parcel(ann.parcel_id).expires_at
+    old = bank.ledger.parcels.get(ann.parcel_id).expires_at
     for earlier in (old, old - timedelta(hours=1)):
         with pytest.raises(BadRequest):
             bank.service.extend(ann.parcel_id, earlier)
@@ -213,7 +215,7 @@ async def test_extend_moves_the_deadline_later_only(bank):
     assert bank.service.sweep().expiring == 1
     later = old + timedelta(days=4)
     assert bank.service.extend(ann.parcel_id, later).expires_at == later
-    assert not bank.ledger.get_parcel(ann.parcel_id).expiring_sent  # will warn again
+    assert not bank.ledger.parcels.get(ann.parcel_id).expiring_sent  # will warn again
     bank.clock.current = old + timedelta(hours=1)
     assert bank.service.sweep().expired == 0
     res = await bank.service.submit_code(ann.pickup_code)  # past the old deadline

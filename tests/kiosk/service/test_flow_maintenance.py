@@ -17,7 +17,7 @@ def audit(bank) -> list[tuple[str, str, str]]:
 
 
 def events(bank) -> list[tuple[str, dict]]:
-    return [(e.type, e.body) for e in bank.ledger.outbox(limit=100_000)]
+    return [(e.type, e.body) for e in bank.ledger.outbox.pending(limit=100_000)]
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ async def test_technician_open_is_audited_and_changes_no_state(bank):
     [out] = await bank.service.poll_doors()
     assert (out.kind, out.result) == ("technician", "closed")
     assert [(lk.label, lk.status, lk.parcel_id) for lk in bank.service.lockers()] == before
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.DELIVERED
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.DELIVERED
     rows = audit(bank)
     assert ("tech-7", "technician.open", '{"reason":"check the hinge"}') in rows
     assert [r[1] for r in rows if r[0] == "tech-7"] == [
@@ -78,12 +78,12 @@ async def test_out_of_service_is_not_assigned_and_in_service_is_available_again(
     assert locker.status is LockerStatus.OUT_OF_SERVICE
     assert ("locker.out_of_service", {"label": "A-1", "reason": "cracked door"}) in events(bank)
     assert (await delivered(bank)).parcel_id  # went somewhere else:
-    assert bank.ledger.locker("A-2").status is LockerStatus.OCCUPIED
+    assert bank.ledger.parcels.locker("A-2").status is LockerStatus.OCCUPIED
     assert bank.doors.pulses["A-1"] == 0
     assert bank.service.set_service("A-1", True, "door replaced").status is LockerStatus.AVAILABLE
     assert ("locker.in_service", {"label": "A-1", "reason": "door replaced"}) in events(bank)
     assert (await delivered(bank)).parcel_id
-    assert bank.ledger.locker("A-1").status is LockerStatus.OCCUPIED
+    assert bank.ledger.parcels.locker("A-1").status is LockerStatus.OCCUPIED
     assert_sound(bank.ledger)
 
 
@@ -107,9 +107,9 @@ async def test_a_pickup_door_that_will_not_open_leaves_the_parcel_recorded_insid
         await bank.service.submit_code(ann.pickup_code)
     assert info.value.code == "door_jammed" and info.value.details["locker"] == "A-1"
     assert bank.doors.pulses["A-1"] == 1 + 2  # the delivery, then a pulse and a retry
-    parcel = bank.ledger.get_parcel(ann.parcel_id)
+    parcel = bank.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.locker) == (ParcelStatus.DELIVERED, "A-1")
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.parcel_id) == (LockerStatus.OUT_OF_SERVICE, ann.parcel_id)
     assert [t for t, _ in events(bank)][-2:] == ["door.jammed", "locker.out_of_service"]
     assert_sound(bank.ledger)
@@ -121,14 +121,14 @@ async def test_a_crash_with_a_delivery_door_open_is_recovered_as_delivered_needi
     ann = bank.service.announce(Size.S)
     await bank.service.submit_code(ann.delivery_code)  # door open, courier at it... crash
     rig = await reopen(bank)
-    assert rig.recovered == 1 and rig.ledger.unfinished_ops() == []
-    parcel = rig.ledger.get_parcel(ann.parcel_id)
+    assert rig.recovered == 1 and rig.ledger.doors.unfinished() == []
+    parcel = rig.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.locker, parcel.needs_check) == (
         ParcelStatus.DELIVERED,
         "A-1",
         True,
     )
-    locker = rig.ledger.locker("A-1")
+    locker = rig.ledger.parcels.locker("A-1")
     assert (locker.status, locker.parcel_id, locker.needs_check) == (
         LockerStatus.OCCUPIED,
         ann.parcel_id,
@@ -142,7 +142,7 @@ async def test_a_crash_with_a_delivery_door_open_is_recovered_as_delivered_needi
     await rig.service.poll_doors()
     again = await reopen(rig)  # a second restart finds nothing left to settle
     assert again.recovered == 0
-    assert again.ledger.locker("A-1").needs_check
+    assert again.ledger.parcels.locker("A-1").needs_check
     assert_sound(again.ledger)
 
 
@@ -150,21 +150,21 @@ async def test_a_delivery_journaled_before_its_pulse_is_still_assumed_inside(ban
     ann = bank.service.announce(Size.M)
     ledger, now = bank.ledger, bank.clock.now()
     with ledger.tx():  # what a delivery commits before its unlock pulse; then the crash
-        ledger.set_locker(
-            ledger.locker("B-1"),
+        ledger.parcels.update_locker(
+            ledger.parcels.locker("B-1"),
             now,
             status=LockerStatus.RESERVED,
             parcel_id=ann.parcel_id,
             reserved_until=now + timedelta(minutes=15),
         )
-        ledger.open_op("delivery", "B-1", ann.parcel_id, now, actor="courier")
-        ledger.audit(now, "courier", "locker.reserved", "B-1", parcel_id=ann.parcel_id)
+        ledger.doors.add("delivery", "B-1", ann.parcel_id, now, actor="courier")
+        ledger.audit.record(now, "courier", "locker.reserved", "B-1", parcel_id=ann.parcel_id)
     assert bank.doors.pulses["B-1"] == 0
     rig = await reopen(bank)
     assert rig.recovered == 1
-    locker = rig.ledger.locker("B-1")
+    locker = rig.ledger.parcels.locker("B-1")
     assert (locker.status, locker.needs_check) == (LockerStatus.OCCUPIED, True)
-    parcel = rig.ledger.get_parcel(ann.parcel_id)
+    parcel = rig.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.needs_check) == (ParcelStatus.DELIVERED, True)
     rig.service.set_service("B-1", False, "look inside")
     with pytest.raises(LockerNotEmpty) as info:  # not without recording what is inside
@@ -178,16 +178,16 @@ async def test_a_delivery_journaled_before_its_pulse_is_still_assumed_inside(ban
 async def test_a_delivery_cut_off_while_waiting_for_the_door_is_assumed_inside(bank, reopen):
     ann = bank.service.announce(Size.M)
     submit = asyncio.ensure_future(bank.service.submit_code(ann.delivery_code))
-    while not bank.ledger.unfinished_ops():
+    while not bank.ledger.doors.unfinished():
         await asyncio.sleep(0)  # journaled and pulsed; the sensor not yet read open
     submit.cancel()  # the process dies here
     with pytest.raises(asyncio.CancelledError):
         await submit
     rig = await reopen(bank)
     assert rig.recovered == 1
-    locker = rig.ledger.locker("B-1")
+    locker = rig.ledger.parcels.locker("B-1")
     assert (locker.status, locker.needs_check) == (LockerStatus.OCCUPIED, True)
-    assert rig.ledger.get_parcel(ann.parcel_id).needs_check
+    assert rig.ledger.parcels.get(ann.parcel_id).needs_check
     assert_sound(rig.ledger)
 
 
@@ -201,13 +201,13 @@ async def test_resolve_check_parcel_found_inside(bank, reopen):
         False,
         ann.parcel_id,
     )
-    parcel = rig.ledger.get_parcel(ann.parcel_id)
+    parcel = rig.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.needs_check) == (ParcelStatus.DELIVERED, False)
-    assert [c.role for c in rig.ledger.codes_of(ann.parcel_id)] == ["pickup"]
+    assert [c.role for c in rig.ledger.codes.of_parcel(ann.parcel_id)] == ["pickup"]
     res = await rig.service.submit_code(ann.pickup_code)
     rig.doors.close(res.locker)
     assert [o.result for o in await rig.service.poll_doors()] == ["picked_up"]
-    assert rig.ledger.locker("A-1").status is LockerStatus.AVAILABLE
+    assert rig.ledger.parcels.locker("A-1").status is LockerStatus.AVAILABLE
     assert_sound(rig.ledger)
 
 
@@ -221,7 +221,7 @@ async def test_resolve_check_locker_found_empty(bank, reopen):
         False,
         None,
     )
-    parcel = rig.ledger.get_parcel(ann.parcel_id)
+    parcel = rig.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.locker, parcel.needs_check) == (
         ParcelStatus.EXPECTED,
         None,
@@ -237,14 +237,14 @@ async def test_a_crash_during_pickup_keeps_the_parcel_inside_and_flags_it(bank, 
     ann = await delivered(bank)
     await bank.service.submit_code(ann.pickup_code)  # door open... crash
     rig = await reopen(bank)
-    parcel = rig.ledger.get_parcel(ann.parcel_id)
+    parcel = rig.ledger.parcels.get(ann.parcel_id)
     assert (parcel.status, parcel.needs_check, parcel.check_reason) == (
         ParcelStatus.DELIVERED,
         True,
         "pickup",
     )
-    assert rig.ledger.locker("A-1").needs_check
+    assert rig.ledger.parcels.locker("A-1").needs_check
     rig.service.resolve_check("A-1", False, "customer took it")
-    assert rig.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.PICKED_UP
-    assert rig.ledger.locker("A-1").status is LockerStatus.AVAILABLE
+    assert rig.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.PICKED_UP
+    assert rig.ledger.parcels.locker("A-1").status is LockerStatus.AVAILABLE
     assert_sound(rig.ledger)

@@ -32,9 +32,9 @@ async def test_out_of_service_mid_delivery_lets_go_of_the_parcel(bank, choice):
     svc.set_service(first.locker, False, "damaged hinge")
     bank.doors.close(first.locker)
     outcome = await getattr(svc, choice)(first.locker)
-    locker = bank.ledger.locker(first.locker)
+    locker = bank.ledger.parcels.locker(first.locker)
     assert locker.status is LockerStatus.OUT_OF_SERVICE and locker.parcel_id is None
-    holders = [lk.label for lk in bank.ledger.lockers() if lk.parcel_id == "P1"]
+    holders = [lk.label for lk in bank.ledger.parcels.lockers() if lk.parcel_id == "P1"]
     assert holders == ([outcome.next.locker] if outcome.next else [])
     if outcome.next:
         bank.doors.close(outcome.next.locker)
@@ -56,7 +56,7 @@ async def test_a_check_is_not_recorded_while_the_door_is_open(bank):
     bank.doors.close(res.locker)
     outcomes = await svc.poll_doors()
     assert [o.result for o in outcomes] == ["picked_up"]
-    assert bank.ledger.get_parcel("P1").status is ParcelStatus.PICKED_UP
+    assert bank.ledger.parcels.get("P1").status is ParcelStatus.PICKED_UP
     assert_sound(bank.ledger)
 
 
@@ -69,6 +69,6 @@ async def test_one_code_tries_at_most_two_lockers(bank):
         await svc.submit_code(ann.delivery_code)
     assert err.value.details["lockers"] == ["A-1", "A-2"]
     assert bank.doors.pulses["A-10"] == 0  # the third door was never touched
-    assert bank.ledger.locker("A-10").status is LockerStatus.AVAILABLE
-    assert bank.ledger.get_parcel("P1").status is ParcelStatus.EXPECTED
+    assert bank.ledger.parcels.locker("A-10").status is LockerStatus.AVAILABLE
+    assert bank.ledger.parcels.get("P1").status is ParcelStatus.EXPECTED
     assert_sound(bank.ledger)

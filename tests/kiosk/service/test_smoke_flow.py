@@ -17,4 +17,4 @@ async def test_delivery_then_pickup(bank):
     bank.doors.close("B-1")
     outs = await svc.poll_doors()
     assert [o.result for o in outs] == ["picked_up"]
-    assert bank.ledger.verify_audit().ok
+    assert bank.ledger.audit.verify().ok

@@ -40,7 +40,7 @@ async def test_door_opened_without_unlock_is_forced(bank):
     reports = await settle(bank)
     assert [a.kind for r in reports for a in r.alerts] == ["closed_unattended"]
     assert events(bank, "door.closed")[-1]["reason"] == "unattended"
-    assert bank.ledger.verify_audit().ok
+    assert bank.ledger.audit.verify().ok
 
 
 async def test_a_delivery_door_is_not_forced(bank):
@@ -142,7 +142,7 @@ async def test_an_outage_is_no_door_movement_but_a_change_across_it_is(bank):
     alerts = [a.kind for r in await settle(bank) for a in r.alerts]
     assert alerts == ["reads_again", "closed_unattended"]
     assert [e["reason"] for e in events(bank, "door.closed")] == ["unattended"]
-    assert bank.ledger.verify_audit().ok
+    assert bank.ledger.audit.verify().ok
 
 
 async def test_supervision_ignores_wall_clock_jumps(bank):

@@ -110,10 +110,10 @@ async def test_an_unlock_on_a_silent_board_changes_nothing_and_works_once_it_ans
         await bank.service.submit_code(ann.delivery_code)
     assert info.value.code == "hardware_error"
     assert bank.doors.pulses["A-1"] == 0 and not bank.doors.is_open("A-1")
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.parcel_id) == (LockerStatus.AVAILABLE, None)
-    assert bank.ledger.get_parcel(ann.parcel_id).status is ParcelStatus.EXPECTED
-    assert bank.ledger.unfinished_ops() == []
+    assert bank.ledger.parcels.get(ann.parcel_id).status is ParcelStatus.EXPECTED
+    assert bank.ledger.doors.unfinished() == []
     assert door_events(bank) == []  # not a jam: no door was ever told to open
     bank.sim[1].silent = False
     res = await bank.service.submit_code(ann.delivery_code)  # set up again, then unlocked
@@ -138,7 +138,7 @@ async def test_a_sensor_stuck_shut_is_a_door_that_did_not_open(bank):
     assert res.locker == "A-2"
     assert bank.doors.pulses["A-1"] == 2  # a pulse and the retry, then out of service
     assert bank.doors.is_open("A-1")  # it did open: only a technician can tell
-    locker = bank.ledger.locker("A-1")
+    locker = bank.ledger.parcels.locker("A-1")
     assert (locker.status, locker.note) == (LockerStatus.OUT_OF_SERVICE, "door_jammed")
     assert events(bank, "door.jammed") == [{"label": "A-1", "attempts": 2}]
 
@@ -234,7 +234,7 @@ async def test_a_jammed_door_goes_out_of_service_and_the_next_locker_opens(bank)
     assert not bank.doors.jammed
     bank.doors.close("A-2")
     assert [o.result for o in await bank.service.poll_doors()] == ["delivered"]
-    assert bank.ledger.get_parcel(ann.parcel_id).locker == "A-2"
+    assert bank.ledger.parcels.get(ann.parcel_id).locker == "A-2"
 
 
 async def test_a_door_forced_open_on_the_board_is_a_forced_event_with_its_label(bank):
@@ -242,6 +242,6 @@ async def test_a_door_forced_open_on_the_board_is_a_forced_event_with_its_label(
     bank.sim[2].force_open(1)  # unit 2 channel 1: C-1, crowbarred
     assert await supervise(bank) == [("forced", "C-1")]
     assert [e.kind for e in bank.sim[2].door(1).events] == ["forced"]
-    [event] = [e for e in bank.ledger.outbox(limit=100) if e.type == "door.forced"]
+    [event] = [e for e in bank.ledger.outbox.pending(limit=100) if e.type == "door.forced"]
     assert event.body == {"label": "C-1", "was": "shut"}
     assert "door.forced" in [r[0] for r in bank.ledger.conn.execute("SELECT action FROM audit")]

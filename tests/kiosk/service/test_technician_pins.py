@@ -43,11 +43,11 @@ def audit_text(bank) -> str:
 @pytest.mark.parametrize("pin", SHORT_PINS)
 async def test_a_short_typed_pin_is_refused_and_changes_nothing(bank, pin):
     bank.service.set_pin("alice", pin=GOOD_PIN)
-    before, chain = technicians(bank), bank.ledger.verify_audit()
+    before, chain = technicians(bank), bank.ledger.audit.verify()
     with pytest.raises(BadRequest, match="6 to 10 digits") as info:
         bank.service.set_pin("alice", pin=pin)
     assert pin not in info.value.message
-    assert technicians(bank) == before and bank.ledger.verify_audit() == chain
+    assert technicians(bank) == before and bank.ledger.audit.verify() == chain
     assert bank.service.verify_pin(GOOD_PIN) == "alice"  # the old PIN still works
 
 
@@ -80,7 +80,9 @@ def test_only_short_pins_digests_are_short():
 async def test_a_short_pin_stored_by_an_older_bank_no_longer_opens(bank):
     """Digests are all the ledger has, so an old 4-digit PIN stays stored but cannot log in."""
     with bank.ledger.tx():
-        bank.ledger.set_technician_pin("old", code_digest(bank.key, "4711"), bank.clock.now())
+        bank.ledger.settings.set_technician_pin(
+            "old", code_digest(bank.key, "4711"), bank.clock.now()
+        )
     with pytest.raises(InvalidCode):
         bank.service.verify_pin("4711")
     assert [r[1] for r in audit_rows(bank, "technician.login_failed")] == [
@@ -151,4 +153,4 @@ async def test_every_wrong_code_back_off_and_lockout_is_an_audit_row_without_dig
     text = audit_text(bank)
     for code in [*WRONG_CODES, announced.delivery_code, announced.pickup_code]:
         assert code not in text
-    assert bank.ledger.verify_audit().ok
+    assert bank.ledger.audit.verify().ok
