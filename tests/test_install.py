@@ -190,3 +190,23 @@ def test_a_wrong_option_is_bad_usage_and_changes_nothing(tmp_path: Path) -> None
     assert done.returncode == 2, done.stderr
     assert "--no-such-option" in done.stderr
     assert not (tmp_path / "root").exists()
+
+
+def test_tmpfiles_makes_the_state_and_runtime_folders_as_the_daemons_unit_does() -> None:
+    """The folders exist, owned and moded as kiosk.service would make them, before it starts."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / "systemd/kiosk.service")
+    service = unit["Service"]
+    lines = (ROOT / "systemd/kiosk.tmpfiles").read_text().splitlines()
+    rows = {f[1]: f for f in (line.split() for line in lines) if f and not f[0].startswith("#")}
+    user = (service["User"], service["Group"])
+    wanted = {
+        f"/var/lib/{service['StateDirectory']}": service["StateDirectoryMode"],
+        f"/run/{service['RuntimeDirectory']}": service["RuntimeDirectoryMode"],
+        "/var/backups/kiosk": "0750",
+    }
+    for path, folder_mode in wanted.items():
+        assert path in rows, f"kiosk.tmpfiles does not make {path}"
+        kind, _path, got_mode, owner, group = rows[path][:5]
+        assert (kind, got_mode, (owner, group)) == ("d", folder_mode, user), rows[path]
