@@ -79,6 +79,17 @@ if [ -n "$WHEELS" ]; then
 fi
 
 trap 'echo "install.sh: error: the step at line $LINENO failed (see above); fix it and run install.sh again" >&2' ERR
+# An upgrade stops the bank first; if a later step fails, start again what was
+# running, so a failed upgrade does not leave the bank dark.
+STOPPED=()
+on_exit() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ ${#STOPPED[@]} -gt 0 ]; then
+        say "starting again what was stopped: ${STOPPED[*]}"
+        systemctl start "${STOPPED[@]}" || true
+    fi
+}
+trap on_exit EXIT
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -90,6 +101,7 @@ stop_units() {
     for unit in "${SCREENS[@]}" kiosk-backup.timer kiosk.service; do
         if systemctl is-active --quiet "$unit" 2>/dev/null; then
             systemctl stop "$unit"
+            STOPPED=("$unit" ${STOPPED[@]+"${STOPPED[@]}"})
             say "stopped $unit"
         fi
     done
@@ -122,17 +134,24 @@ backup_ledger() {
     [ -f "$ledger" ] || return 0
     mkdir -p -m 0750 -- "$(R $BACKUPS)"
     dest=$(R $BACKUPS)/before-upgrade-$(date +%Y-%m-%d-%H%M%S).db
-    python3 - "$ledger" "$dest" <<'PY'
+    python3 - "$ledger" "$dest" <<'PY' || exit 1
 import os, sqlite3, sys
 from pathlib import Path
 source, dest = sys.argv[1], sys.argv[2]
 os.umask(0o027)
-src = sqlite3.connect(Path(source).absolute().as_uri() + "?mode=ro", uri=True)
-out = sqlite3.connect(dest)
-with out:
-    src.backup(out)
-out.close()
-src.close()
+try:
+    src = sqlite3.connect(Path(source).absolute().as_uri() + "?mode=ro", uri=True)
+    out = sqlite3.connect(dest)
+    with out:
+        src.backup(out)
+    out.close()
+    src.close()
+except sqlite3.Error as exc:
+    Path(dest).unlink(missing_ok=True)
+    sys.exit(
+        f"install.sh: error: cannot back up the ledger {source} ({exc}); nothing was "
+        "upgraded. Restore it from a backup (docs/operations.md), then run install.sh again"
+    )
 os.chmod(dest, 0o640)
 PY
     if ! staged; then

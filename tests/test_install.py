@@ -57,7 +57,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def install(root: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
     argv = ["bash", str(INSTALL), "--root", str(root), *args]
     if os.geteuid() == 0 and shutil.which("setpriv"):
         argv = ["setpriv", "--inh-caps", "-all", "--bounding-set", "-all", *argv]
@@ -65,7 +65,7 @@ def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=TIMEOUT_S, env=env, check=False
     )
-    assert done.returncode == 0, f"install.sh {args}: exit {done.returncode}\n{done.stderr}"
+    assert done.returncode == code, f"install.sh {args}: exit {done.returncode}\n{done.stderr}"
     return done
 
 
@@ -210,3 +210,23 @@ def test_tmpfiles_makes_the_state_and_runtime_folders_as_the_daemons_unit_does()
         assert path in rows, f"kiosk.tmpfiles does not make {path}"
         kind, _path, got_mode, owner, group = rows[path][:5]
         assert (kind, got_mode, (owner, group)) == ("d", folder_mode, user), rows[path]
+
+
+def test_an_upgrade_over_a_damaged_ledger_stops_in_one_line(tmp_path: Path, wheels: Path) -> None:
+    """The backup comes first: a ledger that cannot be copied stops the upgrade, untouched."""
+    root = tmp_path / "root"
+    install(root, "--wheels", str(wheels))
+    ledger = root / "var/lib/kiosk/ledger.db"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_bytes(b"this is not a ledger" * 100)
+    kiosk = root / VENV.lstrip("/") / "bin/kiosk"
+    before = kiosk.stat().st_mtime_ns
+
+    done = install(root, "--wheels", str(wheels), code=1)
+
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("install.sh: error: cannot back up the ledger"), line
+    assert "/var/lib/kiosk/ledger.db" in line and "run install.sh again" in line, line
+    assert ledger.read_bytes() == b"this is not a ledger" * 100
+    assert not list((root / "var/backups/kiosk").glob("*.db"))
+    assert kiosk.stat().st_mtime_ns == before, "the program was upgraded anyway"
