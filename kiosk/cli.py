@@ -51,8 +51,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     socket = str(load_config(config).api.socket)  # fail fast on a bad config, before any screen
     extra = ["--lang", args.lang, "--idle-s", str(args.idle_s)]
     if args.web:
-        from kiosk.ui.web import serve
+        from kiosk.ui.web import exposure_warning, serve
 
+        warning = exposure_warning(args.host, args.port)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         return serve(str(Path(config).absolute()), args.host, args.port, extra)
     if not _has_screen():
         print(

@@ -197,6 +197,12 @@ class AlreadyRunning(CannotCreate):
     code = "already_running"
 
 
+class LedgerTooNew(StartConfigError, LedgerError):
+    """The ledger's schema is newer than this program's migrations: a newer version wrote it."""
+
+    code = "ledger_too_new"
+
+
 class DiskFull(CannotCreate, LedgerError):
     """No room on the ledger's disk: not damage, so no restore; free space instead.
 

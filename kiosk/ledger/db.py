@@ -88,7 +88,7 @@ class Ledger:
                         "Restore it from the last backup (see docs/operations.md).",
                         path=text,
                     )
-            migrate(conn)
+            migrate(conn, text)
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()

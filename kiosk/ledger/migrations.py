@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from kiosk.domain.errors import LedgerError
+from kiosk.domain.errors import LedgerTooNew
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -158,14 +158,23 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration newer than the file; returns the resulting version."""
+def migrate(conn: sqlite3.Connection, path: str = "") -> int:
+    """Apply every migration newer than the file; returns the resulting version.
+
+    A file whose schema is newer than the newest migration here was written by
+    a newer version of the program (an upgrade rolled back without its
+    ledger): it is refused before anything is written to it.
+    """
     version = current_version(conn)
     latest = MIGRATIONS[-1][0]
     if version > latest:
-        raise LedgerError(
-            f"The ledger schema {version} is newer than this kiosk understands ({latest}); "
-            "upgrade the kiosk package."
+        raise LedgerTooNew(
+            f"cannot start: the ledger {path or '(in memory)'} was written by a newer version "
+            f"of the kiosk (schema {version}; this version knows up to {latest}): install "
+            "that version again, or restore the backup made before the upgrade "
+            '(docs/operations.md, "Upgrade")',
+            found=version,
+            known=latest,
         )
     for number, script in MIGRATIONS:
         if number <= version:

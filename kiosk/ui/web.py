@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +13,33 @@ def ui_command(config: str, extra: Sequence[str] = ()) -> str:
     """The shell command textual-serve starts for each browser connection."""
     argv = [sys.executable, "-m", "kiosk", "ui", "--config", config, *extra]
     return shlex.join(argv)
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback one (127.0.0.0/8, ::1).
+
+    "" and 0.0.0.0 / :: mean every interface; a name that does not resolve is
+    taken as reachable (it cannot be shown to be loopback).
+    """
+    if not host:
+        return False
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in found}
+    return bool(addresses) and all(address.is_loopback for address in addresses)
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """The one-line warning for a screen served beyond this machine, or None on loopback."""
+    if is_loopback(host):
+        return None
+    return (
+        f"warning: kiosk ui --web on {host or 'every interface'}:{port}: the keypad screen "
+        "is then reachable from the network, and whoever loads the page has a keypad; "
+        "serve it on 127.0.0.1 (the default, localhost) unless that network is trusted"
+    )
 
 
 def serve(config: str, host: str, port: int, extra: Sequence[str] = ()) -> int:
