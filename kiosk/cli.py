@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk import __version__, cli_ops
+from kiosk import __version__, cli_ops, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -323,10 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
     set_pin = command(
         "set-pin",
         "set a technician's PIN (asks for it)",
-        func=_daemon_command(cli_ops.set_pin),
+        func=_daemon_command(cli_tech.set_pin),
         owner=tech_sub,
     )
     set_pin.add_argument("technician_id", metavar="ID")
+    set_pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin")
+    command(
+        "list", "technicians (audited)", [json_opt], _daemon_command(cli_tech.tech_list), tech_sub
+    )
+    tech_remove = command(
+        "remove",
+        "remove a technician (audited)",
+        func=_daemon_command(cli_tech.tech_remove),
+        owner=tech_sub,
+    )
+    tech_remove.add_argument("name", metavar="NAME")
 
     # --- kiosk cloud: moved to the cloud tool (`kiosk-cloud`, cloudtool/) ---
     def _moved(args: argparse.Namespace) -> int:

@@ -101,6 +101,33 @@ class ControlTables:
         except sqlite3.IntegrityError:
             raise CodeCollision("Another technician has that PIN; choose another.") from None
 
+    def technicians(self) -> list[dict[str, Any]]:
+        """Every technician: id, created and last login (from the audit log), never the digest.
+
+        Created is the first `technician.set_pin` row since the last
+        `technician.remove` of that id (else `updated_at`, for a row the audit
+        log does not cover); last login the newest `technician.login` since then.
+        """
+        rows = self.conn.execute(
+            "WITH since AS (SELECT t.technician_id AS tid, t.updated_at AS updated,"
+            " coalesce((SELECT max(id) FROM audit WHERE action = 'technician.remove'"
+            " AND subject = t.technician_id), 0) AS after FROM technicians t)"
+            " SELECT tid, coalesce((SELECT ts FROM audit WHERE action = 'technician.set_pin'"
+            " AND subject = tid AND id > after ORDER BY id LIMIT 1), updated),"
+            " (SELECT ts FROM audit WHERE action = 'technician.login' AND subject = tid"
+            " AND id > after ORDER BY id DESC LIMIT 1) FROM since ORDER BY tid"
+        )
+        return [{"name": n, "created": c, "last_login": last} for n, c, last in rows]
+
+    def remove_technician(self, technician_id: str) -> bool:
+        """Delete a technician's row (their PIN stops working); False if there was none."""
+        return (
+            self._write(
+                "DELETE FROM technicians WHERE technician_id = ?", (technician_id,)
+            ).rowcount
+            > 0
+        )
+
     # --- audit and outbox ---------------------------------------------------
 
     def audit(self, now: datetime, actor: str, action: str, subject: str, **detail: Any) -> int:
