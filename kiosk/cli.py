@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk import __version__, cli_ops, cli_tech
+from kiosk import __version__, cli_backup, cli_ops, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -168,6 +168,17 @@ def _daemon_command(op: cli_ops.DaemonOp) -> Callable[[argparse.Namespace], int]
     return cli_ops.with_daemon(_socket)(op)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """The daemon writes the copy; with --prune, old nightly ones go only once it is written."""
+    done = _daemon_command(cli_ops.backup)(args)
+    if done == EXIT_OK and args.prune:
+        from kiosk.config.loader import load_config
+
+        keep = load_config(_config_path(args)).backup.keep
+        cli_backup.prune_after_backup(args.dest, keep)
+    return done
+
+
 def build_parser() -> argparse.ArgumentParser:
     config_opt = argparse.ArgumentParser(add_help=False)
     config_opt.add_argument(
@@ -308,8 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "selftest", "sweep every door sensor, with progress", func=_daemon_command(cli_ops.selftest)
     )
-    backup = command("backup", "online backup of the ledger", func=_daemon_command(cli_ops.backup))
+    backup = command("backup", "online backup of the ledger", func=cmd_backup)
     backup.add_argument("dest", metavar="DEST")
+    backup.add_argument("--prune", action="store_true", help="then keep the newest backup.keep")
+    restore = command("restore", "put a backup in the ledger's place (daemon stopped)")
+    restore.set_defaults(func=lambda args: cli_backup.cmd_restore(args, _config_path(args)))
+    restore.add_argument("file", metavar="FILE")
     lockout = command("lockout", "the code-entry lockout")
     lockout_sub = lockout.add_subparsers(dest="lockout_command", metavar="ACTION", required=True)
     command(
