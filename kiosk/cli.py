@@ -3,6 +3,7 @@
 Exit codes: 0 done, 1 refused, 2 bad usage, 3 daemon not reachable; `kiosk
 run` that cannot start: 78 config, 69 device not there, 73 cannot create a
 file; 70 an unexpected error (a bug), whose trace goes to the journal or a file.
+`kiosk config check` with any error: 78; `kiosk restore` beside a running daemon: 73.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk import __version__, cli_backup, cli_ops, cli_tech
+from kiosk import __version__, cli_backup, cli_config, cli_ops, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -75,15 +76,6 @@ def _has_screen() -> bool:
     if os.environ.get("TEXTUAL_DRIVER"):
         return True
     return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def cmd_config_check(args: argparse.Namespace) -> int:
-    from kiosk.config.loader import check_config
-
-    for warning in check_config(args.file, strict=args.strict):
-        print(f"warning: {args.file}: {warning}", file=sys.stderr)
-    print(f"{args.file}: ok")
-    return EXIT_OK
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -168,17 +160,6 @@ def _daemon_command(op: cli_ops.DaemonOp) -> Callable[[argparse.Namespace], int]
     return cli_ops.with_daemon(_socket)(op)
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    """The daemon writes the copy; with --prune, old nightly ones go only once it is written."""
-    done = _daemon_command(cli_ops.backup)(args)
-    if done == EXIT_OK and args.prune:
-        from kiosk.config.loader import load_config
-
-        keep = load_config(_config_path(args)).backup.keep
-        cli_backup.prune_after_backup(args.dest, keep)
-    return done
-
-
 def build_parser() -> argparse.ArgumentParser:
     config_opt = argparse.ArgumentParser(add_help=False)
     config_opt.add_argument(
@@ -241,8 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = command("config", "config file tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = command("check", "validate a config file", func=cmd_config_check, owner=config_sub)
-    check.add_argument("file", metavar="FILE")
+    check = command(
+        "check",
+        "list every error of a config file",
+        func=lambda args: cli_config.config_check(args, _config_path(args)),
+        owner=config_sub,
+    )
+    check.add_argument("file", metavar="FILE", nargs="?", help="default: the configured file")
     check.add_argument(
         "--strict",
         action="store_true",
@@ -319,7 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "selftest", "sweep every door sensor, with progress", func=_daemon_command(cli_ops.selftest)
     )
-    backup = command("backup", "online backup of the ledger", func=cmd_backup)
+    backup = command("backup", "online backup of the ledger", func=None)
+    backup.set_defaults(
+        func=lambda args: cli_backup.backup(
+            args, _daemon_command(cli_ops.backup), _config_path(args)
+        )
+    )
     backup.add_argument("dest", metavar="DEST")
     backup.add_argument("--prune", action="store_true", help="then keep the newest backup.keep")
     restore = command("restore", "put a backup in the ledger's place (daemon stopped)")

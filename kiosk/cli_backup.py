@@ -6,7 +6,7 @@ import argparse
 import fcntl
 import os
 import re
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -83,7 +83,16 @@ def cmd_restore(args: argparse.Namespace, config_path: str) -> int:
     return EXIT_OK
 
 
-def prune_after_backup(dest: str, keep: int) -> None:
-    removed = prune(Path(dest).parent, keep)
-    if removed:
-        print(f"removed {len(removed)} older backup(s), kept the newest {keep}", file=sys.stderr)
+def backup(
+    args: argparse.Namespace, run_backup: Callable[[argparse.Namespace], int], config_path: str
+) -> int:
+    """`kiosk backup DEST [--prune]`: old nightly copies go only once the new one is written."""
+    done = run_backup(args)
+    if done == EXIT_OK and args.prune:
+        from kiosk.config.loader import load_config
+
+        keep = load_config(config_path).backup.keep
+        removed = prune(Path(args.dest).absolute().parent, keep)
+        if removed:
+            print(f"removed {len(removed)} older backup(s), kept the newest {keep}")
+    return done
