@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from kiosk.domain.errors import EXIT_OK, AlreadyRunning, CannotCreate
+from kiosk.ledger.files import COMPANIONS
 
 #: The names kiosk-backup.service gives its copies; only these are ever pruned.
 NIGHTLY = re.compile(r"ledger-\d{4}-\d{2}-\d{2}-\d{6}\.db")
@@ -72,8 +74,9 @@ def cmd_restore(args: argparse.Namespace, config_path: str) -> int:
         uid, gid = _owner(ledger)
         done = restore(backup, ledger, SystemClock().now(), "technician:local")
         if os.geteuid() == 0:  # root restores for the daemon's user, who must open it
-            for path in (ledger, Path(f"{ledger}.lock")):
-                os.chown(path, uid, gid)
+            for suffix in ("", ".lock", *COMPANIONS):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chown(f"{ledger}{suffix}", uid, gid)
     finally:
         lock.close()
     print(f"restored {ledger} from {backup} (audit chain verified, {done.audit_rows} rows)")

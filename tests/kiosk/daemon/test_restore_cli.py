@@ -8,6 +8,7 @@ started again on the restored file.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -177,3 +178,24 @@ def test_backup_keep_defaults_to_seven(config, tmp_path):
         assert len(list(folder.iterdir())) == 7
         assert (folder / "ledger-2026-12-06-031500.db").exists()
         assert daemon.terminate() == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+def test_root_restores_for_the_daemons_user(config):
+    """Run as root (as the guide says), the restored ledger keeps the daemon user's ownership."""
+    state = config.parent
+    ledger = state / "ledger.db"
+    backup = state / "backup.db"
+    with DaemonProcess(config) as daemon:
+        assert kiosk(config, "backup", str(backup)).returncode == 0
+        assert daemon.terminate() == 0
+    daemon_user = 65534  # nobody: any uid other than root's
+    for path in (ledger, Path(f"{ledger}.lock")):
+        os.chown(path, daemon_user, daemon_user)
+
+    done = kiosk(config, "restore", str(backup))
+    assert done.returncode == 0, done.stderr
+    beside = [p for p in state.glob("ledger.db*") if ".before-restore-" not in p.name]
+    assert len(beside) >= 2  # the ledger and its lock, and any -wal or -shm left
+    for path in beside:
+        assert (path.stat().st_uid, path.stat().st_gid) == (daemon_user, daemon_user), path

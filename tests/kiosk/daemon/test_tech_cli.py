@@ -90,11 +90,18 @@ def test_list_shows_name_created_and_last_login_never_the_digest(config):
 def test_remove_deletes_the_technician_audited_and_their_pin_stops_working(config):
     with DaemonProcess(config) as daemon:
         assert set_pin_stdin(config, "alice", "52963107\n").returncode == 0
-        assert login(config, "52963107") == "alice"
+        keypad = ApiClient(str(config.parent / "kiosk.sock"))
+        with keypad:
+            keypad.call("hello", role="public")  # a keypad's rights, as the screen has them
+            keypad.session = keypad.call("tech.login", pin="52963107")["session"]
+            assert keypad.call("parcels")["parcels"] == []  # a live technician session
 
-        done = kiosk(config, "tech", "remove", "alice")
-        assert done.returncode == 0, done.stderr
-        assert "technician alice removed" in done.stdout
+            done = kiosk(config, "tech", "remove", "alice")
+            assert done.returncode == 0, done.stderr
+            assert "technician alice removed (1 session(s) closed)" in done.stdout
+            with pytest.raises(ApiError) as refused:
+                keypad.call("parcels")
+            assert refused.value.code == "not_allowed"
         assert login(config, "52963107") == "invalid_code"
         rc, data = kiosk_json(config, "tech", "list")
         assert rc == 0 and data["technicians"] == []
