@@ -3,6 +3,7 @@
 Exit codes: 0 done, 1 refused, 2 bad usage, 3 daemon not reachable; `kiosk
 run` that cannot start: 78 config, 69 device not there, 73 cannot create a
 file; 70 an unexpected error (a bug), whose trace goes to the journal or a file.
+`kiosk config check` with any error: 78; `kiosk restore` beside a running daemon: 73.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk import __version__, cli_ops
+from kiosk import __version__, cli_backup, cli_config, cli_ops, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -78,15 +79,6 @@ def _has_screen() -> bool:
     if os.environ.get("TEXTUAL_DRIVER"):
         return True
     return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def cmd_config_check(args: argparse.Namespace) -> int:
-    from kiosk.config.loader import check_config
-
-    for warning in check_config(args.file, strict=args.strict):
-        print(f"warning: {args.file}: {warning}", file=sys.stderr)
-    print(f"{args.file}: ok")
-    return EXIT_OK
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -233,8 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = command("config", "config file tools")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = command("check", "validate a config file", func=cmd_config_check, owner=config_sub)
-    check.add_argument("file", metavar="FILE")
+    check = command(
+        "check",
+        "list every error of a config file",
+        func=lambda args: cli_config.config_check(args, _config_path(args)),
+        owner=config_sub,
+    )
+    check.add_argument("file", metavar="FILE", nargs="?", help="default: the configured file")
     check.add_argument(
         "--strict",
         action="store_true",
@@ -311,8 +308,17 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "selftest", "sweep every door sensor, with progress", func=_daemon_command(cli_ops.selftest)
     )
-    backup = command("backup", "online backup of the ledger", func=_daemon_command(cli_ops.backup))
+    backup = command("backup", "online backup of the ledger", func=None)
+    backup.set_defaults(
+        func=lambda args: cli_backup.backup(
+            args, _daemon_command(cli_ops.backup), _config_path(args)
+        )
+    )
     backup.add_argument("dest", metavar="DEST")
+    backup.add_argument("--prune", action="store_true", help="then keep the newest backup.keep")
+    restore = command("restore", "put a backup in the ledger's place (daemon stopped)")
+    restore.set_defaults(func=lambda args: cli_backup.cmd_restore(args, _config_path(args)))
+    restore.add_argument("file", metavar="FILE")
     lockout = command("lockout", "the code-entry lockout")
     lockout_sub = lockout.add_subparsers(dest="lockout_command", metavar="ACTION", required=True)
     command(
@@ -326,10 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
     set_pin = command(
         "set-pin",
         "set a technician's PIN (asks for it)",
-        func=_daemon_command(cli_ops.set_pin),
+        func=_daemon_command(cli_tech.set_pin),
         owner=tech_sub,
     )
     set_pin.add_argument("technician_id", metavar="ID")
+    set_pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin")
+    command(
+        "list", "technicians (audited)", [json_opt], _daemon_command(cli_tech.tech_list), tech_sub
+    )
+    tech_remove = command(
+        "remove",
+        "remove a technician (audited)",
+        func=_daemon_command(cli_tech.tech_remove),
+        owner=tech_sub,
+    )
+    tech_remove.add_argument("name", metavar="NAME")
 
     # --- kiosk cloud: moved to the cloud tool (`kiosk-cloud`, cloudtool/) ---
     def _moved(args: argparse.Namespace) -> int:

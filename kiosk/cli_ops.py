@@ -189,17 +189,3 @@ def lockout_reset(client: ApiClient, args: argparse.Namespace) -> int:
     client.call("lockout.reset")
     print("code and PIN entry reopened")
     return EXIT_OK
-
-
-def set_pin(client: ApiClient, args: argparse.Namespace) -> int:
-    import getpass
-
-    from kiosk.domain.pins import PIN_MAX, PIN_MIN
-
-    pin = getpass.getpass(f"new PIN for {args.technician_id} ({PIN_MIN}-{PIN_MAX} digits): ")
-    if getpass.getpass("again: ") != pin:
-        print("error: the two PINs differ", file=sys.stderr)
-        return EXIT_REFUSED
-    client.call("tech.set_pin", technician_id=args.technician_id, pin=pin)
-    print(f"PIN set for {args.technician_id}")
-    return EXIT_OK

@@ -86,6 +86,8 @@ class Api:
             "lockout.reset": self.lockout_reset,
             "health": self.health,
             "tech.set_pin": self.set_pin,
+            "tech.list": self.tech_list,
+            "tech.remove": self.tech_remove,
         }
         self.calls = {name: ("public", fn) for name, fn in public.items()}
         self.calls.update({name: ("technician", fn) for name, fn in technician.items()})
@@ -289,6 +291,18 @@ class Api:
             raise BadRequest("pin must be a string of digits.")
         self.service.set_pin(technician_id, pin=pin, actor=self._actor(caller))
         return {"technician_id": technician_id}
+
+    async def tech_list(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        return {"technicians": self.service.technicians(self._actor(caller))}
+
+    async def tech_remove(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        technician_id = _text(args, "technician_id", limit=64)
+        self.service.remove_technician(technician_id, self._actor(caller))
+        # Their PIN is gone; so are the sessions it opened.
+        return {
+            "technician_id": technician_id,
+            "sessions_closed": self.sessions.close_all(technician_id),
+        }
 
     async def health(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         boards = [

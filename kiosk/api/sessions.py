@@ -55,3 +55,10 @@ class Sessions:
 
     def close(self, token: str | None) -> bool:
         return self._by_token.pop(token or "", None) is not None
+
+    def close_all(self, technician_id: str) -> int:
+        """Close every session of one technician (removed); how many there were."""
+        tokens = [t for t, s in self._by_token.items() if s.technician_id == technician_id]
+        for token in tokens:
+            del self._by_token[token]
+        return len(tokens)

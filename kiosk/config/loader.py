@@ -3,7 +3,10 @@
 Two passes. The first walks `schema.SECTIONS`: unknown keys, missing required
 keys, types and ranges, each table into its dataclass. The second checks what
 no single key can see: names that must be unique, references between buses,
-boards and lockers, and pairs of keys that must agree.
+boards and lockers, and pairs of keys that must agree. Each pass notes every
+error it finds and goes on (`ConfigErrors` carries them all, and reads as the
+first); the second runs only on a file the first found clean, since a table
+that did not load would make every check that refers to it fail as well.
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ from kiosk.domain.errors import ConfigError
 
 #: The key named in errors about the file as a whole (unreadable, not TOML).
 FILE_KEY = "(file)"
+
+
+class ConfigErrors(ConfigError):
+    """Every error of one file, in the order found; its message is the first one's."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.file, first.key, first.reason)
+        self.errors = list(errors)
+
+
+class _Skip(Exception):
+    """A value or table that did not load (its error is noted): leave it out and go on."""
 
 
 def load_config(path: str | os.PathLike[str]) -> KioskConfig:
@@ -99,9 +115,16 @@ class _Parser:
         self.file = str(source)
         self.source = source.absolute()
         self.base = self.source.parent
+        self.errors: list[ConfigError] = []
 
-    def fail(self, key: str, reason: str) -> ConfigError:
-        return ConfigError(self.file, key, reason)
+    def fail(self, key: str, reason: str) -> _Skip:
+        """Note the error; the caller raises the _Skip returned to leave the thing out."""
+        self.errors.append(ConfigError(self.file, key, reason))
+        return _Skip()
+
+    def raise_errors(self) -> None:
+        if self.errors:
+            raise ConfigErrors(self.errors)
 
     # --- pass 1: each table on its own --------------------------------------
 
@@ -109,17 +132,24 @@ class _Parser:
         names = [s.name for s in SECTIONS]
         for name in data:
             if name not in names:
-                raise self.fail(name, "unknown key" + _hint(name, names))
+                self.fail(name, "unknown key" + _hint(name, names))
         parts: dict[str, Any] = {}
         for section in SECTIONS:
-            if section.array and (section.required or data.get(section.name)):
-                parts[section.field] = self.read_array(section, data.get(section.name))
-            elif section.name in data:
-                parts[section.field] = self.read_table(section, data[section.name], section.name)
-            elif section.required:
-                raise self.fail(section.name, f"required table [{section.name}] is missing")
+            try:
+                if section.array and (section.required or data.get(section.name)):
+                    parts[section.field] = self.read_array(section, data.get(section.name))
+                elif section.name in data:
+                    parts[section.field] = self.read_table(
+                        section, data[section.name], section.name
+                    )
+                elif section.required:
+                    raise self.fail(section.name, f"required table [{section.name}] is missing")
+            except _Skip:
+                continue
+        self.raise_errors()
         config = KioskConfig(source=self.source, **parts)
         self.check(config)
+        self.raise_errors()
         return config
 
     def read_array(self, section: Section, value: object) -> tuple[Any, ...]:
@@ -130,34 +160,46 @@ class _Parser:
             raise self.fail(
                 name, f"must be an array of tables ([[{name}]]), got {toml_type(value)}"
             )
-        return tuple(self.read_table(section, t, f"{name}[{i}]") for i, t in enumerate(value))
+        tables = []
+        for i, table in enumerate(value):
+            try:
+                tables.append(self.read_table(section, table, f"{name}[{i}]"))
+            except _Skip:
+                continue
+        return tuple(tables)
 
     def read_table(self, section: Section, table: object, prefix: str) -> Any:
         if not isinstance(table, dict):
             raise self.fail(prefix, f"must be a table, got {toml_type(table)}")
+        before = len(self.errors)
         known = section.key_names()
         for name in table:
             if name not in known:
-                raise self.fail(f"{prefix}.{name}", "unknown key" + _hint(name, known))
+                self.fail(f"{prefix}.{name}", "unknown key" + _hint(name, known))
         selected = None
         if section.selector is not None:
             (selector,) = (k for k in section.keys if k.name == section.selector)
-            selected = self.read_value(selector, table, prefix)
+            selected = self.read_value(selector, table, prefix)  # which keys apply: or stop here
         keys = [k for k in section.keys if k.applies_to(selected)]
         for name in table:
-            if not any(k.name == name for k in keys):
+            if name in known and not any(k.name == name for k in keys):
                 kinds = sorted({kind for k in section.keys if k.name == name for kind in k.kinds})
-                raise self.fail(
+                self.fail(
                     f"{prefix}.{name}",
                     f"only for a {' or '.join(kinds)} {section.name}, not a {selected} one",
                 )
         values = {}
         for key in keys:
-            if key.name in table:
-                values[key.field] = self.read_value(key, table, prefix)
-            elif key.required:
-                why = f"required for a {selected} {section.name}" if key.kinds else "required"
-                raise self.fail(f"{prefix}.{key.name}", f"missing ({why})")
+            try:
+                if key.name in table:
+                    values[key.field] = self.read_value(key, table, prefix)
+                elif key.required:
+                    why = f"required for a {selected} {section.name}" if key.kinds else "required"
+                    raise self.fail(f"{prefix}.{key.name}", f"missing ({why})")
+            except _Skip:
+                continue
+        if len(self.errors) > before:
+            raise _Skip()
         return section.cls(**values)
 
     def read_value(self, key: Key, table: Mapping[str, Any], prefix: str) -> Any:
@@ -189,20 +231,20 @@ class _Parser:
         pins: dict[int, str] = {}
         for i, bus in enumerate(buses):
             if bus.name in names:
-                raise self.fail(
+                self.fail(
                     f"bus[{i}].name",
                     f"duplicate bus name {bus.name!r} (also bus[{names[bus.name]}])",
                 )
             names[bus.name] = i
             if bus.device is not None:
                 if bus.device in devices:
-                    raise self.fail(
+                    self.fail(
                         f"bus[{i}].port",
                         f"serial device {bus.device} is already used by bus[{devices[bus.device]}]",
                     )
                 devices[bus.device] = i
             if len(bus.sensor_pins) != len(bus.relay_pins):
-                raise self.fail(
+                self.fail(
                     f"bus[{i}].sensor_pins",
                     f"must list one pin per relay pin ({len(bus.relay_pins)}), "
                     f"got {len(bus.sensor_pins)}",
@@ -211,7 +253,7 @@ class _Parser:
                 for j, pin in enumerate(getattr(bus, field)):
                     where = f"bus[{i}].{field}[{j}]"
                     if pin in pins:
-                        raise self.fail(where, f"pin {pin} is already used by {pins[pin]}")
+                        self.fail(where, f"pin {pin} is already used by {pins[pin]}")
                     pins[pin] = where
 
     def check_boards(self, boards: Sequence[BoardConfig], buses: Sequence[BusConfig]) -> None:
@@ -219,21 +261,23 @@ class _Parser:
         seen: dict[tuple[str, int], int] = {}
         for i, board in enumerate(boards):
             bus = self.find_bus(f"board[{i}].bus", board.bus, bus_by_name)
+            if bus is None:
+                continue
             where = f"board[{i}]"
             if (board.bus, board.unit) in seen:
                 other = seen[(board.bus, board.unit)]
-                raise self.fail(
+                self.fail(
                     f"{where}.unit",
                     f"duplicate unit {board.unit} on bus {board.bus!r} (also board[{other}])",
                 )
             seen[(board.bus, board.unit)] = i
             if board.pulse_ms > board.max_pulse_ms:
-                raise self.fail(
+                self.fail(
                     f"{where}.pulse_ms",
                     f"must not exceed max_pulse_ms ({board.max_pulse_ms}), got {board.pulse_ms}",
                 )
             if board.sensor_open_high is not None and board.profile != "waveshare-relay-d":
-                raise self.fail(
+                self.fail(
                     f"{where}.sensor_open_high",
                     "only a waveshare-relay-d board has it (a kiosk-v1 board reads 1 = open; "
                     "a gpio bus sets its own sensor_open_high)",
@@ -241,28 +285,26 @@ class _Parser:
             if bus.kind == "gpio":
                 self.check_gpio_board(where, board, bus)
             elif board.profile == "gpio":
-                raise self.fail(
+                self.fail(
                     f"{where}.profile",
                     f"'gpio' is only for a board on a gpio bus; bus {bus.name!r} is {bus.kind}",
                 )
         for i, bus in enumerate(buses):
             if bus.kind == "gpio" and not any(b.bus == bus.name for b in boards):
-                raise self.fail(
+                self.fail(
                     f"bus[{i}]", 'a gpio bus needs exactly one [[board]] (unit 1, profile "gpio")'
                 )
 
     def check_gpio_board(self, where: str, board: BoardConfig, bus: BusConfig) -> None:
         if board.unit != 1:
-            raise self.fail(
+            self.fail(
                 f"{where}.unit",
                 f"must be 1 on a gpio bus (one board per gpio bus), got {board.unit}",
             )
         if board.profile != "gpio":
-            raise self.fail(
-                f"{where}.profile", f"must be 'gpio' on a gpio bus, got {board.profile!r}"
-            )
+            self.fail(f"{where}.profile", f"must be 'gpio' on a gpio bus, got {board.profile!r}")
         if board.channels != len(bus.relay_pins):
-            raise self.fail(
+            self.fail(
                 f"{where}.channels",
                 f"must equal the number of relay_pins of bus {bus.name!r} "
                 f"({len(bus.relay_pins)}), got {board.channels}",
@@ -281,36 +323,40 @@ class _Parser:
         for i, locker in enumerate(lockers):
             where = f"locker[{i}]"
             if locker.label in labels:
-                raise self.fail(
+                self.fail(
                     f"{where}.label",
                     f"duplicate label {locker.label!r} (also locker[{labels[locker.label]}])",
                 )
             labels[locker.label] = i
-            self.find_bus(f"{where}.bus", locker.bus, bus_by_name)
+            if self.find_bus(f"{where}.bus", locker.bus, bus_by_name) is None:
+                continue
             board = board_by_unit.get((locker.bus, locker.unit))
             if board is None:
-                raise self.fail(
+                self.fail(
                     f"{where}.unit", f"no [[board]] with bus {locker.bus!r} and unit {locker.unit}"
                 )
+                continue
             if locker.channel >= board.channels:
-                raise self.fail(
+                self.fail(
                     f"{where}.channel",
                     f"must be below the board's channels ({board.channels}), got {locker.channel}",
                 )
             spot = (locker.bus, locker.unit, locker.channel)
             if spot in channels:
                 other = channels[spot]
-                raise self.fail(
+                self.fail(
                     f"{where}.channel",
                     f"channel {locker.channel} of bus {locker.bus!r} unit {locker.unit} is already "
                     f"used by locker[{other}] ({lockers[other].label})",
                 )
             channels[spot] = i
 
-    def find_bus(self, key: str, name: str, bus_by_name: Mapping[str, BusConfig]) -> BusConfig:
+    def find_bus(
+        self, key: str, name: str, bus_by_name: Mapping[str, BusConfig]
+    ) -> BusConfig | None:
         bus = bus_by_name.get(name)
         if bus is None:
-            raise self.fail(key, f"no [[bus]] named {name!r}" + _hint(name, list(bus_by_name)))
+            self.fail(key, f"no [[bus]] named {name!r}" + _hint(name, list(bus_by_name)))
         return bus
 
     def check_mqtt(self, mqtt: MqttConfig) -> None:
@@ -318,13 +364,11 @@ class _Parser:
             missing, given = (
                 ("key_file", "cert_file") if mqtt.key_file is None else ("cert_file", "key_file")
             )
-            raise self.fail(
-                f"mqtt.{missing}", f"required when mqtt.{given} is set (they go together)"
-            )
+            self.fail(f"mqtt.{missing}", f"required when mqtt.{given} is set (they go together)")
         if not mqtt.tls:
             for name in ("ca_file", "cert_file"):
                 if getattr(mqtt, name) is not None:
-                    raise self.fail(
+                    self.fail(
                         "mqtt.tls",
                         f"is false (plain TCP), but mqtt.{name} is set; "
                         "remove the TLS files or the line tls = false",
@@ -332,7 +376,7 @@ class _Parser:
 
     def check_policy(self, policy: PolicyConfig) -> None:
         if policy.backoff_first_s > policy.backoff_max_s:
-            raise self.fail(
+            self.fail(
                 "policy.backoff_first_s",
                 f"must not exceed backoff_max_s ({policy.backoff_max_s}), "
                 f"got {policy.backoff_first_s}",

@@ -29,6 +29,12 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True)
+class BackupConfig:
+    #: Nightly backups (`kiosk backup --prune`) kept; older ones are removed.
+    keep: int = 7
+
+
+@dataclass(frozen=True)
 class KeysConfig:
     site_code_key_file: Path
     cloud_public_key_file: Path | None = None
@@ -149,3 +155,4 @@ class KioskConfig:
     lockers: tuple[LockerConfig, ...]
     mqtt: MqttConfig | None = None
     policy: PolicyConfig = PolicyConfig()
+    backup: BackupConfig = BackupConfig()

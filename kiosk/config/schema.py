@@ -20,6 +20,7 @@ from kiosk.config.model import (
     BOARD_PROFILES,
     BUS_KINDS,
     ApiConfig,
+    BackupConfig,
     BoardConfig,
     BusConfig,
     KeysConfig,
@@ -399,6 +400,10 @@ SECTIONS: tuple[Section, ...] = (
             Key("command_max_lifetime_s", Int(60, 7 * 86_400)),
         ),
     ),
+)
+
+SECTIONS += (
+    Section("backup", BackupConfig, "backup", required=False, keys=(Key("keep", Int(1, 1000)),)),
 )
 
 SECTION_BY_NAME = {s.name: s for s in SECTIONS}

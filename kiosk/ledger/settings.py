@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from typing import Any
 
 from kiosk.clock import from_text, to_text
 from kiosk.domain.errors import CodeCollision
@@ -38,6 +39,33 @@ class SettingsStore:
             )
         except sqlite3.IntegrityError:
             raise CodeCollision("Another technician has that PIN; choose another.") from None
+
+    def technicians(self) -> list[dict[str, Any]]:
+        """Every technician: id, created and last login (from the audit log), never the digest.
+
+        Created is the first `technician.set_pin` row since the last
+        `technician.remove` of that id (else `updated_at`, for a row the audit
+        log does not cover); last login the newest `technician.login` since then.
+        """
+        rows = self._link.query(
+            "WITH since AS (SELECT t.technician_id AS tid, t.updated_at AS updated,"
+            " coalesce((SELECT max(id) FROM audit WHERE action = 'technician.remove'"
+            " AND subject = t.technician_id), 0) AS after FROM technicians t)"
+            " SELECT tid AS name, coalesce((SELECT ts FROM audit"
+            " WHERE action = 'technician.set_pin' AND subject = tid AND id > after"
+            " ORDER BY id LIMIT 1), updated) AS created,"
+            " (SELECT ts FROM audit WHERE action = 'technician.login' AND subject = tid"
+            " AND id > after ORDER BY id DESC LIMIT 1) AS last_login FROM since ORDER BY tid"
+        )
+        return [{"name": r["name"], "created": r["created"], "last_login": r["last_login"]}
+                for r in rows]
+
+    def remove_technician(self, technician_id: str) -> bool:
+        """Delete a technician's row (their PIN stops working); False if there was none."""
+        cursor = self._link.write(
+            "DELETE FROM technicians WHERE technician_id = ?", (technician_id,)
+        )
+        return cursor.rowcount > 0
 
     # --- trusted time -------------------------------------------------------
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, LockBank
 from kiosk.clock import Clock
@@ -168,6 +169,12 @@ class LockerService:
         actor: str = "technician",
     ) -> None:
         self._technicians.set_pin(technician_id, pin, pin_digest, actor)
+
+    def technicians(self, actor: str) -> list[dict[str, Any]]:
+        return self._technicians.roster(actor)
+
+    def remove_technician(self, technician_id: str, actor: str) -> None:
+        self._technicians.remove(technician_id, actor)
 
     def recover(self) -> int:
         return self._maintenance.recover()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from kiosk.domain.codes import code_digest, is_digest
-from kiosk.domain.errors import BadRequest, InvalidCode, LockedOut, SiteLocked
+from kiosk.domain.errors import BadRequest, InvalidCode, LockedOut, NotFound, SiteLocked
 from kiosk.domain.pins import TOO_SHORT, is_short_pin_digest, pin_digits
 from kiosk.service.attempts import audit_failure
 from kiosk.service.context import ServiceContext
@@ -38,6 +39,25 @@ class Technicians:
         with ledger.tx():
             ledger.settings.set_technician_pin(technician_id, digest, now)
             ledger.audit.record(now, actor, "technician.set_pin", technician_id)
+
+    def roster(self, actor: str) -> list[dict[str, Any]]:
+        """Every technician (name, created, last login), audited as `technician.list`."""
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            rows = ledger.settings.technicians()
+            ledger.audit.record(now, actor, "technician.list", self.ctx.site_id, count=len(rows))
+        return rows
+
+    def remove(self, technician_id: str, actor: str) -> None:
+        """Delete a technician: their PIN no longer logs in. NotFound if there is none."""
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            if not ledger.settings.remove_technician(technician_id):
+                raise NotFound(
+                    f"There is no technician {technician_id!r} (see `kiosk tech list`).",
+                    technician_id=technician_id,
+                )
+            ledger.audit.record(now, actor, "technician.remove", technician_id)
 
     def verify(self, pin: str) -> str:
         """The technician whose PIN this is, or InvalidCode / LockedOut / SiteLocked."""

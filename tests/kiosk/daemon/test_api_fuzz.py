@@ -57,6 +57,8 @@ CALLS = [
     "lockout.reset",
     "health",
     "tech.set_pin",
+    "tech.list",
+    "tech.remove",
     "subscribe",
 ]
 ARG_NAMES = [
@@ -266,7 +268,15 @@ def check_reply(reply: dict[str, Any]) -> None:
         result = reply["result"]
         assert isinstance(result, dict), reply
         # Nothing a technician call returns ever reaches the public connection ...
-        assert not {"parcels", "rows", "boards", "dest", "reset", "technician_id"} & set(result)
+        assert not {
+            "parcels",
+            "rows",
+            "boards",
+            "dest",
+            "reset",
+            "technician_id",
+            "technicians",
+        } & set(result)
         # ... nor which parcel a locker holds.
         assert all(lk["parcel_id"] is None for lk in result.get("lockers", [])), result
         return

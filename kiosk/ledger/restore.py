@@ -1,0 +1,124 @@
+"""Put a backup in the ledger's place: checked first, the current ledger kept beside it.
+
+The order makes every failure leave the ledger as it was: the backup is
+copied to a private temporary file beside the ledger and checked there
+(SQLite's integrity check, a schema this kiosk knows, an unbroken audit
+chain). Only then is the current ledger renamed aside, with its `-wal` and
+`-shm` (left beside the restored file, SQLite would replay the old log into
+it), and the checked copy renamed into its place, which is atomic on one
+file system. The caller holds the ledger's lock (no daemon runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kiosk.domain.errors import LedgerError
+from kiosk.ledger import audit
+from kiosk.ledger.db import Ledger
+from kiosk.ledger.files import COMPANIONS, create_private
+from kiosk.ledger.migrations import MIGRATIONS
+
+#: A table every ledger has since schema 1; a file without it is not a ledger.
+_LEDGER_TABLES = ("meta", "lockers", "parcels", "audit", "outbox")
+
+
+@dataclass(frozen=True)
+class Restored:
+    ledger: Path
+    kept: Path | None  # the ledger that was there before, renamed; None if there was none
+    audit_rows: int
+
+
+def kept_name(ledger: Path, now: datetime) -> Path:
+    """Where the current ledger goes: `ledger.db.before-restore-20261206T012400Z`."""
+    return ledger.with_name(f"{ledger.name}.before-restore-{now:%Y%m%dT%H%M%SZ}")
+
+
+def check_backup(path: Path) -> int:
+    """The audit rows of `path` if it is a sound ledger, else LedgerError saying what is wrong."""
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None)
+    except sqlite3.Error as exc:
+        raise LedgerError(f"{path}: cannot be opened ({exc}); nothing was restored") from None
+    try:
+        result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if result != "ok":
+            raise LedgerError(
+                f"{path}: failed its integrity check ({result}); nothing was restored, "
+                "pick an older backup"
+            )
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = [t for t in _LEDGER_TABLES if t not in tables]
+        if missing:
+            raise LedgerError(
+                f"{path}: not a kiosk ledger (no {', '.join(missing)} table); nothing was restored"
+            )
+        version, latest = conn.execute("PRAGMA user_version").fetchone()[0], MIGRATIONS[-1][0]
+        if version > latest:
+            raise LedgerError(
+                f"{path}: ledger schema {version} is newer than this kiosk understands "
+                f"({latest}); upgrade the kiosk package first. Nothing was restored"
+            )
+        chain = audit.verify(conn)
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"{path}: not a readable ledger ({exc}); nothing was restored") from None
+    finally:
+        conn.close()
+    if not chain.ok:
+        raise LedgerError(
+            f"{path}: audit chain BROKEN after {chain.rows} good rows ({chain.problem}); "
+            "nothing was restored, pick an older backup"
+        )
+    return chain.rows
+
+
+def restore(backup: Path, ledger: Path, now: datetime, actor: str) -> Restored:
+    """Check `backup`, keep the ledger aside, install the checked copy, audit the restore."""
+    if not backup.is_file():
+        what = "is not a file" if backup.exists() else "does not exist"
+        raise LedgerError(f"the backup {backup} {what}; nothing was restored")
+    staging = ledger.with_name(f".{ledger.name}.restoring")
+    _remove_with_companions(staging)  # a restore that was cut off before
+    try:
+        create_private(staging)
+        shutil.copyfile(backup, staging)
+        rows = check_backup(staging)
+        kept = None
+        if ledger.exists():
+            kept = kept_name(ledger, now)
+            for suffix in ("", *COMPANIONS):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(f"{ledger}{suffix}", f"{kept}{suffix}")
+        os.replace(staging, ledger)
+    finally:
+        _remove_with_companions(staging)  # after the rename, only what SQLite left beside it
+    _sync_folder(ledger.parent)
+    restored = Ledger.open(ledger)
+    try:
+        with restored.tx():
+            detail = {"backup": str(backup), "kept": str(kept) if kept else None}
+            restored.audit(now, actor, "ledger.restore", str(ledger), **detail)
+        restored.checkpoint()
+    finally:
+        restored.close()
+    return Restored(ledger, kept, rows + 1)
+
+
+def _remove_with_companions(path: Path) -> None:
+    for suffix in ("", *COMPANIONS):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
