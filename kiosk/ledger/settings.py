@@ -57,8 +57,10 @@ class SettingsStore:
             " (SELECT ts FROM audit WHERE action = 'technician.login' AND subject = tid"
             " AND id > after ORDER BY id DESC LIMIT 1) AS last_login FROM since ORDER BY tid"
         )
-        return [{"name": r["name"], "created": r["created"], "last_login": r["last_login"]}
-                for r in rows]
+        return [
+            {"name": r["name"], "created": r["created"], "last_login": r["last_login"]}
+            for r in rows
+        ]
 
     def remove_technician(self, technician_id: str) -> bool:
         """Delete a technician's row (their PIN stops working); False if there was none."""
