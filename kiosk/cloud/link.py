@@ -10,9 +10,8 @@ reconnects by itself: the loop owns the back-off (exponential, with jitter)
 and starts the outbox again from the table on every connection, so paho's
 memory never has to be trusted across a drop.
 
-The link speaks MQTT 5: a persistent session (clean start off, a session
-that never expires) and a Maximum Packet Size (`MAX_PACKET_BYTES`), so the
-broker drops a command too big to be one instead of sending it to us.
+The link speaks MQTT 5: a persistent session (clean start off, never expiring) and a
+Maximum Packet Size (`MAX_PACKET_BYTES`): the broker drops a command too big to be one.
 
 On each connection: subscribe to `commands` (QoS 1, persistent session, so
 commands sent while the bank was offline arrive when it is back, and are
@@ -147,10 +146,8 @@ class CloudLink:
         return s is not None and s.connected and not s.ended.done()
 
     @property
-    def listening(self) -> bool:
-        """Online, and the broker has confirmed the subscription to commands."""
-        s = self._session
-        return self.online and s is not None and s.subscribed
+    def listening(self) -> bool:  # online, and the broker confirmed the command subscription
+        return self.online and self._session is not None and self._session.subscribed
 
     def kick(self) -> None:
         """Something changed: look at the outbox and the state on the next tick."""

@@ -131,6 +131,25 @@ class AuditLog:
         )
         return list(reversed(list(rows)))
 
+    def technician_dates(self, technician_id: str) -> tuple[str | None, str | None]:
+        """(created, last login) of a technician since its last `technician.remove`.
+
+        Created is the first `technician.set_pin` row after that removal, the
+        last login the newest `technician.login`; None where the log has none.
+        """
+        row = self._link.one(
+            "WITH since AS (SELECT coalesce(max(id), 0) AS after FROM audit"
+            " WHERE action = 'technician.remove' AND subject = ?)"
+            " SELECT (SELECT ts FROM audit WHERE action = 'technician.set_pin'"
+            " AND subject = ? AND id > since.after ORDER BY id LIMIT 1) AS created,"
+            " (SELECT ts FROM audit WHERE action = 'technician.login' AND subject = ?"
+            " AND id > since.after ORDER BY id DESC LIMIT 1) AS last_login FROM since",
+            (technician_id,) * 3,
+        )
+        if row is None:  # not so: an aggregate gives one row
+            return None, None
+        return row["created"], row["last_login"]
+
     def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
         """(label, when) of every door seen open, at or after `since`, for an actor whose name
         starts with `actor_prefix` (the audit rows `door.opened`), oldest first."""

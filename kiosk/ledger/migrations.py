@@ -6,6 +6,9 @@ import sqlite3
 
 from kiosk.domain.errors import LedgerTooNew
 
+#: Tables every ledger has since schema 1: a file without one of them is not a ledger.
+LEDGER_TABLES = ("meta", "lockers", "parcels", "audit", "outbox")
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,

@@ -23,10 +23,7 @@ from kiosk.domain.errors import LedgerError
 from kiosk.ledger import audit
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.files import COMPANIONS, create_private
-from kiosk.ledger.migrations import MIGRATIONS
-
-#: A table every ledger has since schema 1; a file without it is not a ledger.
-_LEDGER_TABLES = ("meta", "lockers", "parcels", "audit", "outbox")
+from kiosk.ledger.migrations import LEDGER_TABLES, MIGRATIONS
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,7 @@ def check_backup(path: Path) -> int:
                 "pick an older backup"
             )
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        missing = [t for t in _LEDGER_TABLES if t not in tables]
+        missing = [t for t in LEDGER_TABLES if t not in tables]
         if missing:
             raise LedgerError(
                 f"{path}: not a kiosk ledger (no {', '.join(missing)} table); nothing was restored"
@@ -104,7 +101,7 @@ def restore(backup: Path, ledger: Path, now: datetime, actor: str) -> Restored:
     try:
         with restored.tx():
             detail = {"backup": str(backup), "kept": str(kept) if kept else None}
-            restored.audit(now, actor, "ledger.restore", str(ledger), **detail)
+            restored.audit.record(now, actor, "ledger.restore", str(ledger), **detail)
         restored.checkpoint()
     finally:
         restored.close()

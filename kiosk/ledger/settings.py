@@ -41,26 +41,11 @@ class SettingsStore:
             raise CodeCollision("Another technician has that PIN; choose another.") from None
 
     def technicians(self) -> list[dict[str, Any]]:
-        """Every technician: id, created and last login (from the audit log), never the digest.
-
-        Created is the first `technician.set_pin` row since the last
-        `technician.remove` of that id (else `updated_at`, for a row the audit
-        log does not cover); last login the newest `technician.login` since then.
-        """
+        """Every technician's id (`name`) and when its row was last written, never the digest."""
         rows = self._link.query(
-            "WITH since AS (SELECT t.technician_id AS tid, t.updated_at AS updated,"
-            " coalesce((SELECT max(id) FROM audit WHERE action = 'technician.remove'"
-            " AND subject = t.technician_id), 0) AS after FROM technicians t)"
-            " SELECT tid AS name, coalesce((SELECT ts FROM audit"
-            " WHERE action = 'technician.set_pin' AND subject = tid AND id > after"
-            " ORDER BY id LIMIT 1), updated) AS created,"
-            " (SELECT ts FROM audit WHERE action = 'technician.login' AND subject = tid"
-            " AND id > after ORDER BY id DESC LIMIT 1) AS last_login FROM since ORDER BY tid"
+            "SELECT technician_id AS name, updated_at FROM technicians ORDER BY technician_id"
         )
-        return [
-            {"name": r["name"], "created": r["created"], "last_login": r["last_login"]}
-            for r in rows
-        ]
+        return [{"name": r["name"], "updated_at": r["updated_at"]} for r in rows]
 
     def remove_technician(self, technician_id: str) -> bool:
         """Delete a technician's row (their PIN stops working); False if there was none."""

@@ -44,7 +44,16 @@ class Technicians:
         """Every technician (name, created, last login), audited as `technician.list`."""
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():
-            rows = ledger.settings.technicians()
+            rows = []
+            for tech in ledger.settings.technicians():
+                created, last_login = ledger.audit.technician_dates(tech["name"])
+                rows.append(
+                    {
+                        "name": tech["name"],
+                        "created": created or tech["updated_at"],
+                        "last_login": last_login,
+                    }
+                )
             ledger.audit.record(now, actor, "technician.list", self.ctx.site_id, count=len(rows))
         return rows
 
