@@ -86,6 +86,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import logging
+
+    from kiosk.doctor.run import checks, report
+
+    logging.disable(logging.WARNING)  # a silent board is a row of the table, not a log line
+    return report(checks(_config_path(args)), args.json)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from kiosk.ledger.audit import verify
 
@@ -238,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="missing key and certificate files are errors, not warnings",
     )
 
+    command(
+        "doctor", "is this bank healthy? checks, each failure with its fix", [json_opt], cmd_doctor
+    )
     code = command(
         "code",
         "submit a code exactly as the keypad would",
