@@ -115,6 +115,21 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """`[metrics]`: Prometheus text exposition at http://<listen>/metrics."""
+
+    listen: str  # "HOST:PORT"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
 class PolicyConfig:
     """The bank's rules. Durations carry their unit in the name."""
 
@@ -149,3 +164,4 @@ class KioskConfig:
     lockers: tuple[LockerConfig, ...]
     mqtt: MqttConfig | None = None
     policy: PolicyConfig = PolicyConfig()
+    metrics: MetricsConfig | None = None

@@ -25,6 +25,7 @@ from kiosk.config.model import (
     KeysConfig,
     LedgerConfig,
     LockerConfig,
+    MetricsConfig,
     MqttConfig,
     PolicyConfig,
     SiteConfig,
@@ -279,6 +280,11 @@ _PREFIX = Text(
     r"(?=.{1,100}$)[^/#+\s]+(/[^/#+\s]+)*",
     "MQTT topic levels separated by / (no +, #, spaces, or leading or trailing /)",
 )
+_LISTEN = Text(
+    r"(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]{1,253}):(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}"
+    r"|[1-5]\d{4}|[1-9]\d{0,3})",
+    "HOST:PORT, such as 127.0.0.1:9108 ([::1]:9108 for IPv6)",
+)
 _PULSE_NOTE = f"; the hard cap ABSOLUTE_MAX_PULSE_MS is {ABSOLUTE_MAX_PULSE_MS}"
 
 SECTIONS: tuple[Section, ...] = (
@@ -398,6 +404,16 @@ SECTIONS: tuple[Section, ...] = (
             Key("remote_opens_per_hour", Int(0, 1000)),
             Key("command_max_lifetime_s", Int(60, 7 * 86_400)),
         ),
+    ),
+)
+
+SECTIONS += (
+    Section(
+        "metrics",
+        MetricsConfig,
+        "metrics",
+        required=False,
+        keys=(Key("listen", _LISTEN, required=True),),
     ),
 )
 
