@@ -95,6 +95,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report(checks(_config_path(args)), args.json)
 
 
+def cmd_diag(args: argparse.Namespace) -> int:
+    import logging
+
+    from kiosk import diag
+
+    out = Path(args.out)
+    if out.exists() or not out.parent.is_dir():
+        why = "exists already; choose a new name" if out.exists() else "has no such folder"
+        print(f"error: {out} {why}", file=sys.stderr)
+        return EXIT_REFUSED
+    logging.disable(logging.WARNING)
+    try:
+        diag.write_bundle(out, diag.collect(_config_path(args)))
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"{out}: support bundle written (no keys, codes or PIN digests in it)")
+    return EXIT_OK
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from kiosk.ledger.audit import verify
 
@@ -250,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "doctor", "is this bank healthy? checks, each failure with its fix", [json_opt], cmd_doctor
     )
+    diag = command("diag", "write a support bundle (secrets left out)", func=cmd_diag)
+    diag.add_argument("--out", metavar="FILE.tar.gz", required=True, help="the new bundle file")
     code = command(
         "code",
         "submit a code exactly as the keypad would",
