@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TextIO
 
-from kiosk.config.loader import load_config
+from kiosk.config.loader import FILE_KEY, load_config
 from kiosk.doctor import broker, hardware, local
 from kiosk.doctor.result import FAIL, Check, fail, skip
 from kiosk.domain.errors import ConfigError
@@ -29,7 +29,12 @@ def checks(config_path: str) -> list[Check]:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        out = [fail("config", exc.message, "fix the key it names; `kiosk config check FILE`")]
+        fix = (
+            "name the config with --config FILE or $KIOSK_CONFIG (else /etc/kiosk/kiosk.toml)"
+            if exc.key == FILE_KEY
+            else "fix the key it names; `kiosk config check FILE` says more"
+        )
+        out = [fail("config", exc.message, fix)]
         out += [skip(name, "the config does not load") for name in AFTER_CONFIG]
         return [*out, *local.clock(), *local.units()]
     return [
