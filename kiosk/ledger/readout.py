@@ -33,8 +33,10 @@ def check(conn: sqlite3.Connection) -> LedgerHealth:
 
 
 def locker_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
-    """(status, size) -> lockers."""
-    rows = conn.execute("SELECT status, size, count(*) FROM lockers GROUP BY status, size")
+    """(status, size) -> lockers the config still has (a removed locker's row is kept)."""
+    rows = conn.execute(
+        "SELECT status, size, count(*) FROM lockers WHERE in_config = 1 GROUP BY status, size"
+    )
     return {(str(status), str(size)): int(n) for status, size, n in rows}
 
 
