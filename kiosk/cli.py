@@ -96,23 +96,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_diag(args: argparse.Namespace) -> int:
-    import logging
+    from kiosk.diag import main as diag
 
-    from kiosk import diag
-
-    out = Path(args.out)
-    if out.exists() or not out.parent.is_dir():
-        why = "exists already; choose a new name" if out.exists() else "has no such folder"
-        print(f"error: {out} {why}", file=sys.stderr)
-        return EXIT_REFUSED
-    logging.disable(logging.WARNING)
-    try:
-        diag.write_bundle(out, diag.collect(_config_path(args)))
-    except OSError as exc:
-        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    print(f"{out}: support bundle written (no keys, codes or PIN digests in it)")
-    return EXIT_OK
+    return diag(_config_path(args), Path(args.out))
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

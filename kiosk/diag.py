@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import platform
 import re
@@ -208,6 +209,22 @@ def _boards(config: Any) -> dict[str, Any]:
     except (ApiError, DaemonUnreachable) as exc:
         out["daemon"] = f"running, not asked: {exc}"
     return out
+
+
+def main(config_path: str, out: Path) -> int:
+    """`kiosk diag --out OUT`: exit 0 with the bundle written, 1 with one line why not."""
+    if out.exists() or not out.parent.is_dir():
+        why = "exists already; choose a new name" if out.exists() else "has no such folder"
+        print(f"error: {out} {why}", file=sys.stderr)
+        return 1
+    logging.disable(logging.WARNING)  # a silent board is in doctor.json, not on the screen
+    try:
+        write_bundle(out, collect(config_path))
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"{out}: support bundle written (no keys, codes or PIN digests in it)")
+    return 0
 
 
 def write_bundle(out: Path, parts: dict[str, str]) -> None:
