@@ -81,6 +81,21 @@ def _has_screen() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import logging
+
+    from kiosk.doctor.run import checks, report
+
+    logging.disable(logging.WARNING)  # a silent board is a row of the table, not a log line
+    return report(checks(_config_path(args)), args.json)
+
+
+def cmd_diag(args: argparse.Namespace) -> int:
+    from kiosk.diag import main as diag
+
+    return diag(_config_path(args), Path(args.out))
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from kiosk.ledger.audit import verify
 
@@ -238,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="missing key and certificate files are errors, not warnings",
     )
 
+    command(
+        "doctor", "is this bank healthy? checks, each failure with its fix", [json_opt], cmd_doctor
+    )
+    diag = command("diag", "write a support bundle (secrets left out)", func=cmd_diag)
+    diag.add_argument("--out", metavar="FILE.tar.gz", required=True, help="the new bundle file")
     code = command(
         "code",
         "submit a code exactly as the keypad would",

@@ -13,6 +13,7 @@ from kiosk.domain.codes import parse_code_key
 from kiosk.domain.errors import ConfigError
 from kiosk.ledger.db import Ledger
 from kiosk.service.locker_service import LockerService
+from kiosk.service.observer import ServiceObserver
 
 if TYPE_CHECKING:
     from firmware_bridge.modbus import BoardSpec
@@ -43,8 +44,13 @@ def _board_spec(board: BoardConfig) -> BoardSpec:
     )
 
 
-def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
-    """One LockBank for every bus in config. `pin_factory` overrides gpiozero's for gpio buses."""
+def build_lock_bank(
+    config: KioskConfig, pin_factory: Any = None, bus_observer: Any = None
+) -> LockBank:
+    """One LockBank for every bus in config. `pin_factory` overrides gpiozero's for gpio buses.
+
+    `bus_observer` (firmware_bridge.modbus.bus.RequestObserver) is told of every Modbus request.
+    """
     banks: dict[str, LockBank] = {}
     for bus in config.buses:
         if bus.kind == "gpio":
@@ -66,7 +72,9 @@ def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
             )
             specs = [_board_spec(b) for b in config.boards if b.bus == bus.name]
             try:
-                banks[bus.name] = ModbusLockBank([ModbusBus(settings)], specs)
+                banks[bus.name] = ModbusLockBank(
+                    [ModbusBus(settings, observer=bus_observer)], specs
+                )
             except ValueError as exc:
                 raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
         else:  # simulated: the built-in board on a pty, through the real Modbus backend
@@ -74,7 +82,7 @@ def build_lock_bank(config: KioskConfig, pin_factory: Any = None) -> LockBank:
 
             specs = [_board_spec(b) for b in config.boards if b.bus == bus.name]
             banks[bus.name] = SimulatedLockBank(
-                bus.name, specs, bus.door_close_s, bus.timeout_s, bus.retries
+                bus.name, specs, bus.door_close_s, bus.timeout_s, bus.retries, observer=bus_observer
             )
     return MultiBank(banks)
 
@@ -106,7 +114,11 @@ def _gpio_bank(config: KioskConfig, name: str, pin_factory: Any) -> LockBank:
 
 
 def build_service(
-    config: KioskConfig, bank: LockBank, clock: Clock, ledger: Ledger | None = None
+    config: KioskConfig,
+    bank: LockBank,
+    clock: Clock,
+    ledger: Ledger | None = None,
+    observer: ServiceObserver | None = None,
 ) -> LockerService:
     """The locker service on the configured ledger (opened, checked, migrated)."""
     ledger = ledger or Ledger.open(config.ledger.path)
@@ -120,4 +132,5 @@ def build_service(
         config.policy,
         config.site.id,
         poll_s,
+        observer,
     )

@@ -10,6 +10,8 @@ enforces it, and checks that the picture tells the truth:
   LockBank interface), never a backend;
 * firmware_bridge imports nothing from kiosk;
 * nothing imports kiosk.ui except kiosk/cli.py;
+* only kiosk.metrics imports prometheus_client (the service feeds it through
+  its observer port, kiosk.service.observer);
 * no keypad screen imports the app (kiosk.ui.app): screens see it through
   the host protocol in kiosk.ui.host;
 * above the service (api, cloud, daemon, ui, the CLI) nothing reaches through
@@ -150,6 +152,13 @@ def test_the_scan_sees_every_layer():
 @pytest.mark.parametrize("module", [m for layer in CORE for m in in_layer(layer)], ids=ids)
 def test_core_imports_no_hardware_mqtt_or_ui_library(module):
     assert module.imports_of(*FORBIDDEN_IN_CORE) == []
+
+
+def test_only_the_metrics_import_prometheus_client():
+    assert in_layer("kiosk.metrics"), "no modules found under kiosk.metrics"
+    outside = [m for m in DEVICE if not _within(m.name, "kiosk.metrics")]
+    found = [line for m in outside for line in m.imports_of("prometheus_client")]
+    assert found == [], "prometheus_client is for kiosk.metrics alone"
 
 
 @pytest.mark.parametrize("module", in_layer("kiosk.domain"), ids=ids)

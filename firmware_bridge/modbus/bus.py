@@ -57,6 +57,11 @@ FIXED_GAP_ABOVE_BAUD = 19200
 FIXED_GAP_S = 0.00175
 
 
+#: Told of every request once it is done: (bus, unit, seconds, answered). Seconds are
+#: from taking the bus's lock to the last attempt's end; answered is False when it raised.
+RequestObserver = Callable[[str, int, float, bool], None]
+
+
 def frame_gap_s(baudrate: int) -> float:
     """The RTU inter-frame gap: 3.5 character times, or 1.75 ms above 19200 baud.
 
@@ -145,6 +150,7 @@ class ModbusBus:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: RequestObserver | None = None,
     ) -> None:
         """Opens nothing until `connect`. ValueError on settings that cannot work."""
         if settings.kind not in ("rtu", "tcp"):
@@ -158,6 +164,7 @@ class ModbusBus:
         self.settings = settings
         self._clock = clock
         self._sleep = sleep
+        self._observer = observer
         self._lock = asyncio.Lock()
         self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
         self._health: dict[int, BoardHealth] = {}
@@ -247,28 +254,39 @@ class ModbusBus:
         or connection is gone.
         """
         what = what or type(request).__name__
-        health = self.health(unit)
         async with self._lock:
-            health.requests += 1
-            # A board already known offline gets one probe, not the full retries: a dead
-            # board must not slow every poll of the boards sharing its line.
-            attempts = 1 if health.online is False else 1 + self.settings.retries
-            for attempt in range(attempts):
-                if attempt and landed is not None:
-                    check = await self._attempt(unit, landed, what)
-                    if check is None:
-                        continue  # still no answer: sending the write again proves nothing
-                    if check.bits[:1] == (True,):
-                        log.debug(
-                            "bus %r: board %d: %s had landed; not re-sent", self.name, unit, what
-                        )
-                        return self._done(unit, attempt)
-                reply = await self._attempt(unit, request, what)
-                if reply is not None:
-                    return self._done(unit, attempt, reply)
-            error = BoardNotAnswering(self.name, unit, attempts, tcp=self.settings.kind == "tcp")
-            self._went_silent(unit, f"no answer in {attempts} attempts ({error.fix})")
-            raise error
+            start, answered = self._clock(), False
+            try:
+                reply = await self._execute(unit, request, what, landed)
+                answered = True
+                return reply
+            finally:
+                if self._observer is not None:
+                    self._observer(self.name, unit, self._clock() - start, answered)
+
+    async def _execute(
+        self, unit: int, request: Request, what: str, landed: ReadBits | None
+    ) -> Reply:
+        """`execute`'s attempts, under the bus's lock."""
+        health = self.health(unit)
+        health.requests += 1
+        # A board already known offline gets one probe, not the full retries: a dead
+        # board must not slow every poll of the boards sharing its line.
+        attempts = 1 if health.online is False else 1 + self.settings.retries
+        for attempt in range(attempts):
+            if attempt and landed is not None:
+                check = await self._attempt(unit, landed, what)
+                if check is None:
+                    continue  # still no answer: sending the write again proves nothing
+                if check.bits[:1] == (True,):
+                    log.debug("bus %r: board %d: %s had landed; not re-sent", self.name, unit, what)
+                    return self._done(unit, attempt)
+            reply = await self._attempt(unit, request, what)
+            if reply is not None:
+                return self._done(unit, attempt, reply)
+        error = BoardNotAnswering(self.name, unit, attempts, tcp=self.settings.kind == "tcp")
+        self._went_silent(unit, f"no answer in {attempts} attempts ({error.fix})")
+        raise error
 
     async def _attempt(self, unit: int, request: Request, what: str) -> Reply | None:
         """One send, one wait: the checked reply, or None (counted) if none came valid."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, DoorState, Units
 from firmware_bridge.modbus import BoardSpec, BusSettings, ModbusBus, ModbusLockBank
+from firmware_bridge.modbus.bus import RequestObserver
 from firmware_bridge.simboard.board import SimBoard
 from firmware_bridge.simboard.bus import SimBus
 from firmware_bridge.simboard.transports import PtyLink, serve_pty
@@ -26,6 +27,7 @@ class SimulatedLockBank:
         timeout_s: float = 0.3,
         retries: int = 2,
         baudrate: int = 115200,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.name = bus
         self.specs = list(boards)
@@ -35,6 +37,7 @@ class SimulatedLockBank:
                 SimBoard(spec.unit, spec.channels, spec.pulse_ms, auto_close_s=door_close_s or None)
             )
         self._settings = (timeout_s, retries, baudrate)
+        self._observer = observer
         self._link: PtyLink | None = None
         self._bank: ModbusLockBank | None = None
 
@@ -55,7 +58,7 @@ class SimulatedLockBank:
             timeout_s=timeout_s,
             retries=retries,
         )
-        bank = ModbusLockBank([ModbusBus(settings)], self.specs)
+        bank = ModbusLockBank([ModbusBus(settings, observer=self._observer)], self.specs)
         try:
             await bank.start()
         except BaseException:

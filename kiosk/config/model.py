@@ -121,6 +121,21 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """`[metrics]`: Prometheus text exposition at http://<listen>/metrics."""
+
+    listen: str  # "HOST:PORT"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
 class PolicyConfig:
     """The bank's rules. Durations carry their unit in the name."""
 
@@ -156,3 +171,4 @@ class KioskConfig:
     mqtt: MqttConfig | None = None
     policy: PolicyConfig = PolicyConfig()
     backup: BackupConfig = BackupConfig()
+    metrics: MetricsConfig | None = None

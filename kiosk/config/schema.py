@@ -26,6 +26,7 @@ from kiosk.config.model import (
     KeysConfig,
     LedgerConfig,
     LockerConfig,
+    MetricsConfig,
     MqttConfig,
     PolicyConfig,
     SiteConfig,
@@ -280,6 +281,11 @@ _PREFIX = Text(
     r"(?=.{1,100}$)[^/#+\s]+(/[^/#+\s]+)*",
     "MQTT topic levels separated by / (no +, #, spaces, or leading or trailing /)",
 )
+_LISTEN = Text(
+    r"(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]{1,253}):(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}"
+    r"|[1-5]\d{4}|[1-9]\d{0,3})",
+    "HOST:PORT, such as 127.0.0.1:9108 ([::1]:9108 for IPv6)",
+)
 _PULSE_NOTE = f"; the hard cap ABSOLUTE_MAX_PULSE_MS is {ABSOLUTE_MAX_PULSE_MS}"
 
 SECTIONS: tuple[Section, ...] = (
@@ -404,6 +410,13 @@ SECTIONS: tuple[Section, ...] = (
 
 SECTIONS += (
     Section("backup", BackupConfig, "backup", required=False, keys=(Key("keep", Int(1, 1000)),)),
+    Section(
+        "metrics",
+        MetricsConfig,
+        "metrics",
+        required=False,
+        keys=(Key("listen", _LISTEN, required=True),),
+    ),
 )
 
 SECTION_BY_NAME = {s.name: s for s in SECTIONS}

@@ -21,7 +21,7 @@ from kiosk.config.model import KioskConfig
 from kiosk.daemon.notify import Notifier
 from kiosk.daemon.startup import bridge_failure
 from kiosk.daemon.timekeeping import TrustedClock
-from kiosk.domain.errors import AlreadyRunning
+from kiosk.domain.errors import AlreadyRunning, DeviceUnavailable
 from kiosk.files import create_failure, make_folder
 from kiosk.ledger.db import Ledger
 from kiosk.service.locker_service import LockerService
@@ -59,6 +59,7 @@ class Daemon:
         self.last_contact: Callable[[], datetime | None] = lambda: None
         # --- cloud link (kiosk/cloud): built in start() when [mqtt] is configured ---
         self.link: Any = None
+        self.metrics_server: Any = None
         self.cloud_timing = cloud_timing
         self._ledger_lock: Any = None
         self._stop = asyncio.Event()
@@ -77,9 +78,16 @@ class Daemon:
         self._lock_ledger()
         self.ledger = Ledger.open(self.config.ledger.path)
         clock = TrustedClock(self.system_clock, self._last_trusted())
-        bank = self.bank or build_lock_bank(self.config)
+        # --- metrics (kiosk/metrics): the observers, built first; served once all is up ---
+        metrics: Any = None
+        if self.config.metrics is not None:
+            from kiosk.metrics.exporter import KioskMetrics
+
+            metrics = KioskMetrics(self.config)
+        observer = metrics.bus_request if metrics is not None else None
+        bank = self.bank or build_lock_bank(self.config, bus_observer=observer)
         self.bank = bank
-        self.service = build_service(self.config, bank, clock, self.ledger)
+        self.service = build_service(self.config, bank, clock, self.ledger, observer=metrics)
         try:
             recovered = await self.service.start()
         except BridgeError as exc:
@@ -111,6 +119,8 @@ class Daemon:
         )
         self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
         await self.server.start()
+        if metrics is not None:
+            await self._serve_metrics(metrics, clock)
         self._last_poll = clock.monotonic()
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -127,6 +137,22 @@ class Daemon:
             len(self.config.lockers),
             self.config.api.socket,
         )
+
+    async def _serve_metrics(self, metrics: Any, clock: Clock) -> None:
+        from kiosk.metrics.http import MetricsServer
+
+        assert self.config.metrics is not None and self.ledger is not None
+        metrics.watch(self.ledger, clock, lambda: self.online())
+        where = self.config.metrics
+        self.metrics_server = MetricsServer(where.host, where.port, metrics.exposition)
+        try:
+            await self.metrics_server.start()
+        except OSError as exc:
+            raise DeviceUnavailable(
+                f"cannot start: metrics.listen {where.listen}: {exc.strerror or exc}; "
+                "choose a free port, or leave [metrics] out",
+                listen=where.listen,
+            ) from None
 
     def _lock_ledger(self) -> None:
         """One daemon per ledger file, even with two configs naming different sockets."""
@@ -232,6 +258,9 @@ class Daemon:
             await self.server.close(grace_s=grace)
         await cancel_all(self._tasks)
         self._tasks = []
+        if self.metrics_server is not None:
+            await self.metrics_server.close()
+            self.metrics_server = None
         # Bounded: a wedged bus owner must not keep the daemon from exiting (and the
         # ledger from being closed cleanly) until systemd's stop timeout kills it.
         if self.service is not None:

@@ -159,3 +159,16 @@ class AuditLog:
             (to_text(since), len(actor_prefix), actor_prefix),
         )
         return [(label, from_text(ts)) for label, ts in rows]
+
+
+# --- read-only figures of a bare connection (doctor, diag, metrics) ---------
+
+
+def audit_tail(conn: sqlite3.Connection, count: int) -> list[dict[str, object]]:
+    """The newest `count` audit rows, oldest first (ts, actor, action, subject, detail)."""
+    rows = conn.execute(
+        "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?",
+        (count,),
+    ).fetchall()
+    keys = ("id", "ts", "actor", "action", "subject", "detail")
+    return [dict(zip(keys, row, strict=True)) for row in reversed(rows)]

@@ -8,6 +8,7 @@ the inbox by its id, so a repeated command gets the original answer.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -84,3 +85,12 @@ class OutboxStore:
             "INSERT INTO inbox (command_id, received_at, cmd, ok, result) VALUES (?, ?, ?, ?, ?)",
             (command_id, to_text(now), cmd, int(ok), json.dumps(result, sort_keys=True)),
         )
+
+
+# --- read-only figures of a bare connection (doctor, diag, metrics) ---------
+
+
+def outbox_figures(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """Events waiting for the broker, and the RFC 3339 time of the oldest (None: empty)."""
+    depth, oldest = conn.execute("SELECT count(*), min(ts) FROM outbox").fetchone()
+    return int(depth), oldest

@@ -6,6 +6,7 @@ and raise ConcurrentUpdate when the row moved since it was read.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -187,3 +188,20 @@ class ParcelStore:
         )
         if cursor.rowcount != 1:
             raise ConcurrentUpdate(f"{table} {key_value} changed while it was being updated.")
+
+
+# --- read-only figures of a bare connection (doctor, diag, metrics) ---------
+
+
+def locker_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """(status, size) -> lockers the config still has (a removed locker's row is kept)."""
+    rows = conn.execute(
+        "SELECT status, size, count(*) FROM lockers WHERE in_config = 1 GROUP BY status, size"
+    )
+    return {(str(status), str(size)): int(n) for status, size, n in rows}
+
+
+def parcel_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """status -> parcels."""
+    rows = conn.execute("SELECT status, count(*) FROM parcels GROUP BY status")
+    return {str(status): int(n) for status, n in rows}

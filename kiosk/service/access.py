@@ -94,6 +94,7 @@ class AccessFlows:
             if site_locked_now:
                 body = {"day": state.day, "failures": state.day_failures}
                 ledger.outbox.add(now, "code.lockout", body)
+        ctx.observer.code_failure()
         if state.site_locked:
             raise SiteLocked()
         if state.locked_until is not None and state.locked_until > now:

@@ -12,6 +12,7 @@ from kiosk.clock import Clock
 from kiosk.config.model import PolicyConfig
 from kiosk.domain.limiter import LimiterPolicy
 from kiosk.ledger.db import Ledger
+from kiosk.service.observer import NoObserver, ServiceObserver
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ServiceContext:
     site_id: str = "site"
     poll_s: float = 0.05  # how often a waiting flow reads the door sensors
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    observer: ServiceObserver = field(default_factory=NoObserver)
 
     @property
     def limiter(self) -> LimiterPolicy:

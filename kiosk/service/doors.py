@@ -96,6 +96,7 @@ class DoorDriver:
             ledger.parcels.update_locker(ledger.parcels.locker(op.label), now, needs_check=True)
             ledger.audit.record(now, "kiosk", "door.unknown", op.label, op=op.id, kind=op.kind)
         self._in_doubt[op.id] = op
+        self.ctx.observer.door_operation("unknown")
 
     def in_doubt(self) -> list[DoorOp]:
         """Door operations whose door could not be read after its pulse, oldest first."""
@@ -121,6 +122,7 @@ class DoorDriver:
                 {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind},
             )
             ledger.audit.record(now, op.actor or op.kind, "door.opened", op.label, op=op.id)
+        self.ctx.observer.door_operation("opened")
 
     def record_jam(self, op: DoorOp) -> None:
         """The door never opened: alarm, locker out of service (its parcel stays recorded)."""
@@ -141,6 +143,7 @@ class DoorDriver:
                     now, "locker.out_of_service", {"label": op.label, "reason": "door_jammed"}
                 )
             ledger.audit.record(now, "kiosk", "door.jammed", op.label, op=op.id, kind=op.kind)
+        self.ctx.observer.door_operation("jammed")
 
     def abandon(self, op: DoorOp, error: BridgeError) -> None:
         """Undo a door operation whose pulse the board never took (a reserved locker goes free)."""
@@ -155,3 +158,4 @@ class DoorDriver:
             ledger.audit.record(
                 now, "kiosk", "door.unreachable", op.label, op=op.id, kind=op.kind, error=error.code
             )
+        self.ctx.observer.door_operation("unreachable")

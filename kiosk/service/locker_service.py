@@ -19,6 +19,7 @@ from kiosk.service.access import AccessFlows
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.maintenance import Maintenance
+from kiosk.service.observer import ServiceObserver
 from kiosk.service.reservations import Reservations
 from kiosk.service.results import AnnouncedParcel, CodeResult, DoorOutcome
 from kiosk.service.supervision import DoorSupervisor, PollReport
@@ -51,6 +52,7 @@ class LockerService:
         policy: PolicyConfig | None = None,
         site_id: str = "site",
         poll_s: float = 0.05,
+        observer: ServiceObserver | None = None,
     ) -> LockerService:
         channels: Mapping[str, ChannelRef] = {
             lk.label: ChannelRef(lk.bus, lk.unit, lk.channel) for lk in lockers
@@ -60,6 +62,8 @@ class LockerService:
         ctx = ServiceContext(
             ledger, bank, clock, code_key, channels, policy or PolicyConfig(), site_id, poll_s
         )
+        if observer is not None:
+            ctx.observer = observer
         return cls(ctx)
 
     async def start(self) -> int:
@@ -240,6 +244,7 @@ class LockerService:
             for label, ref in channels.items():
                 seen[label].add(states[ref].value if ref in states else "unknown")
             await asyncio.sleep(0.02)
+        self.ctx.observer.selftest(self.ctx.clock.now())
         return seen
 
     def cloud_port(self) -> Ledger:
