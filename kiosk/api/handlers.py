@@ -116,6 +116,7 @@ class Api:
         # Parcel ids only for the technician's shell or a live technician session: a
         # public caller sending any `session` string must not see them.
         show_parcels = caller.admin or self.sessions.live(caller.session) is not None
+        presence = self.service.presence()
         lockers = [
             {
                 "label": lk.label,
@@ -123,6 +124,7 @@ class Api:
                 "status": lk.status.value,
                 "parcel_id": lk.parcel_id if show_parcels else None,
                 "needs_check": lk.needs_check,
+                "presence": presence.get(lk.label),
             }
             for lk in self.service.lockers()
             if lk.in_config
@@ -138,9 +140,14 @@ class Api:
 
     async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         supervisor = self.service.supervisor
+        presence = self.service.presence()
         return {
             "doors": [
-                {"label": label, "door": supervisor.state(label).value}
+                {
+                    "label": label,
+                    "door": supervisor.state(label).value,
+                    "presence": presence.get(label),
+                }
                 for label in self.service.door_labels()
             ]
         }

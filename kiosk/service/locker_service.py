@@ -16,6 +16,7 @@ from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import LockerRow, ParcelRow
 from kiosk.service.access import AccessFlows
 from kiosk.service.context import ServiceContext
+from kiosk.service.presence import presence_by_label
 from kiosk.service.doors import DoorDriver
 from kiosk.service.maintenance import Maintenance
 from kiosk.service.reservations import Reservations
@@ -219,6 +220,11 @@ class LockerService:
 
     def boards(self) -> list[BoardInfo]:
         return list(self.ctx.bank.describe())
+
+    def presence(self) -> dict[str, bool | None]:
+        """Each locker's parcel-presence sensor at the last poll: True (something inside),
+        False (empty) or None (no sensor fitted, or its board did not answer)."""
+        return presence_by_label(self.ctx)
 
     async def read_sensors(self, label: str | None = None, rounds: int = 3) -> dict[str, set[str]]:
         """What each door sensor said over `rounds` sweeps; with `label`, only its board is read."""

@@ -1,0 +1,193 @@
+"""Parcel-presence sensors in the flows: a closing is checked against what the compartment holds.
+
+Where a locker has a presence sensor (register map v2, gpio `presence_pins`):
+
+* a delivery whose door closes on an empty compartment is no delivery: the
+  door is reopened once (result `empty`, the screen asks the courier to put
+  the parcel in); still empty at the second close, the locker goes free and
+  the parcel back to EXPECTED, its delivery code still valid until its
+  deliver-by (result `not_delivered`, event `parcel.not_delivered`);
+* a pickup whose door closes with something still inside is no pickup: the
+  door is reopened once (result `still_inside`); still occupied at the second
+  close, the parcel stays DELIVERED with its pickup code, and the locker is
+  flagged for a check (result `not_picked_up`, events `parcel.not_picked_up`
+  and `locker.needs_check`);
+* an idle locker is watched (`IdleWatch`): AVAILABLE but reading occupied ->
+  flagged (`locker.needs_check`) and not assigned until a technician records
+  the check; holding a parcel but reading empty -> alarm `parcel.missing`.
+
+A locker with no sensor (presence None) keeps the v1 rules: the door cycle
+is trusted. The reading used is the one taken with the door reading that saw
+the door shut (`PresenceBank.presence`), so no second poll is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from firmware_bridge.bank import ChannelRef, DoorState, last_presence
+from kiosk.domain.errors import DoorJammed, KioskError
+from kiosk.domain.status import PARCEL_INSIDE, LockerStatus
+from kiosk.ledger.records import DoorOp
+from kiosk.service.context import ServiceContext
+from kiosk.service.doors import DoorDriver
+from kiosk.service.results import DoorOutcome
+
+log = logging.getLogger(__name__)
+
+#: A closing that presence refuses: the finding, and the result once the door was reopened.
+EMPTY, STILL_INSIDE = "empty", "still_inside"
+REFUSED = {EMPTY: "not_delivered", STILL_INSIDE: "not_picked_up"}
+
+
+def presence_by_label(ctx: ServiceContext) -> dict[str, bool | None]:
+    """Each locker's presence at its board's last reading (None: no sensor, or unread)."""
+    found = last_presence(ctx.bank)
+    return {label: found.get(ref) for label, ref in ctx.channels.items()}
+
+
+class ClosingCheck:
+    """Decides whether a closing stands, and reopens a door once when it does not."""
+
+    def __init__(self, ctx: ServiceContext, doors: DoorDriver) -> None:
+        self.ctx = ctx
+        self.doors = doors
+        self._reopened: set[int] = set()  # door operations already reopened once
+
+    def finding(self, op: DoorOp) -> str | None:
+        """EMPTY (a delivery closed on nothing), STILL_INSIDE (a pickup closed on its parcel),
+        or None: the closing stands (no sensor, or the sensor agrees)."""
+        seen = last_presence(self.ctx.bank).get(self.ctx.channel(op.label))
+        if seen is None:
+            return None
+        if op.kind == "delivery" and not op.intent and seen is False:
+            return EMPTY
+        if op.kind == "pickup" and seen is True:
+            return STILL_INSIDE
+        return None
+
+    async def reopen_once(self, op: DoorOp, finding: str) -> DoorOutcome | None:
+        """The first refused closing of `op`: pulse its lock again and say why; None at the
+        second (the caller then records the refused closing).
+
+        A door that does not open again is recorded as a jam (the courier's
+        parcel stays EXPECTED, the customer's stays inside).
+        """
+        if op.id in self._reopened:
+            self._reopened.discard(op.id)
+            return None
+        self._reopened.add(op.id)
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            ledger.audit(now, "kiosk", f"{op.kind}.{finding}", op.label, op=op.id)
+        log.info("locker %s closed %s: reopening it once", op.label, finding.replace("_", " "))
+        try:
+            opened = await self.doors.open(op)
+        except KioskError as exc:
+            self._reopened.discard(op.id)
+            return DoorOutcome(op.label, op.kind, REFUSED[finding], op.parcel_id, error=exc)
+        if opened:
+            return DoorOutcome(op.label, op.kind, finding, op.parcel_id)
+        self._reopened.discard(op.id)
+        self.doors.record_jam(op)
+        err = DoorJammed(f"The door of locker {op.label} did not open again.", locker=op.label)
+        return DoorOutcome(op.label, op.kind, REFUSED[finding], op.parcel_id, error=err)
+
+    def refuse(self, op: DoorOp, finding: str, now: datetime) -> str:
+        """The second refused closing, inside the caller's transaction; returns the result."""
+        ledger = self.ctx.ledger
+        locker = ledger.locker(op.label)
+        parcel_id = op.parcel_id or ""
+        if finding == EMPTY:
+            changes: dict[str, object] = {"reserved_until": None}
+            if locker.parcel_id == parcel_id:
+                changes["parcel_id"] = None
+            if locker.status is LockerStatus.RESERVED:
+                changes["status"] = LockerStatus.AVAILABLE
+            ledger.set_locker(locker, now, **changes)
+            body = {"parcel_id": parcel_id, "locker": op.label, "reason": "compartment_empty"}
+            ledger.event(now, "parcel.not_delivered", body)
+            ledger.audit(now, "kiosk", "parcel.not_delivered", parcel_id, locker=op.label)
+            return REFUSED[EMPTY]
+        ledger.set_locker(locker, now, needs_check=True)
+        body = {"parcel_id": parcel_id, "locker": op.label, "reason": "parcel_still_inside"}
+        ledger.event(now, "parcel.not_picked_up", body)
+        ledger.event(now, "locker.needs_check", {"label": op.label, "reason": "parcel_left_inside"})
+        ledger.audit(now, "kiosk", "parcel.not_picked_up", parcel_id, locker=op.label)
+        return REFUSED[STILL_INSIDE]
+
+
+class IdleWatch:
+    """Lockers no flow is using, checked against their presence sensors on every poll.
+
+    A finding counts once `confirm_reads` polls in a row agree with the door
+    read shut (a hand in an open door, a flicker of the beam, is nothing).
+    Each finding is raised once: it flags the locker, and a flagged locker is
+    not looked at again until a technician records the check.
+    """
+
+    def __init__(self, ctx: ServiceContext, confirm_reads: int = 2) -> None:
+        self.ctx = ctx
+        self.confirm_reads = max(1, confirm_reads)
+        self._agreeing: dict[str, tuple[str, int]] = {}  # label -> (finding, polls in a row)
+
+    def poll(self, states: dict[ChannelRef, DoorState]) -> list[tuple[str, str]]:
+        """One poll; returns the (label, finding) raised now: `occupied` or `missing`."""
+        ledger = self.ctx.ledger
+        seen = last_presence(self.ctx.bank)
+        if not seen:
+            return []
+        busy = {op.label for op in ledger.unfinished_ops()}
+        raised: list[tuple[str, str]] = []
+        lockers = {row.label: row for row in ledger.lockers()}
+        for label, ref in self.ctx.channels.items():
+            row = lockers.get(label)
+            finding = None
+            if (
+                row is not None
+                and seen.get(ref) is not None
+                and states.get(ref) is DoorState.SHUT
+                and label not in busy
+                and not row.needs_check
+            ):
+                if row.status is LockerStatus.AVAILABLE and seen[ref]:
+                    finding = "occupied"
+                elif row.status is LockerStatus.OCCUPIED and not seen[ref] and row.parcel_id:
+                    finding = "missing"
+            if finding is None:
+                self._agreeing.pop(label, None)
+                continue
+            was, count = self._agreeing.get(label, (finding, 0))
+            count = count + 1 if was == finding else 1
+            self._agreeing[label] = (finding, count)
+            if count >= self.confirm_reads and self._raise(label, finding):
+                self._agreeing.pop(label, None)
+                raised.append((label, finding))
+        return raised
+
+    def _raise(self, label: str, finding: str) -> bool:
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            locker = ledger.locker(label)
+            if locker.needs_check or ledger.unfinished_op_for(label) is not None:
+                return False
+            if finding == "occupied":
+                if locker.status is not LockerStatus.AVAILABLE:
+                    return False
+                ledger.set_locker(locker, now, needs_check=True)
+                body = {"label": label, "reason": "occupied_while_available"}
+                ledger.event(now, "locker.needs_check", body)
+                ledger.audit(now, "kiosk", "locker.needs_check", label, reason=body["reason"])
+                log.warning("locker %s is free but its presence sensor sees something", label)
+                return True
+            parcel = ledger.parcel(locker.parcel_id or "")
+            if parcel is None or parcel.status not in PARCEL_INSIDE:
+                return False
+            ledger.set_locker(locker, now, needs_check=True)
+            ledger.set_parcel(parcel, now, needs_check=True, check_reason="missing")
+            body = {"parcel_id": parcel.parcel_id, "locker": label, "status": parcel.status.value}
+            ledger.event(now, "parcel.missing", body)
+            ledger.audit(now, "kiosk", "parcel.missing", parcel.parcel_id, locker=label)
+            log.warning("locker %s holds parcel %s but reads empty", label, parcel.parcel_id)
+            return True
