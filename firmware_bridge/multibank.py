@@ -11,8 +11,8 @@ from firmware_bridge.bank import (
     LockBank,
     Presence,
     Units,
-    last_presence,
     UnknownChannel,
+    last_presence,
 )
 
 

@@ -227,7 +227,7 @@ class KioskV1Profile(_CoilsAndInputs):
         return ReadRegisters(FC_READ_INPUT_REGISTERS, 0, 2)
 
     def check_identity(self, registers: Sequence[int], channels: int, where: str = "") -> int:
-        """Register 0 must be map version 1 or 2; register 1 (channel count) must cover the config."""
+        """Register 0 must be map version 1 or 2; register 1 (channels) must cover the config."""
         if len(registers) < 2:
             raise WrongRegisterMap(
                 f"{where}identity reply has {len(registers)} registers, expected 2",

@@ -51,7 +51,7 @@ def _baudrate(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk simulate board",
-        description="Simulated lock boards speaking Modbus register map v1 (or v2) on a pty or TCP port.",
+        description="Simulated lock boards (register map v1 or v2) on a pty or TCP port.",
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="Modbus RTU on a new pseudo-terminal")

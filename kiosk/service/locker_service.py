@@ -16,9 +16,9 @@ from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import LockerRow, ParcelRow
 from kiosk.service.access import AccessFlows
 from kiosk.service.context import ServiceContext
-from kiosk.service.presence import presence_by_label
 from kiosk.service.doors import DoorDriver
 from kiosk.service.maintenance import Maintenance
+from kiosk.service.presence import presence_by_label
 from kiosk.service.reservations import Reservations
 from kiosk.service.results import AnnouncedParcel, CodeResult, DoorOutcome
 from kiosk.service.supervision import DoorSupervisor, PollReport
