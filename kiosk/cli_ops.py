@@ -80,13 +80,8 @@ def status(client: ApiClient, args: argparse.Namespace) -> int:
 
 def doors(client: ApiClient, args: argparse.Namespace) -> int:
     data = client.call("doors")
-    rows = [(d["label"], d["door"], _presence_text(d.get("presence"))) for d in data["doors"]]
-    return _emit(args, data, _table(rows, ["locker", "door", "inside"]))
-
-
-def _presence_text(presence: object) -> str:
-    """A presence sensor's reading for the tables: `parcel`, `empty`, or `-` (no sensor)."""
-    return "-" if presence is None else "parcel" if presence else "empty"
+    rows = [(d["label"], d["door"]) for d in data["doors"]]
+    return _emit(args, data, _table(rows, ["locker", "door"]))
 
 
 def parcels(client: ApiClient, args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ import functools
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,8 +104,11 @@ class CloudLink:
         timing: LinkTiming | None = None,
         window: int = 200,
         wire_inflight: int = 20,
+        presence: Callable[[], Mapping[str, bool | None]] | None = None,
     ) -> None:
+        """`presence`: each locker's parcel-presence reading, for the state snapshot."""
         self.mqtt = mqtt
+        self.presence = presence
         self.site = site
         self.ledger = ledger
         self.handler = handler
@@ -411,7 +414,8 @@ class CloudLink:
                 log.exception("cloud link tick failed; trying again")
 
     def _publish_state(self, s: _Session, force: bool = False) -> None:
-        snapshot = state_snapshot(self.site, self.ledger.lockers())
+        seen = self.presence() if self.presence is not None else None
+        snapshot = state_snapshot(self.site, self.ledger.lockers(), seen)
         if force or snapshot != self._last_state:
             self._publish(
                 s, self.topics.state, state_payload(snapshot, self.clock.now()), retain=True
