@@ -47,9 +47,12 @@ def both(cloud: Any, timeout: float = 15.0) -> tuple[dict[str, Any], dict[str, A
         payload = json.loads(message.payload)
         if message.topic.endswith("/events") and payload["type"] == "locker.needs_check":
             event = payload
-        elif message.topic.endswith("/state") and payload["presence"].get("C-1") is True:
-            if payload["lockers"]["L"]["available"] == 0:
-                state = payload
+        elif (
+            message.topic.endswith("/state")
+            and payload["presence"].get("C-1") is True
+            and payload["lockers"]["L"]["available"] == 0
+        ):
+            state = payload
     return event, state
 
 
