@@ -24,7 +24,10 @@ the door shut (`PresenceBank.presence`), so no second poll is needed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from firmware_bridge.bank import ChannelRef, DoorState, last_presence
 from kiosk.domain.errors import DoorJammed, KioskError
@@ -39,6 +42,56 @@ log = logging.getLogger(__name__)
 #: A closing that presence refuses: the finding, and the result once the door was reopened.
 EMPTY, STILL_INSIDE = "empty", "still_inside"
 REFUSED = {EMPTY: "not_delivered", STILL_INSIDE: "not_picked_up"}
+
+
+@dataclass(frozen=True)
+class PresenceCheck:
+    """One locker's presence sensor over a sweep of readings, as selftest and doctor show it.
+
+    `readings`: what it said, sorted: `occupied`, `empty`, or `none` (no sensor
+    fitted, or its board did not answer). `problem` is "" when nothing is wrong.
+    """
+
+    label: str
+    status: str
+    readings: tuple[str, ...]
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "status": self.status,
+            "readings": list(self.readings),
+            "ok": self.ok,
+            "problem": self.problem,
+        }
+
+
+def judge_presence(
+    label: str, status: LockerStatus, holds_parcel: bool, seen: Collection[bool | None]
+) -> PresenceCheck:
+    """What a sweep of one sensor's readings says of it, given what the ledger says is inside.
+
+    * occupied on every reading of an AVAILABLE locker: something left inside,
+      or a sensor stuck at occupied (a technician looks: `kiosk check`);
+    * empty on every reading of a locker holding a parcel: the parcel is gone,
+      or the sensor is blind;
+    * occupied and empty within one sweep with the door shut: a flickering sensor.
+    A locker with no sensor is never a fault here.
+    """
+    words = tuple(sorted({"none" if v is None else "occupied" if v else "empty" for v in seen}))
+    problem = ""
+    if words == ("occupied",) and status is LockerStatus.AVAILABLE:
+        problem = "reads occupied in a free locker: something left inside, or the sensor is stuck"
+    elif words == ("empty",) and holds_parcel:
+        problem = "reads empty but the locker holds a parcel: parcel gone, or the sensor is blind"
+    elif "occupied" in words and "empty" in words:
+        problem = "flickers between occupied and empty: check the sensor and its wiring"
+    return PresenceCheck(label, status.value, words, problem)
 
 
 def presence_by_label(ctx: ServiceContext) -> dict[str, bool | None]:

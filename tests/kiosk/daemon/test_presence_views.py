@@ -97,3 +97,49 @@ async def test_an_empty_delivery_through_the_daemon_is_refused_after_one_reopeni
         parcels = (await admin.call("parcels"))["parcels"]
         assert [(p["parcel_id"], p["status"]) for p in parcels] == [(ann["parcel_id"], "EXPECTED")]
         await admin.close()
+
+
+async def test_selftest_reports_a_presence_sensor_stuck_at_occupied_in_a_free_locker(state):
+    async with DaemonRig(state, presence=True) as rig:
+        config = write_config(state)
+        passed = await asyncio.to_thread(kiosk, config, "selftest")
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        assert "A-1: shut inside empty ok" in passed.stdout
+
+        rig.put("C-1")  # stuck at occupied (or something left behind): C-1 is free
+        done = await asyncio.to_thread(kiosk, config, "selftest")
+        assert done.returncode == 1, done.stdout + done.stderr
+        [line] = [ln for ln in done.stdout.splitlines() if " C-1: " in ln]
+        assert line.endswith(
+            "C-1: shut inside occupied FAULT: presence sensor reads occupied in a free "
+            "locker: something left inside, or the sensor is stuck"
+        )
+        assert done.stdout.splitlines()[-1] == "self-test found 1 fault(s)"
+
+        admin = AsyncApiClient(rig.socket)
+        await admin.connect()
+        report = await admin.call("presence.check")
+        assert report["ok"] is False
+        [bad] = [lk for lk in report["lockers"] if not lk["ok"]]
+        assert (bad["label"], bad["status"], bad["readings"]) == ("C-1", "AVAILABLE", ["occupied"])
+        await admin.close()
+
+
+async def test_presence_check_without_sensors_finds_nothing_wrong(state):
+    async with DaemonRig(state) as rig:
+        admin = AsyncApiClient(rig.socket)
+        await admin.connect()
+        report = await admin.call("presence.check", locker="A-1")
+        assert report == {
+            "lockers": [
+                {
+                    "label": "A-1",
+                    "status": "AVAILABLE",
+                    "readings": ["none"],
+                    "ok": True,
+                    "problem": "",
+                }
+            ],
+            "ok": True,
+        }
+        await admin.close()
