@@ -262,7 +262,7 @@ class GpioLockBank:
                 len(self._channels),
                 online=True,
                 counters={"pulses": self._pulses, "read_errors": self._read_errors},
-                presence_sensors=len(self._presence_inputs),
+                presence_sensors=sum(c.presence_pin is not None for c in self._channels.values()),
             )
         ]
 

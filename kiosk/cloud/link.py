@@ -106,9 +106,8 @@ class CloudLink:
         wire_inflight: int = 20,
         presence: Callable[[], Mapping[str, bool | None]] | None = None,
     ) -> None:
-        """`presence`: each locker's parcel-presence reading, for the state snapshot."""
         self.mqtt = mqtt
-        self.presence = presence
+        self.presence = presence  # each locker's presence sensor, for the state snapshot
         self.site = site
         self.ledger = ledger
         self.handler = handler
