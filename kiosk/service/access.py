@@ -312,6 +312,7 @@ class AccessFlows:
                 result = self.closing.refuse(op, finding, now)
             else:
                 result = self._apply_close(op, now)
+        self.closing.forget(op.id)
         if op.intent != "doesnt_fit":
             return DoorOutcome(op.label, op.kind, result, op.parcel_id)
         parcel = ledger.get_parcel(op.parcel_id or "")

@@ -147,6 +147,10 @@ class ClosingCheck:
         err = DoorJammed(f"The door of locker {op.label} did not open again.", locker=op.label)
         return DoorOutcome(op.label, op.kind, REFUSED[finding], op.parcel_id, error=err)
 
+    def forget(self, op_id: int) -> None:
+        """`op` is finished: its reopening, if any, is no longer remembered."""
+        self._reopened.discard(op_id)
+
     def refuse(self, op: DoorOp, finding: str, now: datetime) -> str:
         """The second refused closing, inside the caller's transaction; returns the result."""
         ledger = self.ctx.ledger
@@ -189,8 +193,8 @@ class IdleWatch:
         """One poll; returns the (label, finding) raised now: `occupied` or `missing`."""
         ledger = self.ctx.ledger
         seen = last_presence(self.ctx.bank)
-        if not seen:
-            return []
+        if all(value is None for value in seen.values()):
+            return []  # no sensor fitted (or none read): nothing to watch, no ledger query
         busy = {op.label for op in ledger.unfinished_ops()}
         raised: list[tuple[str, str]] = []
         lockers = {row.label: row for row in ledger.lockers()}

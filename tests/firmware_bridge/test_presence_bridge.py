@@ -3,6 +3,9 @@ bank's one extra FC02 a poll, v1 boards unchanged, and gpio presence_pins on Moc
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,6 +20,7 @@ from firmware_bridge.modbus.errors import WrongRegisterMap
 from firmware_bridge.modbus.profiles import KioskV1Profile, ReadBits, ReadRegisters
 from firmware_bridge.simboard import SimBus, serve_pty
 from firmware_bridge.simboard.bank import SimulatedLockBank
+from firmware_bridge.simboard.cli import main_simulate
 
 V1 = KioskV1Profile()
 
@@ -158,3 +162,55 @@ async def test_gpio_without_presence_pins_reports_null():
     finally:
         await bank.close()
         factory.reset()
+
+
+# -- kiosk simulate board --presence / --map-version (a real process) ----------------------
+
+
+def _simulator(*argv: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware_bridge.simboard", "--pty", "--channels", "4", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+@pytest.mark.parametrize(
+    ("argv", "registers", "presence_answers"),
+    [
+        (["--presence"], [2, 4, 4], True),
+        (["--map-version", "2"], [2, 4, 0], False),
+        ([], [1, 4], False),
+    ],
+)
+async def test_cli_serves_the_map_version_asked(argv, registers, presence_answers):
+    proc, path = _simulator(*argv)
+    try:
+        assert path.startswith("/dev/pts/"), proc.stderr.read() if proc.stderr else ""
+        client = AsyncModbusSerialClient(path, baudrate=115200, timeout=1, retries=0)
+        try:
+            assert await client.connect()
+            reply = await client.read_input_registers(0, count=len(registers), device_id=1)
+            assert reply.registers == registers
+            seen = await client.read_discrete_inputs(1000, count=4, device_id=1)
+            assert seen.isError() is not presence_answers
+            if presence_answers:
+                assert seen.bits[:4] == [False] * 4  # nothing inside yet
+        finally:
+            client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=5)
+
+
+def test_cli_presence_needs_map_v2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main_simulate(["--pty", "--presence", "--map-version", "1"])
+    assert stop.value.code == 2
+    assert "--presence needs --map-version 2" in capsys.readouterr().err
