@@ -300,6 +300,7 @@ class ModbusLockBank:
             states = profile.decode_doors(reply.bits, spec.channels, where=f"{board.where}: ")
         except BoardUnavailable:
             board.door_read_failures += 1
+            board.presence = {}  # unread with its doors: None, never the last reading
             self._note_offline(board)  # the bus logs the outage, and the recovery, once
             return dict.fromkeys(board.refs, DoorState.UNKNOWN), False
         except BridgeError as exc:  # answered, but refused or malformed: log once
@@ -307,6 +308,7 @@ class ModbusLockBank:
             if not board.read_failing:
                 log.warning("%s: door inputs cannot be read: %s", board.where, exc)
             board.read_failing = True
+            board.presence = {}
             return dict.fromkeys(board.refs, DoorState.UNKNOWN), False
         if board.read_failing:
             board.read_failing = False

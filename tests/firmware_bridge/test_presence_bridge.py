@@ -214,3 +214,20 @@ def test_cli_presence_needs_map_v2(capsys):
         main_simulate(["--pty", "--presence", "--map-version", "1"])
     assert stop.value.code == 2
     assert "--presence needs --map-version 2" in capsys.readouterr().err
+
+
+async def test_a_silent_board_reports_presence_null_not_its_last_reading():
+    bank = _sim_bank(presence=True)
+    await bank.start()
+    try:
+        bank.sim[1].put(0)
+        await bank.read_doors()
+        assert bank.presence()[ChannelRef("rs485", 1, 0)] is True
+        bank.sim[1].silent = True
+        await bank.read_doors({("rs485", 1)})
+        assert bank.presence()[ChannelRef("rs485", 1, 0)] is None
+        bank.sim[1].silent = False
+        await bank.read_doors({("rs485", 1)})
+        assert bank.presence()[ChannelRef("rs485", 1, 0)] is True
+    finally:
+        await bank.close()
