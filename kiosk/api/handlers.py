@@ -325,6 +325,7 @@ class Api:
                 "channels": b.channels,
                 "online": b.online,
                 "counters": dict(b.counters),
+                "presence_sensors": b.presence_sensors,
             }
             for b in self.service.boards()
         ]
