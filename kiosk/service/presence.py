@@ -132,7 +132,9 @@ class ClosingCheck:
             return None
         self._reopened.add(op.id)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
-        with ledger.tx():
+        with ledger.tx():  # the door did close: said so, though the operation goes on
+            body = {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind}
+            ledger.event(now, "door.closed", body)
             ledger.audit(now, "kiosk", f"{op.kind}.{finding}", op.label, op=op.id)
         log.info("locker %s closed %s: reopening it once", op.label, finding.replace("_", " "))
         try:

@@ -88,6 +88,12 @@ async def test_still_empty_at_the_second_close_is_no_delivery_and_the_code_still
     assert bodies(pbank.ledger, "parcel.not_delivered") == [
         {"parcel_id": ann.parcel_id, "locker": res.locker, "reason": "compartment_empty"}
     ]
+    moves = [
+        e.type
+        for e in pbank.ledger.outbox(limit=1000)
+        if e.type.startswith("door.") and e.body["label"] == res.locker
+    ]
+    assert moves == ["door.opened", "door.closed", "door.opened", "door.closed"]
     assert not bodies(pbank.ledger, "parcel.delivered")
     assert_sound(pbank.ledger)
     again = await pbank.service.submit_code(ann.delivery_code)  # still valid
