@@ -42,6 +42,9 @@ class BoardInfo:
     channels: int
     online: bool = True
     counters: Mapping[str, int] = field(default_factory=dict)
+    #: Parcel-presence sensors fitted: 0 (none) or one per channel (register map v2, gpio
+    #: `presence_pins`).
+    presence_sensors: int = 0
 
 
 class BridgeError(Exception):
@@ -100,3 +103,28 @@ class LockBank(Protocol):
 
     def describe(self) -> list[BoardInfo]:
         """The boards behind this bank, with their health counters."""
+
+
+#: Parcel presence by channel: True = something in the compartment, False = empty,
+#: None = no sensor fitted (or its board could not be read).
+Presence = dict[ChannelRef, bool | None]
+
+
+@runtime_checkable
+class PresenceBank(Protocol):
+    """A LockBank that may have parcel-presence sensors (register map v2, gpio presence_pins).
+
+    Presence is read together with the doors: `read_doors` reads a board's
+    presence inputs right after its door inputs, and `presence` hands back
+    what that reading saw, so a flow that saw a door shut also knows whether
+    the compartment held something at that moment, with no second poll.
+    """
+
+    def presence(self) -> Presence:
+        """Every configured channel's presence at the last `read_doors` of its board."""
+        ...
+
+
+def last_presence(bank: object) -> Presence:
+    """`bank.presence()`, or {} for a bank that has no presence sensors at all."""
+    return bank.presence() if isinstance(bank, PresenceBank) else {}

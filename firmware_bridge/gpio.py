@@ -17,6 +17,7 @@ from firmware_bridge.bank import (
     BridgeError,
     ChannelRef,
     DoorState,
+    Presence,
     Units,
     UnknownChannel,
 )
@@ -29,11 +30,17 @@ GPIO_UNIT = 1
 
 @dataclass(frozen=True)
 class GpioChannel:
-    """One lock channel: the BCM pin driving its relay and the BCM pin of its door sensor."""
+    """One lock channel: the BCM pin driving its relay and the BCM pin of its door sensor.
+
+    `presence_pin`: the BCM pin of its parcel-presence sensor, if one is fitted.
+    The pin has the pull-up; the sensor's open-collector output pulls it low
+    while it sees something in the compartment (low = occupied, high = empty).
+    """
 
     channel: int
     relay_pin: int
     sensor_pin: int
+    presence_pin: int | None = None
 
 
 @dataclass
@@ -119,6 +126,7 @@ class GpioLockBank:
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"gpio bus {bus!r}: a channel number is used twice: {numbers}")
         pins = [p for c in chans for p in (c.relay_pin, c.sensor_pin)]
+        pins += [c.presence_pin for c in chans if c.presence_pin is not None]
         if len(set(pins)) != len(pins):
             raise ValueError(f"gpio bus {bus!r}: a GPIO pin is used twice: {pins}")
 
@@ -135,6 +143,8 @@ class GpioLockBank:
         self._relays: dict[ChannelRef, DigitalOutputDevice] = {}
         self._sensors: dict[ChannelRef, DigitalInputDevice] = {}
         self._debounce: dict[ChannelRef, _Debounce] = {}
+        self._presence_inputs: dict[ChannelRef, DigitalInputDevice] = {}
+        self._presence: dict[ChannelRef, bool | None] = {}
         self._started = False
         self._pulses = 0
         self._read_errors = 0
@@ -158,11 +168,19 @@ class GpioLockBank:
                     bounce_time=None,
                     pin_factory=self._pin_factory,
                 )
+            for ref, chan in sorted(self._channels.items()):
+                if chan.presence_pin is not None:
+                    self._presence_inputs[ref] = DigitalInputDevice(
+                        chan.presence_pin,
+                        pull_up=True,
+                        bounce_time=None,
+                        pin_factory=self._pin_factory,
+                    )
         except Exception as exc:
             self._release()
             raise BoardUnavailable(
                 f"gpio bus {self._bus!r}: cannot claim the pins: {exc}",
-                fix="check relay_pins/sensor_pins, pin_factory, and that no other "
+                fix="check relay_pins/sensor_pins/presence_pins, pin_factory, and that no other "
                 "process holds the pins",
             ) from exc
         self._debounce = {ref: _Debounce() for ref in self._channels}
@@ -222,7 +240,17 @@ class GpioLockBank:
         doors: dict[ChannelRef, DoorState] = {}
         for ref, sensor in sorted(self._sensors.items()):
             doors[ref] = self._read_one(ref, sensor, now)
+        for ref, device in self._presence_inputs.items():
+            try:
+                self._presence[ref] = not bool(device.pin.state)  # pulled low = occupied
+            except Exception:
+                self._read_errors += 1
+                self._presence[ref] = None
         return doors
+
+    def presence(self) -> Presence:
+        """Each channel's presence at the last `read_doors`; None where no presence pin."""
+        return {ref: self._presence.get(ref) for ref in sorted(self._channels)}
 
     def describe(self) -> list[BoardInfo]:
         """The one GPIO 'board' of this bus, with its pulse and read-error counters."""
@@ -234,6 +262,7 @@ class GpioLockBank:
                 len(self._channels),
                 online=True,
                 counters={"pulses": self._pulses, "read_errors": self._read_errors},
+                presence_sensors=sum(c.presence_pin is not None for c in self._channels.values()),
             )
         ]
 
@@ -268,7 +297,7 @@ class GpioLockBank:
             except Exception as exc:
                 log.error("gpio bus %r: cannot switch off relay %s: %s", self._bus, ref, exc)
                 first_error = first_error or exc
-        for ref, sensor in self._sensors.items():
+        for ref, sensor in [*self._sensors.items(), *self._presence_inputs.items()]:
             try:
                 sensor.close()
             except Exception as exc:
@@ -276,4 +305,6 @@ class GpioLockBank:
                 first_error = first_error or exc
         self._relays.clear()
         self._sensors.clear()
+        self._presence_inputs.clear()
+        self._presence.clear()
         return first_error

@@ -9,8 +9,10 @@ from firmware_bridge.bank import (
     ChannelRef,
     DoorState,
     LockBank,
+    Presence,
     Units,
     UnknownChannel,
+    last_presence,
 )
 
 
@@ -45,6 +47,12 @@ class MultiBank:
             if buses is None or name in buses:
                 states.update(await bank.read_doors(units))
         return states
+
+    def presence(self) -> Presence:
+        found: Presence = {}
+        for bank in self.banks.values():
+            found.update(last_presence(bank))
+        return found
 
     def describe(self) -> list[BoardInfo]:
         return [info for bank in self.banks.values() for info in bank.describe()]

@@ -172,6 +172,11 @@ def selftest(client: ApiClient, args: argparse.Namespace) -> int:
         faults += not door["ok"]
         bar = "#" * (20 * index // total)
         verdict = "ok" if door["ok"] else "FAULT"
+        inside = "/".join(door.get("presence") or [])
+        if inside and inside != "none":  # a presence sensor is fitted
+            verdict = f"inside {inside} {verdict}"
+        if door.get("presence_problem"):
+            verdict += f": presence sensor {door['presence_problem']}"
         print(f"[{bar:<20}] {index}/{total} {label}: {'/'.join(door['readings'])} {verdict}")
     print("self-test passed" if not faults else f"self-test found {faults} fault(s)")
     return EXIT_OK if not faults else EXIT_REFUSED

@@ -96,9 +96,12 @@ def _gpio_bank(config: KioskConfig, name: str, pin_factory: Any) -> LockBank:
         from gpiozero.pins.mock import MockFactory
 
         pin_factory = MockFactory()
+    presence: list[int | None] = list(bus.presence_pins) or [None] * len(bus.relay_pins)
     channels = [
-        GpioChannel(i, relay, sensor)
-        for i, (relay, sensor) in enumerate(zip(bus.relay_pins, bus.sensor_pins, strict=True))
+        GpioChannel(i, relay, sensor, seen)
+        for i, (relay, sensor, seen) in enumerate(
+            zip(bus.relay_pins, bus.sensor_pins, presence, strict=True)
+        )
     ]
     return GpioLockBank(
         name,

@@ -13,6 +13,7 @@ from firmware_bridge.bank import (
     BridgeError,
     ChannelRef,
     DoorState,
+    Presence,
     Units,
     UnknownChannel,
 )
@@ -64,6 +65,10 @@ class _Board:
     rewrites: int = 0  # settings found lost (a restart) and written again
     settings_failures: int = 0  # read-backs that failed, or a rewrite that did not hold
     settings_failing: bool = False  # logged once until a read-back holds again
+    presence_sensors: int = 0  # map v2: 0 or one per channel (input register 2)
+    presence: dict[ChannelRef, bool | None] = field(default_factory=dict)  # last reading
+    presence_read_failures: int = 0
+    presence_failing: bool = False  # logged once until the presence inputs read again
 
     @property
     def where(self) -> str:
@@ -81,6 +86,9 @@ class ModbusLockBank:
       a board answers with the wrong map or too few channels.
     * `read_doors` sends ONE read request (FC02) per board per call; a board
       that does not answer reports UNKNOWN for each of its doors, never a guess.
+      A map-v2 board with presence sensors gets one more FC02 (discrete inputs
+      1000..1000+N-1) right after its doors; `presence` hands back what it read
+      (None where a board has no sensors or did not answer).
     * `unlock` returns once the board acknowledged the write; only
       `read_doors` says the door opened. A board that was offline is set up
       again first, since it may have lost power (and its pulse length).
@@ -182,6 +190,12 @@ class ModbusLockBank:
         if ident is not None:
             reply = await bus.execute(spec.unit, ident, "identify")
             profile.check_identity(reply.registers, spec.channels, where=f"{board.where}: ")
+            count = profile.presence_count(reply.registers)
+            if count is not None:
+                sensors = await bus.execute(spec.unit, count, "read presence sensor count")
+                board.presence_sensors = profile.check_presence(
+                    sensors.registers, reply.registers, where=f"{board.where}: "
+                )
         for request in profile.configure(board.pulse_ms):
             await bus.execute(spec.unit, request, "write pulse length")
         outputs = await bus.execute(spec.unit, profile.read_outputs(spec.channels), "read outputs")
@@ -286,6 +300,7 @@ class ModbusLockBank:
             states = profile.decode_doors(reply.bits, spec.channels, where=f"{board.where}: ")
         except BoardUnavailable:
             board.door_read_failures += 1
+            board.presence = {}  # unread with its doors: None, never the last reading
             self._note_offline(board)  # the bus logs the outage, and the recovery, once
             return dict.fromkeys(board.refs, DoorState.UNKNOWN), False
         except BridgeError as exc:  # answered, but refused or malformed: log once
@@ -293,11 +308,42 @@ class ModbusLockBank:
             if not board.read_failing:
                 log.warning("%s: door inputs cannot be read: %s", board.where, exc)
             board.read_failing = True
+            board.presence = {}
             return dict.fromkeys(board.refs, DoorState.UNKNOWN), False
         if board.read_failing:
             board.read_failing = False
             log.info("%s: door inputs read again", board.where)
+        if board.presence_sensors:
+            await self._read_presence(board)
         return {ref: states[ref.channel] for ref in board.refs}, True
+
+    async def _read_presence(self, board: _Board) -> None:
+        """The board's presence inputs (map v2), one FC02; None for each if it fails."""
+        spec, profile = board.spec, board.profile
+        try:
+            reply = await board.bus.execute(
+                spec.unit, profile.read_presence(spec.channels), "read presence"
+            )
+            found = profile.decode_presence(reply.bits, spec.channels, where=f"{board.where}: ")
+        except BridgeError as exc:
+            board.presence_read_failures += 1
+            if not board.presence_failing:
+                log.warning("%s: presence inputs cannot be read: %s", board.where, exc)
+            board.presence_failing = True
+            board.presence = dict.fromkeys(board.refs)
+            return
+        if board.presence_failing:
+            board.presence_failing = False
+            log.info("%s: presence inputs read again", board.where)
+        board.presence = {ref: found[ref.channel] for ref in board.refs}
+
+    def presence(self) -> Presence:
+        """Every channel's presence at its board's last reading; None where no sensor is fitted."""
+        found: Presence = {}
+        for board in self._boards.values():
+            for ref in board.refs:
+                found[ref] = board.presence.get(ref) if board.presence_sensors else None
+        return found
 
     async def _check_settings(self, board: _Board) -> bool:
         """Read the board's settings back when due, write them again if it lost them;
@@ -374,6 +420,8 @@ class ModbusLockBank:
                 "settings_rewritten": board.rewrites,
                 "settings_failures": board.settings_failures,
             }
+            if board.presence_sensors:
+                counters["presence_read_failures"] = board.presence_read_failures
             infos.append(
                 BoardInfo(
                     bus,
@@ -382,6 +430,7 @@ class ModbusLockBank:
                     board.spec.channels,
                     online=health.online is True,
                     counters=counters,
+                    presence_sensors=board.presence_sensors,
                 )
             )
         return infos

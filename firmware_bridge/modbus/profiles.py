@@ -7,7 +7,8 @@ no bus at all. `firmware_bridge.modbus.bus` sends the requests.
 
 Two profiles:
 
-* `KioskV1Profile`: the lock board of docs/contracts/register-map.md (map v1).
+* `KioskV1Profile`: the lock board of docs/contracts/register-map.md (maps v1
+  and v2; v2 adds parcel-presence sensors at discrete inputs 1000 + ch).
   The board times the pulse itself from holding register 0 (ms), so an
   unlock is a plain FC05 coil write of 0xFF00.
 * `WaveshareRelayDProfile`: Waveshare's "Modbus RTU Relay (D)", 8 relays and
@@ -133,6 +134,24 @@ class BoardProfile(Protocol):
         """Door state by channel from the `read_doors` reply bits."""
         ...
 
+    def presence_count(self, identity: Sequence[int]) -> ReadRegisters | None:
+        """The request for the board's presence-sensor count, given its `identify` reply;
+        None if its map has no presence sensors."""
+        ...
+
+    def check_presence(self, registers: Sequence[int], identity: Sequence[int], where: str) -> int:
+        """The presence-sensor count P from the `presence_count` reply; WrongRegisterMap if
+        P is neither 0 nor the board's channel count."""
+        ...
+
+    def read_presence(self, channels: int) -> ReadBits:
+        """One request for every presence input of the board (only when P > 0)."""
+        ...
+
+    def decode_presence(self, bits: Sequence[bool], channels: int, where: str = "") -> list[bool]:
+        """Presence by channel (True = something inside) from the `read_presence` reply."""
+        ...
+
 
 def _check_pulse(name: str, pulse_ms: int, max_pulse_ms: int) -> None:
     if max_pulse_ms <= 0:
@@ -181,13 +200,21 @@ class KioskV1Profile(_CoilsAndInputs):
     coil ch (FC01/FC05): 1 = energise lock ch for the pulse time; the board clears it.
     discrete input ch (FC02): 1 = door open.
     holding register 0 (FC03/FC06): pulse length, ms.
-    input registers 0, 1 (FC04): map version (must be 1), channel count.
+    input registers 0, 1 (FC04): map version (1 or 2), channel count.
+    map v2 only: input register 2 (FC04) = presence sensors P (0 or N);
+    discrete input 1000 + ch (FC02): 1 = something in compartment ch.
     """
 
     name: ClassVar[str] = "kiosk-v1"
     max_channels: ClassVar[int] = 64
     map_version: ClassVar[int] = 1
+    #: Every map version this profile drives: v2 is v1 plus presence sensors.
+    map_versions: ClassVar[tuple[int, ...]] = (1, 2)
     pulse_register: ClassVar[int] = 0
+    #: Input register 2 (map v2): the number of presence sensors, 0 or N.
+    presence_count_register: ClassVar[int] = 2
+    #: Discrete input 1000 + ch (map v2): 1 = something in compartment ch.
+    presence_base: ClassVar[int] = 1000
 
     def effective_pulse_ms(self, pulse_ms: int, max_pulse_ms: int) -> int:
         """The board times the pulse to the millisecond: what is asked is what is given."""
@@ -200,18 +227,18 @@ class KioskV1Profile(_CoilsAndInputs):
         return ReadRegisters(FC_READ_INPUT_REGISTERS, 0, 2)
 
     def check_identity(self, registers: Sequence[int], channels: int, where: str = "") -> int:
-        """Register 0 must be map version 1; register 1 (channel count) must cover the config."""
+        """Register 0 must be map version 1 or 2; register 1 (channels) must cover the config."""
         if len(registers) < 2:
             raise WrongRegisterMap(
                 f"{where}identity reply has {len(registers)} registers, expected 2",
                 fix="check that the board runs kiosk-v1 lock firmware (`profile`)",
             )
         version, count = int(registers[0]), int(registers[1])
-        if version != self.map_version:
+        if version not in self.map_versions:
             raise WrongRegisterMap(
                 f"{where}wrong register-map version {version}: this kiosk speaks "
-                f"version {self.map_version} (input register 0)",
-                fix="flash the board with register-map v1 firmware, or set the board's "
+                f"versions {' and '.join(map(str, self.map_versions))} (input register 0)",
+                fix="flash the board with register-map v1 or v2 firmware, or set the board's "
                 "`profile` to the board it really is",
             )
         if count < channels:
@@ -240,6 +267,34 @@ class KioskV1Profile(_CoilsAndInputs):
         self, bits: Sequence[bool], channels: int, where: str = ""
     ) -> dict[int, DoorState]:
         return _decode_bits(bits, channels, True, where)
+
+    def presence_count(self, identity: Sequence[int]) -> ReadRegisters | None:
+        """Map v2: input register 2; a v1 board has no register 2 and is never asked."""
+        if len(identity) < 1 or int(identity[0]) < 2:
+            return None
+        return ReadRegisters(FC_READ_INPUT_REGISTERS, self.presence_count_register, 1)
+
+    def check_presence(self, registers: Sequence[int], identity: Sequence[int], where: str) -> int:
+        count = int(identity[1]) if len(identity) >= 2 else 0
+        if len(registers) < 1 or int(registers[0]) not in (0, count):
+            found = int(registers[0]) if registers else "nothing"
+            raise WrongRegisterMap(
+                f"{where}presence sensors (input register 2) read {found}: a v2 board "
+                f"has 0 or one per channel ({count})",
+                fix="check the board's firmware (register map v2)",
+            )
+        return int(registers[0])
+
+    def read_presence(self, channels: int) -> ReadBits:
+        return ReadBits(FC_READ_DISCRETE_INPUTS, self.presence_base, channels)
+
+    def decode_presence(self, bits: Sequence[bool], channels: int, where: str = "") -> list[bool]:
+        if len(bits) < channels:
+            raise WrongRegisterMap(
+                f"{where}presence inputs reply has {len(bits)} bits, expected {channels}",
+                fix="check the board's `channels` and firmware (register map v2)",
+            )
+        return [bool(bits[ch]) for ch in range(channels)]
 
 
 @dataclass(frozen=True)
@@ -307,6 +362,21 @@ class WaveshareRelayDProfile(_CoilsAndInputs):
         self, bits: Sequence[bool], channels: int, where: str = ""
     ) -> dict[int, DoorState]:
         return _decode_bits(bits, channels, self.open_level, where)
+
+    def presence_count(self, identity: Sequence[int]) -> None:
+        """No presence sensors: its eight inputs are the doors'."""
+        _ = identity
+        return None
+
+    def check_presence(self, registers: Sequence[int], identity: Sequence[int], where: str) -> int:
+        _ = registers, identity, where
+        return 0
+
+    def read_presence(self, channels: int) -> ReadBits:
+        raise WrongRegisterMap(f"{self.name}: a board without presence sensors")
+
+    def decode_presence(self, bits: Sequence[bool], channels: int, where: str = "") -> list[bool]:
+        raise WrongRegisterMap(f"{where}{self.name}: a board without presence sensors")
 
 
 PROFILES: dict[str, type[KioskV1Profile] | type[WaveshareRelayDProfile]] = {

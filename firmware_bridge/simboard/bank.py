@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, DoorState, Units
+from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, DoorState, Presence, Units
 from firmware_bridge.modbus import BoardSpec, BusSettings, ModbusBus, ModbusLockBank
 from firmware_bridge.modbus.bus import RequestObserver
 from firmware_bridge.simboard.board import SimBoard
@@ -28,13 +28,22 @@ class SimulatedLockBank:
         retries: int = 2,
         baudrate: int = 115200,
         observer: RequestObserver | None = None,
+        presence: bool = False,
     ) -> None:
+        """`presence`: register-map v2 boards with a presence sensor per channel."""
         self.name = bus
         self.specs = list(boards)
         self.sim = SimBus()
         for spec in self.specs:
             self.sim.add(
-                SimBoard(spec.unit, spec.channels, spec.pulse_ms, auto_close_s=door_close_s or None)
+                SimBoard(
+                    spec.unit,
+                    spec.channels,
+                    spec.pulse_ms,
+                    auto_close_s=door_close_s or None,
+                    map_version=2 if presence else 1,
+                    presence=presence,
+                )
             )
         self._settings = (timeout_s, retries, baudrate)
         self._observer = observer
@@ -86,6 +95,9 @@ class SimulatedLockBank:
     async def read_doors(self, units: Units | None = None) -> dict[ChannelRef, DoorState]:
         return await self._require().read_doors(units)
 
+    def presence(self) -> Presence:
+        return self._require().presence()
+
     def describe(self) -> list[BoardInfo]:
         if self._bank is None:
             return [
@@ -93,6 +105,8 @@ class SimulatedLockBank:
                 for s in self.specs
             ]
         return [
-            BoardInfo(b.bus, b.unit, "simulated", b.channels, b.online, b.counters)
+            BoardInfo(
+                b.bus, b.unit, "simulated", b.channels, b.online, b.counters, b.presence_sensors
+            )
             for b in self._bank.describe()
         ]

@@ -1,4 +1,4 @@
-"""One simulated lock board: Modbus register map v1 over door physics, request PDU in, reply out.
+"""One simulated lock board: Modbus register map v1 or v2 over door physics, PDU in, reply out.
 
 Pure (no I/O): `handle` takes the PDU bytes of one request (function code +
 data, as pymodbus's framers hand them over) and returns the reply PDU built
@@ -6,6 +6,8 @@ from pymodbus's own PDU classes; the transport frames it. Register map v1
 (docs/contracts/register-map.md): coils 0..N-1 = locks (write 1 = energise for the pulse
 time, the board clears it), discrete inputs 0..N-1 = door sensors (1 = open),
 holding register 0 = pulse ms, input registers 0 = map version, 1 = N.
+Map v2 adds input register 2 = P, the presence sensors (0 or N), and, when P
+is N, discrete inputs 1000..1000+N-1 = presence (1 = something inside).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 from firmware_bridge.simboard.physics import Door, DoorMode, Pulse
 
 MAP_VERSION = 1
+#: Map v2: v1 plus parcel-presence sensors.
+MAP_VERSION_PRESENCE = 2
+#: First discrete input of the presence sensors (map v2): 1000 + ch.
+PRESENCE_BASE = 1000
 MAX_CHANNELS = 64
 #: Accepted unlock pulse lengths (ms): a lock energised for 0 ms or for minutes is a fault.
 PULSE_MS_MIN = 1
@@ -61,7 +67,14 @@ class SimBoard:
         auto_close_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         record_limit: int = 10_000,
+        map_version: int = MAP_VERSION,
+        presence: bool = False,
     ) -> None:
+        """`map_version` 1 or 2; `presence` (v2 only): one presence sensor per channel."""
+        if map_version not in (MAP_VERSION, MAP_VERSION_PRESENCE):
+            raise ValueError(f"map_version must be 1 or 2, got {map_version}")
+        if presence and map_version < MAP_VERSION_PRESENCE:
+            raise ValueError("presence sensors need register map v2")
         if not 1 <= unit <= 247:
             raise ValueError(f"unit must be 1..247, got {unit}")
         if not 1 <= channels <= MAX_CHANNELS:
@@ -84,6 +97,10 @@ class SimBoard:
         ]
         #: Every lock energisation, oldest first (bounded: a demo may run for days).
         self.pulses: deque[Pulse] = deque(maxlen=record_limit)
+        self.map_version = map_version
+        self.has_presence = presence
+        #: What each compartment holds (True: a parcel, or anything the IR beam sees).
+        self.contents = [False] * channels
 
     def __repr__(self) -> str:
         return f"SimBoard(unit={self.unit}, channels={self.channels}, pulse_ms={self.pulse_ms})"
@@ -133,6 +150,18 @@ class SimBoard:
     def close(self, channel: int) -> None:
         self.door(channel).close(self.clock())
 
+    def put(self, channel: int, inside: bool = True) -> None:
+        """Something goes into (or, with `inside=False`, comes out of) compartment `channel`.
+
+        No door check: a test may script a hand through a forced door, or a
+        sensor stuck at occupied, just as well.
+        """
+        self.door(channel)
+        self.contents[channel] = inside
+
+    def take(self, channel: int) -> None:
+        self.put(channel, False)
+
     # -- what the registers hold -------------------------------------------------------
 
     def is_open(self, channel: int) -> bool:
@@ -146,7 +175,9 @@ class SimBoard:
         return self.door(channel).energised(self.clock())
 
     def input_registers(self) -> list[int]:
-        return [MAP_VERSION, self.channels]
+        if self.map_version == MAP_VERSION:
+            return [MAP_VERSION, self.channels]
+        return [self.map_version, self.channels, self.channels if self.has_presence else 0]
 
     # -- Modbus ------------------------------------------------------------------------
 
@@ -184,6 +215,11 @@ class SimBoard:
         return self._write_registers(code, request)
 
     def _read_bits(self, code: int, request: ModbusPDU) -> ModbusPDU:
+        if code == 2 and self.has_presence and request.address >= PRESENCE_BASE:
+            span = _span(request.address - PRESENCE_BASE, request.count, self.channels)
+            if self.inputs_failed:
+                raise BoardError(ExcCodes.DEVICE_FAILURE)
+            return pdu_bit.ReadDiscreteInputsResponse(bits=[self.contents[ch] for ch in span])
         span = _span(request.address, request.count, self.channels)
         if code == 1:
             return pdu_bit.ReadCoilsResponse(bits=[self.coil(ch) for ch in span])

@@ -93,8 +93,13 @@ class SimBus:
         auto_close_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        map_version: int = 1,
+        presence: bool = False,
     ) -> SimBus:
-        """A bus with boards at units 1..`units`, all alike, all on one clock."""
+        """A bus with boards at units 1..`units`, all alike, all on one clock.
+
+        `map_version` 2 with `presence`: a presence sensor per channel (register map v2).
+        """
         bus = cls(clock=clock, rng=rng)
         for unit in range(1, units + 1):
             bus.add(
@@ -105,6 +110,8 @@ class SimBus:
                     open_delay_s=open_delay_s,
                     auto_close_s=auto_close_s,
                     clock=clock,
+                    map_version=map_version,
+                    presence=presence,
                 )
             )
         return bus

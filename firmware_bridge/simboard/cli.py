@@ -51,7 +51,7 @@ def _baudrate(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk simulate board",
-        description="Simulated lock boards speaking Modbus register map v1 on a pty or TCP port.",
+        description="Simulated lock boards (register map v1 or v2) on a pty or TCP port.",
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="Modbus RTU on a new pseudo-terminal")
@@ -67,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--auto-close", type=float, default=3.0, metavar="S", help="doors shut S s after opening"
     )
+    parser.add_argument(
+        "--map-version",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="register map version (default 1; 2 with --presence)",
+    )
+    parser.add_argument(
+        "--presence",
+        action="store_true",
+        help="register map v2 with a parcel-presence sensor per channel (discrete inputs 1000+)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every frame (stderr)")
     return parser
 
@@ -81,14 +93,24 @@ def _print_frame(record: FrameRecord) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    bus = SimBus.of(args.units, args.channels, auto_close_s=args.auto_close or None)
+    bus = SimBus.of(
+        args.units,
+        args.channels,
+        auto_close_s=args.auto_close or None,
+        map_version=args.map_version,
+        presence=args.presence,
+    )
     if args.verbose:
         bus.on_frame = _print_frame
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    boards = f"units 1..{args.units}, {args.channels} channels each"
+    boards = (
+        f"units 1..{args.units}, {args.channels} channels each, register map v{args.map_version}"
+    )
+    if args.presence:
+        boards += " with presence sensors"
     if args.pty:
         link = await serve_pty(bus, baudrate=args.baudrate, link=args.link)
         print(link.path, flush=True)
@@ -110,6 +132,10 @@ def main_simulate(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.link and not args.pty:
         parser.error("--link needs --pty")
+    if args.map_version is None:
+        args.map_version = 2 if args.presence else 1
+    if args.presence and args.map_version != 2:
+        parser.error("--presence needs --map-version 2 (presence sensors are register map v2)")
     try:
         return asyncio.run(_serve(args))
     except OSError as exc:  # the TCP port is taken, the link path is not writable

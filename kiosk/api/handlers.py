@@ -82,6 +82,7 @@ class Api:
             "audit.tail": self.audit_tail,
             "audit.verify": self.audit_verify,
             "selftest": self.selftest,
+            "presence.check": self.presence_check,
             "backup": self.backup,
             "lockout.reset": self.lockout_reset,
             "health": self.health,
@@ -118,6 +119,7 @@ class Api:
         # Parcel ids only for the technician's shell or a live technician session: a
         # public caller sending any `session` string must not see them.
         show_parcels = caller.admin or self.sessions.live(caller.session) is not None
+        presence = self.service.presence()
         lockers = [
             {
                 "label": lk.label,
@@ -125,6 +127,7 @@ class Api:
                 "status": lk.status.value,
                 "parcel_id": lk.parcel_id if show_parcels else None,
                 "needs_check": lk.needs_check,
+                "presence": presence.get(lk.label),
             }
             for lk in self.service.lockers()
             if lk.in_config
@@ -140,9 +143,14 @@ class Api:
 
     async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         supervisor = self.service.supervisor
+        presence = self.service.presence()
         return {
             "doors": [
-                {"label": label, "door": supervisor.state(label).value}
+                {
+                    "label": label,
+                    "door": supervisor.state(label).value,
+                    "presence": presence.get(label),
+                }
                 for label in self.service.door_labels()
             ]
         }
@@ -249,23 +257,41 @@ class Api:
         """Read every door sensor a few times; report what each says (a sweep, no unlocking).
 
         With `locker`, only that door (its board alone is read): a caller that
-        sweeps door by door can show real progress.
+        sweeps door by door can show real progress. Presence sensors are read in
+        the same sweeps: `presence` is what each said, `presence_problem` why it
+        is a fault (a sensor reading occupied in a free locker, say), else "".
         """
-        label = None
-        if "locker" in args:
-            label = _text(args, "locker", limit=16)
-            if label not in self.service.door_labels():
-                raise BadRequest(f"There is no locker {label!r}.")
-        seen = await self.service.read_sensors(label)
-        doors = [
-            {
-                "label": label,
-                "readings": sorted(values),
-                "ok": len(values) == 1 and "unknown" not in values,
-            }
-            for label, values in seen.items()
-        ]
+        label = self._locker_arg(args)
+        readings: dict[str, list[bool | None]] = {}
+        seen = await self.service.read_sensors(label, presence=readings)
+        checks = {c.label: c for c in self.service.judge_presence(readings)}
+        doors = []
+        for name, values in seen.items():
+            check = checks.get(name)
+            problem = check.problem if check else ""
+            doors.append(
+                {
+                    "label": name,
+                    "readings": sorted(values),
+                    "ok": len(values) == 1 and "unknown" not in values and not problem,
+                    "presence": list(check.readings) if check else [],
+                    "presence_problem": problem,
+                }
+            )
         return {"doors": doors, "ok": all(d["ok"] for d in doors)}
+
+    async def presence_check(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """Every presence sensor (or `locker`'s) over a short sweep, judged against the ledger."""
+        checks = await self.service.presence_checks(self._locker_arg(args))
+        return {"lockers": [c.to_dict() for c in checks], "ok": all(c.ok for c in checks)}
+
+    def _locker_arg(self, args: dict[str, Any]) -> str | None:
+        if "locker" not in args:
+            return None
+        label = _text(args, "locker", limit=16)
+        if label not in self.service.door_labels():
+            raise BadRequest(f"There is no locker {label!r}.")
+        return label
 
     async def backup(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         text = _text(args, "dest", limit=4096)
@@ -313,6 +339,7 @@ class Api:
                 "channels": b.channels,
                 "online": b.online,
                 "counters": dict(b.counters),
+                "presence_sensors": b.presence_sensors,
             }
             for b in self.service.boards()
         ]

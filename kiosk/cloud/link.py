@@ -29,7 +29,7 @@ import functools
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,12 +41,7 @@ from kiosk.cloud.commands import CommandHandler
 from kiosk.cloud.mqtt import Endpoint, connect_properties, new_client
 from kiosk.cloud.onloop import PahoOnLoop
 from kiosk.cloud.outbox import OutboxAlarm, OutboxPump
-from kiosk.cloud.payloads import (
-    Topics,
-    state_payload,
-    state_snapshot,
-    status_payload,
-)
+from kiosk.cloud.payloads import Topics, state_payload, state_snapshot, status_payload
 from kiosk.cloud.tokens import MAX_TOKEN_BYTES
 from kiosk.config.model import MqttConfig, SiteConfig
 from kiosk.ledger.db import Ledger
@@ -103,8 +98,10 @@ class CloudLink:
         timing: LinkTiming | None = None,
         window: int = 200,
         wire_inflight: int = 20,
+        presence: Callable[[], Mapping[str, bool | None]] | None = None,
     ) -> None:
         self.mqtt = mqtt
+        self.presence = presence  # each locker's presence sensor, for the state snapshot
         self.site = site
         self.ledger = ledger
         self.handler = handler
@@ -414,7 +411,8 @@ class CloudLink:
                 log.exception("cloud link tick failed; trying again")
 
     def _publish_state(self, s: _Session, force: bool = False) -> None:
-        snapshot = state_snapshot(self.site, self.ledger.parcels.lockers())
+        seen = self.presence() if self.presence is not None else None
+        snapshot = state_snapshot(self.site, self.ledger.parcels.lockers(), seen)
         if force or snapshot != self._last_state:
             self._publish(
                 s, self.topics.state, state_payload(snapshot, self.clock.now()), retain=True

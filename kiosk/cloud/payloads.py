@@ -6,7 +6,7 @@ The contract: docs/contracts/mqtt.md, and docs/mqtt-asyncapi.yaml as JSON Schema
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,8 +102,18 @@ def lockers_by_size(lockers: Iterable[LockerRow]) -> dict[str, dict[str, int]]:
     return out
 
 
-def state_snapshot(site: SiteConfig, lockers: Iterable[LockerRow]) -> dict[str, Any]:
-    """The retained state without its timestamp (what is compared to decide to publish)."""
+def state_snapshot(
+    site: SiteConfig,
+    lockers: Iterable[LockerRow],
+    presence: Mapping[str, bool | None] | None = None,
+) -> dict[str, Any]:
+    """The retained state without its timestamp (what is compared to decide to publish).
+
+    `presence` (contract v1.1): each configured locker's parcel-presence sensor,
+    true / false, or null where no sensor is fitted.
+    """
+    rows = list(lockers)
+    seen = presence or {}
     return {
         "site": site.id,
         "location": {
@@ -112,7 +122,8 @@ def state_snapshot(site: SiteConfig, lockers: Iterable[LockerRow]) -> dict[str, 
             "lat": site.lat,
             "lon": site.lon,
         },
-        "lockers": lockers_by_size(lockers),
+        "lockers": lockers_by_size(rows),
+        "presence": {row.label: seen.get(row.label) for row in rows if row.in_config},
     }
 
 

@@ -51,7 +51,16 @@ def build_link(
     limits = DoorLimits(per_hour=config.policy.remote_opens_per_hour)
     handler = CommandHandler(service, ledger, verifier, clock, door_limits=limits)
     try:
-        link = CloudLink(mqtt, config.site, ledger, handler, clock, __version__, timing=timing)
+        link = CloudLink(
+            mqtt,
+            config.site,
+            ledger,
+            handler,
+            clock,
+            __version__,
+            timing=timing,
+            presence=service.presence,
+        )
     except (OSError, ValueError) as exc:  # ssl: unreadable or mismatched certificate files
         raise ConfigError(str(config.source), "mqtt", f"TLS files: {exc}") from exc
     # Events leave as soon as they commit: each commit that queued one wakes the link.

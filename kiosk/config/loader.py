@@ -249,7 +249,13 @@ class _Parser:
                     f"must list one pin per relay pin ({len(bus.relay_pins)}), "
                     f"got {len(bus.sensor_pins)}",
                 )
-            for field in ("relay_pins", "sensor_pins"):
+            if bus.presence_pins and len(bus.presence_pins) != len(bus.relay_pins):
+                self.fail(
+                    f"bus[{i}].presence_pins",
+                    f"must list one pin per relay pin ({len(bus.relay_pins)}), "
+                    f"got {len(bus.presence_pins)} (or leave it out: no presence sensors)",
+                )
+            for field in ("relay_pins", "sensor_pins", "presence_pins"):
                 for j, pin in enumerate(getattr(bus, field)):
                     where = f"bus[{i}].{field}[{j}]"
                     if pin in pins:

@@ -52,6 +52,7 @@ class BusConfig:
     modbus-rtu: `device` (the TOML key `port`, a path), `baudrate`.
     modbus-tcp: `host`, `tcp_port` (the TOML key `port`, an int).
     gpio: `relay_pins`/`sensor_pins` (BCM numbers, index = channel),
+          `presence_pins` (optional: one parcel-presence sensor per channel),
           `relay_active_high`, `sensor_open_high`, `pull_up`, `debounce_ms`,
           `pin_factory` ("" = gpiozero's default, "mock" = MockFactory).
     simulated: the built-in simulated board serves every unit of the bus;
@@ -70,6 +71,7 @@ class BusConfig:
     poll_ms: int = 100
     relay_pins: tuple[int, ...] = ()
     sensor_pins: tuple[int, ...] = ()
+    presence_pins: tuple[int, ...] = ()  # gpio: parcel-presence sensors, none or one per relay
     relay_active_high: bool = True
     sensor_open_high: bool = True
     pull_up: bool = True

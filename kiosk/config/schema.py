@@ -330,6 +330,7 @@ SECTIONS: tuple[Section, ...] = (
             Key("poll_ms", Int(10, 10_000)),
             Key("relay_pins", IntList(0, MAX_BCM_PIN, 64), required=True, kinds=(GPIO,)),
             Key("sensor_pins", IntList(0, MAX_BCM_PIN, 64), required=True, kinds=(GPIO,)),
+            Key("presence_pins", IntList(0, MAX_BCM_PIN, 64), kinds=(GPIO,)),
             Key("relay_active_high", Bool(), kinds=(GPIO,)),
             Key("sensor_open_high", Bool(), kinds=(GPIO,)),
             Key("pull_up", Bool(), kinds=(GPIO,)),

@@ -31,6 +31,7 @@ from kiosk.ledger.records import CodeRow, DoorOp, ParcelRow
 from kiosk.service.attempts import audit_failure
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
+from kiosk.service.presence import ClosingCheck
 from kiosk.service.results import ROLE_OF_CODE, CodeResult, DoorOutcome
 from kiosk.service.transitions import mark_delivered
 
@@ -44,6 +45,7 @@ class AccessFlows:
     def __init__(self, ctx: ServiceContext, doors: DoorDriver) -> None:
         self.ctx = ctx
         self.doors = doors
+        self.closing = ClosingCheck(ctx, doors)
 
     # --- code entry ---------------------------------------------------------
 
@@ -286,8 +288,20 @@ class AccessFlows:
         return outcomes
 
     async def door_closed(self, op: DoorOp) -> DoorOutcome:
-        """One transaction per closing: the state change, its audit row and its events."""
+        """One transaction per closing: the state change, its audit row and its events.
+
+        A closing the compartment's presence sensor contradicts (kiosk.service.presence)
+        reopens the door once; at the second it is recorded as refused.
+        """
         ctx, ledger = self.ctx, self.ctx.ledger
+        finding = None
+        current = ledger.doors.get(op.id)
+        if current.state == "OPEN":
+            finding = self.closing.finding(current)
+            if finding is not None:
+                reopened = await self.closing.reopen_once(current, finding)
+                if reopened is not None:
+                    return reopened
         now = ctx.clock.now()
         with ledger.tx():
             op = ledger.doors.get(op.id)
@@ -299,7 +313,11 @@ class AccessFlows:
                 "door.closed",
                 {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind},
             )
-            result = self._apply_close(op, now)
+            if finding is not None:
+                result = self.closing.refuse(op, finding, now)
+            else:
+                result = self._apply_close(op, now)
+        self.closing.forget(op.id)
         if op.intent != "doesnt_fit":
             return DoorOutcome(op.label, op.kind, result, op.parcel_id)
         parcel = ledger.parcels.get(op.parcel_id or "")

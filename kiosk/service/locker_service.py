@@ -12,6 +12,7 @@ from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, LockBank
 from kiosk.clock import Clock
 from kiosk.config.model import LockerConfig, PolicyConfig
 from kiosk.domain.sizes import Size
+from kiosk.domain.status import LockerStatus
 from kiosk.ledger.audit import VerifyResult
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import LockerRow, ParcelRow
@@ -20,6 +21,7 @@ from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.maintenance import Maintenance
 from kiosk.service.observer import ServiceObserver
+from kiosk.service.presence import PresenceCheck, judge_presence, presence_by_label
 from kiosk.service.reservations import Reservations
 from kiosk.service.results import AnnouncedParcel, CodeResult, DoorOutcome
 from kiosk.service.supervision import DoorSupervisor, PollReport
@@ -231,8 +233,22 @@ class LockerService:
     def boards(self) -> list[BoardInfo]:
         return list(self.ctx.bank.describe())
 
-    async def read_sensors(self, label: str | None = None, rounds: int = 3) -> dict[str, set[str]]:
-        """What each door sensor said over `rounds` sweeps; with `label`, only its board is read."""
+    def presence(self) -> dict[str, bool | None]:
+        """Each locker's parcel-presence sensor at the last poll: True (something inside),
+        False (empty) or None (no sensor fitted, or its board did not answer)."""
+        return presence_by_label(self.ctx)
+
+    async def read_sensors(
+        self,
+        label: str | None = None,
+        rounds: int = 3,
+        presence: dict[str, list[bool | None]] | None = None,
+    ) -> dict[str, set[str]]:
+        """What each door sensor said over `rounds` sweeps; with `label`, only its board is read.
+
+        `presence`, when given, is filled with what each presence sensor said in
+        the same sweeps (read with the doors: no extra request).
+        """
         channels = dict(self.ctx.channels)
         units = None
         if label is not None:
@@ -243,9 +259,30 @@ class LockerService:
             states = await self.ctx.bank.read_doors(units)
             for label, ref in channels.items():
                 seen[label].add(states[ref].value if ref in states else "unknown")
+            if presence is not None:
+                found = presence_by_label(self.ctx)
+                for label in channels:
+                    presence.setdefault(label, []).append(found.get(label))
             await asyncio.sleep(0.02)
         self.ctx.observer.selftest(self.ctx.clock.now())
         return seen
+
+    async def presence_checks(self, label: str | None = None) -> list[PresenceCheck]:
+        """Each locker's presence sensor over a short sweep, judged against the ledger
+        (`judge_presence`): what selftest shows and `kiosk doctor` reports."""
+        readings: dict[str, list[bool | None]] = {}
+        await self.read_sensors(label, presence=readings)
+        return self.judge_presence(readings)
+
+    def judge_presence(self, readings: Mapping[str, list[bool | None]]) -> list[PresenceCheck]:
+        """`readings` (label -> what its presence sensor said in a sweep) judged against
+        what the ledger says each locker holds."""
+        checks = []
+        for row in self.ctx.ledger.parcels.lockers():
+            if row.label in readings:
+                holds = row.status is LockerStatus.OCCUPIED and bool(row.parcel_id)
+                checks.append(judge_presence(row.label, row.status, holds, readings[row.label]))
+        return checks
 
     def cloud_port(self) -> Ledger:
         """The outbox and inbox the cloud link drains and fills (the ledger implements them)."""

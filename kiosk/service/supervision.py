@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from firmware_bridge.bank import BridgeError, ChannelRef, DoorState
 from kiosk.service.access import AccessFlows
 from kiosk.service.context import ServiceContext
+from kiosk.service.presence import IdleWatch
 from kiosk.service.results import DoorOutcome
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class DoorAlert:
     """Something the screen (and the technician) should know about a door."""
 
     label: str
-    kind: str  # forced | left_open | unknown | reads_again | closed_unattended
+    kind: str  # forced | left_open | unknown | reads_again | closed_unattended | occupied | missing
     open_s: float = 0.0
 
 
@@ -77,6 +78,7 @@ class DoorSupervisor:
         self.confirm_reads = max(1, confirm_reads)
         self.unknown_after = max(1, unknown_after)
         self.doors: dict[str, _Door] = {label: _Door() for label in ctx.channels}
+        self.idle = IdleWatch(ctx, self.confirm_reads)
 
     def state(self, label: str) -> DoorState:
         """What supervision believes now: OPEN, SHUT, or UNKNOWN (also before the first read)."""
@@ -96,6 +98,8 @@ class DoorSupervisor:
             reading = states.get(ref, DoorState.UNKNOWN)
             report.alerts.extend(self._track(label, reading, label in busy, now))
         self._reconcile(states, now)
+        if states:  # presence sensors: idle lockers that hold what they should not, or lost it
+            report.alerts.extend(DoorAlert(label, kind) for label, kind in self.idle.poll(states))
         return report
 
     def _reconcile(self, states: dict[ChannelRef, DoorState], now: float) -> None:

@@ -60,8 +60,8 @@ def test_kiosk_v1_identity_accepts_version_1_with_enough_channels() -> None:
 
 
 def test_kiosk_v1_identity_refuses_another_map_version() -> None:
-    with pytest.raises(WrongRegisterMap, match="wrong register-map version 2") as info:
-        V1.check_identity([2, 16], 8, where="bus 'rs485' board 3: ")
+    with pytest.raises(WrongRegisterMap, match="wrong register-map version 3") as info:
+        V1.check_identity([3, 16], 8, where="bus 'rs485' board 3: ")
     assert "bus 'rs485' board 3" in str(info.value)
     assert "flash" in info.value.fix
     assert isinstance(info.value, BridgeError)

@@ -258,17 +258,17 @@ async def test_corrupted_reply_is_a_bad_frame_then_the_retry_succeeds(make_rig: 
     assert (counters["bad_frames"], counters["timeouts"], counters["retries"]) == (1, 0, 1)
 
 
-class V2Board(SimBoard):
-    """A board flashed with some other register map (version 2)."""
+class V3Board(SimBoard):
+    """A board flashed with some other register map (version 3: v1 and v2 are known)."""
 
     def input_registers(self) -> list[int]:
-        return [2, self.channels]
+        return [3, self.channels]
 
 
 async def test_wrong_register_map_version_is_a_clear_error_at_start(make_rig: MakeRig) -> None:
-    sim = SimBus([V2Board(1, 4)])
+    sim = SimBus([V3Board(1, 4)])
     rig = await make_rig(sim, start=False)
-    with pytest.raises(WrongRegisterMap, match="wrong register-map version 2") as info:
+    with pytest.raises(WrongRegisterMap, match="wrong register-map version 3") as info:
         await rig.bank.start()
     assert "bus 'rs485' board 1" in str(info.value)
     # the port was released: another bank opens it (and finds no unit 2 there)

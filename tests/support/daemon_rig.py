@@ -37,6 +37,10 @@ SIM_BUS = "rs485"
 SIM_OPEN_DELAY_S = 0.01
 
 
+#: gpio presence_pins (rig_config's `presence`): locker i's IR sensor is BCM PRESENCE_PIN0 + i.
+PRESENCE_PIN0 = 22
+
+
 def _bus(backend: str, lockers: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The [[bus]] and [[board]] tables of a backend."""
     if backend == "gpio":
@@ -81,12 +85,20 @@ def _bus(backend: str, lockers: list[tuple[str, str]]) -> tuple[dict[str, Any], 
 
 
 def rig_config(
-    state: Path, lockers=LOCKERS, policy: dict[str, Any] | None = None, backend: str = "gpio"
+    state: Path,
+    lockers=LOCKERS,
+    policy: dict[str, Any] | None = None,
+    backend: str = "gpio",
+    presence: bool = False,
 ) -> KioskConfig:
+    """`presence` (gpio): an IR parcel-presence sensor per locker (`presence_pins`)."""
     key = state / "site-code.key"
     if not key.exists():
         key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
     bus, board = _bus(backend, lockers)
+    if presence:
+        assert backend == "gpio", "presence sensors in the daemon rig: gpio presence_pins"
+        bus["presence_pins"] = [PRESENCE_PIN0 + i for i in range(len(lockers))]
     data: dict[str, Any] = {
         "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4},
         "ledger": {"path": "ledger.db"},
@@ -123,9 +135,13 @@ class DaemonRig:
                 for lk in self.config.lockers
             }
             self.doors = GpioDoorSim(self.factory, pins)
+            presence = dict(enumerate(bus.presence_pins))
             self.bank = GpioLockBank(
                 "gpio",
-                [GpioChannel(lk.channel, *pins[lk.label]) for lk in self.config.lockers],
+                [
+                    GpioChannel(lk.channel, *pins[lk.label], presence.get(lk.channel))
+                    for lk in self.config.lockers
+                ],
                 60,
                 500,
                 debounce_ms=0,
@@ -143,6 +159,16 @@ class DaemonRig:
             self.bank = bank
         self.daemon = Daemon(self.config, bank=self.bank, notifier=notifier or Notifier(""))
         self.socket = str(self.config.api.socket)
+
+    def put(self, label: str, inside: bool = True) -> None:
+        """gpio presence_pins: the IR sensor of `label` sees something (pulls its pin low)."""
+        bus = self.config.buses[0]
+        channel = next(lk.channel for lk in self.config.lockers if lk.label == label)
+        pin = self.factory.pin(bus.presence_pins[channel])
+        if inside:
+            pin.drive_low()
+        else:
+            pin.drive_high()
 
     async def __aenter__(self) -> DaemonRig:
         await self.bank.start()  # claim the pins (pull-ups read open) ...

@@ -166,15 +166,22 @@ def modbus_spot(index: int) -> tuple[int, int]:
     return 1 + index // CHANNELS_PER_BOARD, index % CHANNELS_PER_BOARD
 
 
-def simulated_lock_bank(lockers: int) -> SimulatedLockBank:
-    """Boards for `lockers` channels on one simulated RTU bus; doors stay open until closed."""
+def simulated_lock_bank(lockers: int, presence: bool = False) -> SimulatedLockBank:
+    """Boards for `lockers` channels on one simulated RTU bus; doors stay open until closed.
+
+    `presence`: register-map v2 boards with a parcel-presence sensor per channel."""
     units = sorted({modbus_spot(i)[0] for i in range(lockers)})
     specs = [
         BoardSpec(SIM_BUS, unit, "kiosk-v1", CHANNELS_PER_BOARD, SIM_PULSE_MS, MAX_PULSE_MS)
         for unit in units
     ]
     bank = SimulatedLockBank(
-        SIM_BUS, specs, door_close_s=0, timeout_s=SIM_TIMEOUT_S, retries=SIM_RETRIES
+        SIM_BUS,
+        specs,
+        door_close_s=0,
+        timeout_s=SIM_TIMEOUT_S,
+        retries=SIM_RETRIES,
+        presence=presence,
     )
     for board in bank.sim.boards.values():
         for door in board.doors:

@@ -20,7 +20,11 @@ _DONE_TEXT = {
     "returned": "open.returned",
     "released": "open.released",
     "closed": "open.closed",
+    "not_delivered": "open.not_delivered",
+    "not_picked_up": "open.not_picked_up",
 }
+#: A closing the presence sensor refused: the door is open again, the screen says why.
+_REOPENED_TEXT = {"empty": "open.put_parcel_in", "still_inside": "open.take_parcel"}
 
 
 class OpenScreen(KioskScreen):
@@ -114,6 +118,9 @@ class OpenScreen(KioskScreen):
             kiosk.show_error(error, retry=False)
             return
         result = str(outcome.get("result", "closed"))
+        if result in _REOPENED_TEXT:  # reopened once; its next closing arrives later
+            self.query_one("#prompt", Msg).say(_REOPENED_TEXT[result], locker=self.locker)
+            return
         if self.choice == "cancel" or result == "released":
             kiosk.go_home()
             return

@@ -53,6 +53,7 @@ CALLS = [
     "audit.tail",
     "audit.verify",
     "selftest",
+    "presence.check",
     "backup",
     "lockout.reset",
     "health",

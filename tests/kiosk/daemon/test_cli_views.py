@@ -101,7 +101,9 @@ async def test_kiosk_doors_shows_each_door_open_shut_or_unknown(state):
         as_json = await run_kiosk(config, "doors", "--json")
         assert as_json.returncode == 0, as_json.stderr
         assert json.loads(as_json.stdout) == {
-            "doors": [{"label": label, "door": expected[label]} for label in LABELS]
+            "doors": [
+                {"label": label, "door": expected[label], "presence": None} for label in LABELS
+            ]
         }
 
         # The board stops answering: every door is unknown, never a guessed state.
@@ -109,7 +111,7 @@ async def test_kiosk_doors_shows_each_door_open_shut_or_unknown(state):
         await doors_are(admin, dict.fromkeys(LABELS, "unknown"))
         as_json = await run_kiosk(config, "doors", "--json")
         assert json.loads(as_json.stdout) == {
-            "doors": [{"label": label, "door": "unknown"} for label in LABELS]
+            "doors": [{"label": label, "door": "unknown", "presence": None} for label in LABELS]
         }
         _, rows = table(await run_kiosk(config, "doors"))
         assert rows == {label: ["unknown"] for label in LABELS}
