@@ -45,19 +45,37 @@ def _from_daemon(config: KioskConfig) -> list[Check]:
         with ApiClient(str(config.api.socket), timeout_s=30.0) as client:
             health = client.call("health")
             doors = client.call("doors")
+            presence = client.call("presence.check")
     except ApiError as exc:
         reason = f"the daemon runs but refused ({exc.code}): {exc}"
-        return [skip("boards", reason), skip("doors", reason)]
+        return [skip("boards", reason), skip("doors", reason), skip("presence", reason)]
     except DaemonUnreachable as exc:
         reason = f"the daemon runs (it owns the bus) but cannot be asked: {exc}"
-        return [skip("boards", reason), skip("doors", reason)]
+        return [skip("boards", reason), skip("doors", reason), skip("presence", reason)]
     seen = {(b["bus"], b["unit"]): b for b in health.get("boards", [])}
     checks = [
         _board_from_daemon(board, seen.get((board.bus, board.unit))) for board in config.boards
     ]
     states = {d["label"]: d["door"] for d in doors.get("doors", [])}
     checks.append(_doors_check(config, states, "asked the daemon"))
+    checks.append(_presence_check(presence.get("lockers", [])))
     return checks
+
+
+def _presence_check(lockers: list[dict[str, Any]]) -> Check:
+    """The daemon's sweep of the parcel-presence sensors, judged against what each locker holds."""
+    fitted = [lk for lk in lockers if any(r != "none" for r in lk.get("readings", []))]
+    if not fitted:
+        return skip("presence", "no parcel-presence sensors fitted")
+    wrong = [f"{lk['label']}: {lk['problem']}" for lk in fitted if not lk.get("ok")]
+    if wrong:
+        return fail(
+            "presence",
+            "; ".join(wrong),
+            "look in each locker named: take out what was left (then `kiosk check LABEL empty"
+            " --reason ...`), or clean, align or replace its sensor (docs/hardware.md)",
+        )
+    return ok("presence", f"{len(fitted)} sensors agree with the ledger (asked the daemon)")
 
 
 def _board_from_daemon(board: BoardConfig, info: dict[str, Any] | None) -> Check:
@@ -105,6 +123,8 @@ async def _probe(config: KioskConfig) -> list[Check]:
         checks.append(skip("doors", "no Modbus bus to read without the daemon"))
     else:
         checks.append(_doors_check(config, states, "read the bus", probed))
+    why = "judged against the ledger by the running daemon's sweep; start it to check"
+    checks.append(skip("presence", why))
     return checks
 
 

@@ -17,6 +17,7 @@ AFTER_CONFIG = (
     "serial_port",
     "boards",
     "doors",
+    "presence",
     "ledger",
     "audit_chain",
     "disk",

@@ -124,9 +124,25 @@ async def test_selftest_reports_a_presence_sensor_stuck_at_occupied_in_a_free_lo
         assert (bad["label"], bad["status"], bad["readings"]) == ("C-1", "AVAILABLE", ["occupied"])
         await admin.close()
 
+        doctor = await asyncio.to_thread(kiosk, config, "doctor", "--json")
+        assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+        checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert checks["presence"]["status"] == "fail", checks["presence"]
+        assert checks["presence"]["detail"].startswith("C-1: reads occupied in a free locker")
+        assert "kiosk check LABEL empty" in checks["presence"]["fix"]
+
+        rig.put("C-1", inside=False)  # taken out
+        doctor = await asyncio.to_thread(kiosk, config, "doctor", "--json")
+        checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert checks["presence"]["status"] == "ok", checks["presence"]
+
 
 async def test_presence_check_without_sensors_finds_nothing_wrong(state):
     async with DaemonRig(state) as rig:
+        doctor = await asyncio.to_thread(kiosk, write_config(state), "doctor", "--json")
+        checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert checks["presence"]["status"] == "skip", checks["presence"]
+        assert checks["presence"]["detail"] == "no parcel-presence sensors fitted"
         admin = AsyncApiClient(rig.socket)
         await admin.connect()
         report = await admin.call("presence.check", locker="A-1")
