@@ -27,7 +27,8 @@ class GpioDoorSim:
         self.auto_close_s = auto_close_s
         self.jammed: set[str] = set()
         self.pulses: dict[str, int] = dict.fromkeys(pins, 0)
-        self._last: dict[str, bool] = dict.fromkeys(pins, False)
+        # Per relay: the MockPin's list of state changes and how far it was read.
+        self._read: dict[str, tuple[list[Any], int]] = {}
         self._close_at: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -49,17 +50,28 @@ class GpioDoorSim:
         self._close_at.pop(label, None)
         self._pin(self.pins[label][1]).drive_low()
 
+    def _rising_edges(self, label: str, relay: int) -> int:
+        """Pulses of `relay` since the last look, from the MockPin's record of its changes.
+
+        gpiozero's own thread ends a pulse, so a pulse can begin and end
+        between two looks of a busy loop; its record still has both edges.
+        """
+        states = self._pin(relay).states
+        known, done = self._read.get(label, (None, 0))
+        if known is not states:  # first look, or the record was cleared: start after its head
+            done = 1
+        self._read[label] = (states, len(states))
+        return sum(1 for change in states[done:] if change.state)
+
     def tick(self, now: float = 0.0) -> None:
-        """Look at the relays once: a rising edge opens the door of a lock that is not jammed."""
+        """Look at the relays once: each pulse opens the door of a lock that is not jammed."""
         for label, (relay, _) in self.pins.items():
-            on = bool(self._pin(relay).state)
-            if on and not self._last[label]:
+            for _ in range(self._rising_edges(label, relay)):
                 self.pulses[label] += 1
                 if label not in self.jammed:
                     self.open(label)
                     if self.auto_close_s > 0:
                         self._close_at[label] = now + self.auto_close_s
-            self._last[label] = on
         for label, when in list(self._close_at.items()):
             if now >= when:
                 self.close(label)
@@ -77,6 +89,8 @@ class GpioDoorSim:
         its pull-up drives it high, which reads as an open door.
         """
         self.shut_all()
+        for label, (relay, _) in self.pins.items():
+            self._rising_edges(label, relay)  # what came before is not a pulse to answer
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
