@@ -269,6 +269,15 @@ EXPECTED = {
 }
 
 
+async def _idle(daemon: Daemon) -> None:
+    """Until supervision has read every door once; the first sweep ran before (it does not
+    wait on anything). Idle then: polls of shut doors write nothing."""
+    assert daemon.service is not None
+    supervisor, labels = daemon.service.supervisor, [lk.label for lk in daemon.config.lockers]
+    while any(supervisor.state(label) is DoorState.UNKNOWN for label in labels):
+        await asyncio.sleep(0.005)
+
+
 async def run(state: Path, scenario: str, codes: list[str], points: KillPoints) -> int:
     config = load_config(state / "kiosk.toml")
     inner = build_lock_bank(config)
@@ -292,7 +301,7 @@ async def run(state: Path, scenario: str, codes: list[str], points: KillPoints) 
     else:
         person = Person(str(config.api.socket))
         await person.client.connect(public=True, subscribe=True)
-        await asyncio.sleep(0.05)  # the daemon's first sweep and polls are done: idle now
+        await _idle(daemon)
         assert daemon.ledger is not None
         daemon.ledger.conn.set_trace_callback(points.sql)
         points.armed = True
