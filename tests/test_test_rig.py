@@ -1,14 +1,18 @@
-"""The test rig itself: parallel workers, one backend for the keypad flows, a broker that moves."""
+"""The test rig itself: parallel workers, one backend for the keypad flows, a broker that moves,
+fake time."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import time
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 from support.broker import Broker
+from support.clock import FakeClock
 
 
 def test_a_broker_whose_port_another_process_took_starts_on_new_ports(tmp_path: Path) -> None:
@@ -54,3 +58,17 @@ def test_the_readmes_command_runs_on_two_workers_and_shows_the_slowest_tests() -
     assert any(
         dep.startswith("pytest-xdist") for dep in config["project"]["optional-dependencies"]["test"]
     )
+
+
+async def test_fake_time_moves_only_when_something_moves_it() -> None:
+    clock = FakeClock()
+    mono, wall = clock.monotonic(), clock.now()
+    time.sleep(0.02)  # real time passes ...
+    assert (clock.monotonic(), clock.now()) == (mono, wall)  # ... fake time does not
+    clock.advance(days=1)  # the wall clock is set: monotonic timers do not see it
+    assert clock.monotonic() == mono
+    clock.elapse(90)  # time passes: both clocks, at once
+    assert clock.monotonic() == mono + 90
+    assert clock.now() == wall + timedelta(days=1, seconds=90)
+    await clock.sleep(0.25)  # the service's pause between two door readings
+    assert clock.monotonic() == mono + 90.25

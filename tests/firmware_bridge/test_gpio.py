@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
+from support.clock import FakeClock
 
 from firmware_bridge.bank import (
     BoardUnavailable,
@@ -47,16 +48,6 @@ class FlakyPin(MockPin):
         return super()._get_state()
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand (seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def factory() -> Iterator[MockFactory]:
     pin_factory = MockFactory(pin_class=FlakyPin)
@@ -81,7 +72,7 @@ async def make_bank(
             "pulse_ms": 150,
             "max_pulse_ms": 1000,
             "pin_factory": factory,
-            "clock": clock,
+            "clock": clock.monotonic,
         }
         args.update(kwargs)
         bank = GpioLockBank(BUS, CHANNELS, **args)  # type: ignore[arg-type]
@@ -310,8 +301,10 @@ async def test_debounce_ignores_a_short_flap_and_accepts_a_stable_change(
     await bank.start()
     sensor = factory.pin(5)
 
+    start = clock.monotonic()
+
     async def read_at(t_ms: float) -> DoorState:
-        clock.now = 100.0 + t_ms / 1000
+        clock.mono = start + t_ms / 1000  # t_ms after the first read
         return (await bank.read_doors())[REF0]
 
     sensor.drive_low()
@@ -347,13 +340,13 @@ async def test_debounce_is_per_channel(
     assert set((await bank.read_doors()).values()) == {DoorState.SHUT}
 
     factory.pin(6).drive_high()
-    clock.now += 0.010
+    clock.elapse(0.010)
     await bank.read_doors()
     factory.pin(13).drive_high()
-    clock.now += 0.025  # channel 1 has been open 25 ms, channel 2 for 0 ms
+    clock.elapse(0.025)  # channel 1 has been open 25 ms, channel 2 for 0 ms
     shut, open_ = DoorState.SHUT, DoorState.OPEN
     assert await bank.read_doors() == {REF0: shut, REF1: shut, REF2: shut}
-    clock.now += 0.010  # 35 ms and 10 ms
+    clock.elapse(0.010)  # 35 ms and 10 ms
     assert await bank.read_doors() == {REF0: shut, REF1: open_, REF2: shut}
 
 
@@ -371,7 +364,7 @@ async def test_failed_read_gives_unknown_and_is_counted(
 
     factory.pin(6).fail = True
     for _ in range(3):
-        clock.now += 0.1
+        clock.elapse(0.1)
         doors = await bank.read_doors()
         assert doors[REF1] is DoorState.UNKNOWN
         assert doors[REF0] is DoorState.OPEN  # the other doors still read
@@ -380,7 +373,7 @@ async def test_failed_read_gives_unknown_and_is_counted(
     assert len(outage_logs) == 1  # an outage is logged once, not per poll
 
     factory.pin(6).fail = False
-    clock.now += 0.1
+    clock.elapse(0.1)
     assert (await bank.read_doors())[REF1] is DoorState.SHUT
     assert any("reads again" in r.getMessage() for r in caplog.records)
     assert bank.describe()[0].counters["read_errors"] == 3

@@ -200,6 +200,7 @@ class Broker:
                 log_type error
                 log_type warning
                 log_type notice
+                log_type subscribe
                 allow_anonymous true
                 max_queued_messages 100000
                 set_tcp_nodelay true
@@ -286,6 +287,13 @@ class Broker:
             tail = self.log.read_text()[-2000:]
             raise RuntimeError(f"{self.kind} did not start: {tail}") from None
         return True
+
+    def subscriptions(self, topic: str) -> int:
+        """How many SUBSCRIBEs to exactly `topic` Mosquitto has logged (`log_type subscribe`:
+        `<time>: <client id> <qos> <topic>`), so a test can wait for a subscriber, not sleep."""
+        self.require("a subscription log")
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        return sum(1 for line in lines if line.endswith(f" {topic}") and ": " in line)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to anyone (clients see the TCP connection drop)."""

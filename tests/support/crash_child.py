@@ -2,6 +2,7 @@
 
     python tests/support/crash_child.py --db FILE --key HEX --code CODE \
         --scenario delivery|pickup --kill-at N
+    python tests/support/crash_child.py --serve      (a fork server: support.fork_server)
 
 The ledger FILE is already set up (the parcel announced; for a pickup, also
 delivered). The child builds the real service on it with a GpioLockBank over
@@ -49,6 +50,7 @@ from kiosk.config.model import PolicyConfig  # noqa: E402
 from kiosk.service.locker_service import LockerService  # noqa: E402
 from support.child_run import KillCounter, say  # noqa: E402
 from support.clock import FakeClock  # noqa: E402
+from support.fork_server import SERVE, serve  # noqa: E402
 from support.physics import GpioDoorPhysics  # noqa: E402
 from support.rig import build_bank  # noqa: E402
 
@@ -172,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", required=True, help="the delivery or pickup code to type")
     parser.add_argument("--scenario", required=True, choices=sorted(EXPECTED_RESULT))
     parser.add_argument("--kill-at", type=int, required=True, help="0: count the points only")
+    if argv is None and sys.argv[1:] == [SERVE]:
+        return serve(main)
     args = parser.parse_args(argv)
     points = KillPoints(args.kill_at)
     status = asyncio.run(run(args.db, bytes.fromhex(args.key), args.code, args.scenario, points))

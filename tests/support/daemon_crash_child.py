@@ -57,12 +57,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import select
-import signal
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +76,7 @@ from kiosk.daemon.app import Daemon  # noqa: E402
 from kiosk.daemon.notify import Notifier  # noqa: E402
 from kiosk.wiring import build_lock_bank  # noqa: E402
 from support.child_run import ChildRun, KillCounter, say  # noqa: E402
+from support.fork_server import SERVE, ForkPool, serve  # noqa: E402
 
 SCENARIOS = ("delivery", "pickup", "collection", "doesnt_fit", "two_couriers", "recover")
 #: The SQL statements that change the file (or bracket a change).
@@ -272,6 +269,15 @@ EXPECTED = {
 }
 
 
+async def _idle(daemon: Daemon) -> None:
+    """Until supervision has read every door once; the first sweep ran before (it does not
+    wait on anything). Idle then: polls of shut doors write nothing."""
+    assert daemon.service is not None
+    supervisor, labels = daemon.service.supervisor, [lk.label for lk in daemon.config.lockers]
+    while any(supervisor.state(label) is DoorState.UNKNOWN for label in labels):
+        await asyncio.sleep(0.005)
+
+
 async def run(state: Path, scenario: str, codes: list[str], points: KillPoints) -> int:
     config = load_config(state / "kiosk.toml")
     inner = build_lock_bank(config)
@@ -295,7 +301,7 @@ async def run(state: Path, scenario: str, codes: list[str], points: KillPoints) 
     else:
         person = Person(str(config.api.socket))
         await person.client.connect(public=True, subscribe=True)
-        await asyncio.sleep(0.05)  # the daemon's first sweep and polls are done: idle now
+        await _idle(daemon)
         assert daemon.ledger is not None
         daemon.ledger.conn.set_trace_callback(points.sql)
         points.armed = True
@@ -321,106 +327,23 @@ async def run(state: Path, scenario: str, codes: list[str], points: KillPoints) 
 # ChildRun: tests/support/child_run.py
 
 
-class ChildPool:
-    """Fork servers (`--serve`): each child is a fork of a process that has imported
-    everything already, so a kill point costs a fork, not a Python start-up (~0.2 s)."""
+class ChildPool(ForkPool):
+    """Fork servers (`--serve`, support.fork_server) of this script: each child is a fork
+    of a process that has imported everything already, so a kill point costs a fork,
+    not a Python start-up (~0.2 s)."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._idle: asyncio.Queue[asyncio.subprocess.Process] = asyncio.Queue()
-        self._servers: list[asyncio.subprocess.Process] = []
+        super().__init__(Path(__file__), size, CHILD_TIMEOUT_S)
         self._jobs = 0
 
-    async def __aenter__(self) -> ChildPool:
-        for _ in range(self.size):
-            server = await asyncio.create_subprocess_exec(
-                sys.executable,
-                __file__,
-                "--serve",
-                cwd=_TESTS.parent,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-            )
-            self._servers.append(server)
-            self._idle.put_nowait(server)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        for server in self._servers:
-            if server.stdin is not None:
-                server.stdin.close()  # the server ends after the job it is running
-        for server in self._servers:
-            try:
-                await asyncio.wait_for(server.wait(), 5.0)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
-
-    async def run(self, state: Path, scenario: str, codes: list[str], kill_at: int) -> ChildRun:
+    async def child(self, state: Path, scenario: str, codes: list[str], kill_at: int) -> ChildRun:
         """Run one child on `state`; it dies at point `kill_at` (0: never)."""
         argv = ["--state", str(state), "--scenario", scenario, "--kill-at", str(kill_at)]
         for flag, code in zip(("--code", "--code2"), codes, strict=False):
             argv += [flag, code]
         self._jobs += 1
         out, err = state / f"child-{self._jobs}.out", state / f"child-{self._jobs}.err"
-        server = await self._idle.get()
-        try:
-            assert server.stdin is not None and server.stdout is not None
-            job = {"argv": argv, "out": str(out), "err": str(err)}
-            server.stdin.write(json.dumps(job).encode() + b"\n")
-            await server.stdin.drain()
-            line = await asyncio.wait_for(server.stdout.readline(), CHILD_TIMEOUT_S + 5)
-        finally:
-            self._idle.put_nowait(server)
-        if not line.strip().lstrip(b"-").isdigit():
-            raise RuntimeError(f"fork server answered {line!r} for {argv}")
-        lines = out.read_text().splitlines() if out.exists() else []
-        return ChildRun(kill_at, int(line), lines, err.read_text() if err.exists() else "")
-
-
-def serve() -> int:
-    """`--serve`: one job per stdin line ({"argv", "out", "err"}); fork, wait, print the status.
-
-    The status is the child's exit code, or minus the signal that ended it
-    (-9: SIGKILL), as `subprocess` reports it; 124 if it ran past CHILD_TIMEOUT_S.
-    """
-    for line in sys.stdin:
-        job = json.loads(line)
-        sys.stdout.flush()
-        pid = os.fork()
-        if pid == 0:
-            _child(job)
-        print(_wait(pid), flush=True)
-    return 0
-
-
-def _child(job: dict[str, Any]) -> None:
-    """In the fork: stdout and stderr to the job's files, run it, never return."""
-    code = 70
-    try:
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        for fd, path in ((1, job["out"]), (2, job["err"])):
-            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
-        code = main(job["argv"])
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def _wait(pid: int) -> int:
-    pidfd = os.pidfd_open(pid)  # readable once the child has ended
-    try:
-        ended = select.select([pidfd], [], [], CHILD_TIMEOUT_S)[0]
-    finally:
-        os.close(pidfd)
-    if not ended:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        return 124
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        return await self.run(argv, kill_at, out, err)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", default="", help="the code the person types")
     parser.add_argument("--code2", default="", help="two_couriers: the second courier's code")
     parser.add_argument("--kill-at", type=int, required=True, help="0: count the points only")
-    if argv is None and sys.argv[1:] == ["--serve"]:
-        return serve()
+    if argv is None and sys.argv[1:] == [SERVE]:
+        return serve(main)
     args = parser.parse_args(argv)
     points = KillPoints(args.kill_at)
     codes = [c for c in (args.code, args.code2) if c]

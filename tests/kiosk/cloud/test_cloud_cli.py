@@ -83,10 +83,12 @@ async def test_reserve_then_deliver_with_the_printed_code_and_open_remotely(rig,
 
 
 async def test_watch_reports_events_in_order(rig, broker):
+    events = f"{PREFIX}/{SITE}/events"
+    before = broker.subscriptions(events)
     watch = asyncio.create_task(
         kiosk_cloud(broker, "watch", "--site", SITE, "--count", "2", "--json")
     )
-    await asyncio.sleep(1.0)  # subscribed by now
+    await wait_for(lambda: broker.subscriptions(events) > before, timeout=30)  # it listens now
     rig.daemon.service.set_service("C-1", False, "watch test")
     rig.daemon.service.set_service("C-1", True, "watch test")
     rc, out, err = await watch

@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 from support.child_run import ChildRun, Commits
 from support.clock import FakeClock
+from support.fork_server import ForkPool
 from support.invariants import check_invariants
 from support.rig import build_bank
 
@@ -45,7 +45,8 @@ CHILD = TESTS / "support" / "crash_child.py"
 PARCEL = "P-1"
 #: Where P-1 goes: the smallest M locker (DEFAULT_LOCKERS of tests/support/rig.py).
 HOME = "B-1"
-#: Children run two at a time (Python start-up dominates: ~0.2 s each).
+#: Children run two at a time, each a fork of a server that has imported everything
+#: (support.fork_server): a kill point costs a fork, not a Python start-up.
 WORKERS = 2
 CHILD_TIMEOUT_S = 60.0
 #: As the child's: a late door must not turn into a second pulse.
@@ -58,32 +59,19 @@ POLICY = PolicyConfig(door_open_timeout_s=5.0, unlock_retries=1)
 # ChildRun: tests/support/child_run.py
 
 
-async def _run_child(db: Path, key: bytes, code: str, scenario: str, kill_at: int) -> ChildRun:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(CHILD),
-        "--db",
-        str(db),
-        "--key",
-        key.hex(),
-        "--code",
-        code,
-        "--scenario",
-        scenario,
-        "--kill-at",
-        str(kill_at),
-        cwd=TESTS.parent,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), CHILD_TIMEOUT_S)
-    except BaseException:  # timeout or the test cancelled: never leave the child behind
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    return ChildRun(kill_at, proc.returncode, out.decode().splitlines(), err.decode())
+def _argv(db: Path, key: bytes, code: str, scenario: str, kill_at: int) -> list[str]:
+    return [
+        *("--db", str(db), "--key", key.hex(), "--code", code),
+        *("--scenario", scenario, "--kill-at", str(kill_at)),
+    ]
+
+
+async def _run_child(
+    pool: ForkPool, db: Path, key: bytes, code: str, scenario: str, kill_at: int
+) -> ChildRun:
+    """One child on the ledger `db`; it dies at point `kill_at` (0: never)."""
+    out, err = Path(f"{db}.out"), Path(f"{db}.err")
+    return await pool.run(_argv(db, key, code, scenario, kill_at), kill_at, out, err)
 
 
 # --- the bank, set up and recovered in this process ----------------------------
@@ -258,9 +246,16 @@ async def test_sigkill_at_every_point_then_recover(tmp_path: Path, scenario: str
     code = await _set_up(setup, key, scenario)
     assert not Path(f"{setup}-wal").exists(), "the set-up ledger must be one file to copy"
 
+    async with ForkPool(CHILD, WORKERS, CHILD_TIMEOUT_S) as pool:
+        await _kill_everywhere(tmp_path, pool, setup, key, code, scenario)
+
+
+async def _kill_everywhere(
+    tmp_path: Path, pool: ForkPool, setup: Path, key: bytes, code: str, scenario: str
+) -> None:
     count_db = tmp_path / "count.db"
     shutil.copyfile(setup, count_db)
-    counted = await _run_child(count_db, key, code, scenario, 0)
+    counted = await _run_child(pool, count_db, key, code, scenario, 0)
     assert counted.returncode == 0, f"counting run failed:\n{counted.tail()}"
     total = int(counted.lines[-1].split()[1])
     points = counted.points()
@@ -268,13 +263,10 @@ async def test_sigkill_at_every_point_then_recover(tmp_path: Path, scenario: str
     assert any(w.startswith("after door") and "opened" in w for w in points.values())
     commits = Commits.find(points)
 
-    workers = asyncio.Semaphore(WORKERS)
-
     async def crash(n: int) -> tuple[Path, ChildRun]:
         db = tmp_path / f"kill-{n:03}.db"
         shutil.copyfile(setup, db)
-        async with workers:
-            return db, await _run_child(db, key, code, scenario, n)
+        return db, await _run_child(pool, db, key, code, scenario, n)  # WORKERS at a time
 
     tasks = [asyncio.create_task(crash(n)) for n in range(1, total + 1)]
     failures: list[str] = []

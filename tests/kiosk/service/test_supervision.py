@@ -72,10 +72,12 @@ async def test_door_left_open_raises_once_and_prompts_again(bank):
     parcel = bank.service.announce(Size.M)
     opened = await bank.service.submit_code(parcel.delivery_code)
     await settle(bank, 1)
-    await asyncio.sleep(0.2)
+    bank.clock.elapse(0.1)
+    assert not (await bank.service.supervise()).alerts  # open 0.1 s of 0.15: not yet
+    bank.clock.elapse(0.1)
     first = await bank.service.supervise()
     assert [a.kind for a in first.alerts] == ["left_open"]
-    await asyncio.sleep(0.2)
+    bank.clock.elapse(0.2)
     again = await bank.service.supervise()
     assert [a.kind for a in again.alerts] == ["left_open"]  # the prompt repeats ...
     assert len(events(bank, "door.left_open")) == 1  # ... the alarm does not

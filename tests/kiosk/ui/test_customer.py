@@ -153,7 +153,8 @@ async def test_idle_timeout_goes_home(rig):
         await pilot.press("1", "2")
         assert isinstance(app.screen, CodeScreen)
         now[0] += 59  # not yet idle long enough: the half-typed code stays
-        await pilot.pause(1.2)  # the idle check runs every second
+        app._idle_check()  # what its once-a-second timer runs, now, with no second waited
+        await pilot.pause()
         assert isinstance(app.screen, CodeScreen)
-        now[0] += 2
+        now[0] += 2  # idle long enough: the timer's next run goes home
         await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="idle return home")

@@ -25,8 +25,8 @@ async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path, ba
         assert "Out of order" in screen_text(app)
         assert "reconnecting" in screen_text(app).lower()
         await pilot.press(*"123456", "enter")  # typing at a dead bank does nothing bad
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, UnreachableScreen) and app.link.attempts >= 2
+        await until(pilot, lambda: app.link.attempts >= 2, what="a second reconnect attempt")
+        assert isinstance(app.screen, UnreachableScreen)
 
         # The same state dir, so the same socket path.
         async with DaemonRig(tmp_path, backend=backend) as again:
