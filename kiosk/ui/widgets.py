@@ -139,7 +139,12 @@ class CodeDisplay(Static):
 
     def set_digits(self, digits: str) -> None:
         self.digits = digits
-        self.update("\n".join(" ".join([row] * len(digits)) or " " for row in MASK))
+        self.update(masked(len(digits)))
+
+
+def masked(count: int) -> str:
+    """What `count` typed digits look like: MASK's rows, a dot per digit."""
+    return "\n".join(" ".join([row] * count) or " " for row in MASK)
 
 
 class BigLabel(Horizontal):
