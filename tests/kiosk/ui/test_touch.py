@@ -8,23 +8,18 @@ pixels with that display's least cell: at least 48 px each way, keys at least
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Tab
-from ui_support import DISPLAYS, Display, click, make_app, screen_text, until
+from textual.widgets import Button, Tab
+from ui_screens import SCREENS
+from ui_support import DISPLAYS, Display, make_app, screen_text, until
 
 import kiosk.ui.app as kiosk_app_module
-from kiosk.ui.app import KioskApp
-from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen
-from kiosk.ui.screens.maintenance import MaintenanceScreen
-from kiosk.ui.screens.modals import PinModal, ReasonModal
-from kiosk.ui.screens.notice import ErrorScreen
 from kiosk.ui.widgets import BigLabel, CodeDisplay, Keypad
 
 #: The least tap target, each way (the issue's rule, WCAG 2.5.5 asks 44 px).
@@ -32,56 +27,6 @@ TARGET_PX = 48
 #: The least height of a key and of the typed code's dots, per display.
 KEY_PX = {"800x480": 48, "1280x800": 80, "1920x1080": 80}
 CODE_PX = {"800x480": 40, "1280x800": 60, "1920x1080": 60}
-PIN = "471108"
-
-
-async def _home(app: KioskApp, pilot: Any, admin: Any) -> None:
-    pass
-
-
-async def _entry(app: KioskApp, pilot: Any, admin: Any) -> None:
-    await pilot.press(*"1234")
-    await until(pilot, lambda: isinstance(app.screen, CodeScreen))
-
-
-async def _open(app: KioskApp, pilot: Any, admin: Any) -> None:
-    parcel = await admin.call("parcels.announce", size="M")
-    await pilot.press(*parcel["delivery_code"], "enter")
-    await until(pilot, lambda: isinstance(app.screen, OpenScreen))
-
-
-async def _error(app: KioskApp, pilot: Any, admin: Any) -> None:
-    await pilot.press(*"000000", "enter")
-    await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
-
-
-async def _pin(app: KioskApp, pilot: Any, admin: Any) -> None:
-    await pilot.press("f2")
-    await until(pilot, lambda: isinstance(app.screen, PinModal))
-
-
-async def _maintenance(app: KioskApp, pilot: Any, admin: Any) -> None:
-    await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
-    await pilot.press("f2", *PIN, "enter")
-    await until(pilot, lambda: isinstance(app.screen, MaintenanceScreen))
-    await until(pilot, lambda: app.screen.query_one("#grid", DataTable).row_count == 4)
-
-
-async def _reason(app: KioskApp, pilot: Any, admin: Any) -> None:
-    await _maintenance(app, pilot, admin)
-    await click(pilot, "#out")
-    await until(pilot, lambda: isinstance(app.screen, ReasonModal))
-
-
-SCREENS: dict[str, Callable[[KioskApp, Any, Any], Awaitable[None]]] = {
-    "home": _home,
-    "entry": _entry,
-    "open": _open,
-    "error": _error,
-    "pin": _pin,
-    "maintenance": _maintenance,
-    "reason": _reason,
-}
 
 
 def targets(app: App[Any]) -> list[tuple[str, Widget, int]]:
