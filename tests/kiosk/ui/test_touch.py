@@ -121,7 +121,11 @@ async def test_a_locker_label_is_plain_letters():
     async with app.run_test(size=(40, 6)) as pilot:
         await pilot.pause()
         label = app.query_one(BigLabel)
-        lines = [strip.text for strip in label.render_lines(label.region.reset_offset)]
+        lines = [
+            strip.text
+            for widget in label.query("*")
+            for strip in widget.render_lines(widget.region.reset_offset)
+        ]
         assert any("B-1" in line for line in lines), lines
         assert not any(ch in line for line in lines for ch in "╭╮╰╯├┤─│┌└")
         assert label.region.height >= 3  # a plate three rows tall
