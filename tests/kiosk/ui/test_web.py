@@ -241,10 +241,18 @@ async def test_a_courier_taps_the_code_and_a_customer_types_theirs(bank, tmp_pat
                     return body
             return None
 
+        screen: Screen | None = None
+
         async def seen(predicate: Any, what: str) -> Any:
             deadline = time.monotonic() + 60
             while not (found := predicate()):
-                assert time.monotonic() < deadline, f"never saw {what}: {events[-5:]}"
+                if time.monotonic() > deadline:
+                    shown = ""
+                    if screen is not None:
+                        await screen.page.screenshot(path=str(tmp_path / "never.png"))
+                        (tmp_path / "sent.json").write_text(json.dumps(screen.sent))
+                        shown = screen.text()[-400:]
+                    raise AssertionError(f"never saw {what}: {events[-5:]}; page: {shown!r}")
                 await asyncio.sleep(0.05)
             return found
 
@@ -283,7 +291,6 @@ async def test_a_courier_taps_the_code_and_a_customer_types_theirs(bank, tmp_pat
                 ),
                 "the delivery finish",
             )
-            await screen.page.focus(".xterm-helper-textarea")
             await screen.page.keyboard.type(parcel["pickup_code"])
             await screen.page.keyboard.press("Enter")
             await seen(lambda: opened(parcel["parcel_id"], "pickup"), "the pickup door open")
