@@ -42,6 +42,8 @@ pytestmark = pytest.mark.skipif(
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[A-Za-z~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 #: The least terminal cell height the issue asks for, per display (a key of three rows
 #: is then at least 80 px and 48 px tall).
+#: The pressed mark's background (kiosk.tcss `-pressed`) as the terminal receives it.
+AMBER = b"48;2;255;212;0"
 CELL_HEIGHT_PX = {"800x480": 16, "1280x800": 27, "1920x1080": 27}
 
 
@@ -269,7 +271,22 @@ async def test_a_courier_taps_the_code_and_a_customer_types_theirs(bank, tmp_pat
                 await screen.page.touchscreen.tap(x, y)
 
             code = parcel["delivery_code"]
-            await tap("home", code[0])
+            # A finger held on the first key: the key turns amber before the finger lifts.
+            cdp = await screen.page.context.new_cdp_session(screen.page)
+            region = regions["home"][f"key-{code[0]}"]
+            point = {
+                "x": left + (region.x + region.width / 2) * width,
+                "y": top + (region.y + region.height / 2) * height,
+            }
+            before = len(screen.received)
+            await cdp.send(
+                "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]}
+            )
+            deadline = time.monotonic() + 30
+            while AMBER not in b"".join(screen.received[before:]):
+                assert time.monotonic() < deadline, "a finger on a key never showed"
+                await asyncio.sleep(0.05)
+            await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
             await screen.wait_text("Your code")
             for digit in code[1:]:
                 await tap("entry", digit)
