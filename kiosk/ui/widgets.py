@@ -10,16 +10,16 @@ from textual.containers import Grid, Horizontal
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.message import Message
-from textual.renderables.digits import DIGITS
-from textual.widgets import Button, Digits, Static
+from textual.widget import Widget
+from textual.widgets import Button, Static
 
 from kiosk.ui.i18n import Texts
 
 if TYPE_CHECKING:
     from kiosk.ui.host import KioskHost
 
-#: What one typed digit looks like on the screen.
-MASK = "•"
+#: What one typed digit looks like on the screen: a dot two rows tall (rows of the mask).
+MASK = ("▟▙", "▜▛")
 #: The longest code or PIN the keypad takes (codes and PINs are 6-10 digits).
 MAX_DIGITS = 12
 
@@ -38,6 +38,30 @@ def texts_of(node: DOMNode) -> Texts:
     return cast("KioskHost", host if host is not None else node.app).texts
 
 
+class TapFeedback:
+    """Mixin: shows `-pressed` from the moment a finger (or the mouse) is down on the widget.
+
+    A touch screen has no hover, so this is what says "got it". The mark stays at
+    least FLASH_S after the finger lifts, so a quick tap is seen too.
+    """
+
+    FLASH_S = 0.15
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        cast(Widget, self).add_class("-pressed")
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self._release()
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        widget = cast(Widget, self)
+        if widget.has_class("-pressed"):
+            widget.set_timer(self.FLASH_S, lambda: widget.remove_class("-pressed"))
+
+
 class Msg(Static):
     """A catalogue text: keeps its key and fields, and re-reads them on a language switch."""
 
@@ -54,7 +78,7 @@ class Msg(Static):
         self.update(texts_of(self).t(self.key, **self.fmt) if self.key else "")
 
 
-class TButton(Button):
+class TButton(TapFeedback, Button):
     """A button labelled from the catalogue; public screens' buttons never take focus.
 
     Focus stays with the screen, so Enter always means "OK" for the code being
@@ -86,11 +110,9 @@ class Keypad(Grid):
         yield _Key("ok", "key.ok")
 
 
-class _Key(Static):
+class _Key(TapFeedback, Static):
     """One keypad key. Not a Button: a Button ignores a second tap while it still shows the
     first (about 0.2 s), and a person typing "55" must get two fives."""
-
-    FLASH_S = 0.15
 
     def __init__(self, key: str, catalogue_key: str = "") -> None:
         label = texts_of(self).t(catalogue_key) if catalogue_key else key
@@ -99,8 +121,8 @@ class _Key(Static):
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
-        self.add_class("-pressed")
-        self.set_timer(self.FLASH_S, lambda: self.remove_class("-pressed"))
+        self.add_class("-pressed")  # a click without a mouse-down (a scripted one) shows too
+        self._release()
         self.post_message(Keypad.Pressed(self.key))
 
     def relabel(self) -> None:
@@ -109,7 +131,7 @@ class _Key(Static):
 
 
 class CodeDisplay(Static):
-    """The digits typed so far, masked: one • per digit, never the digit itself."""
+    """The digits typed so far, masked: one big dot (MASK) per digit, never the digit itself."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
@@ -117,18 +139,26 @@ class CodeDisplay(Static):
 
     def set_digits(self, digits: str) -> None:
         self.digits = digits
-        self.update(" ".join(MASK * len(digits)) or " ")
+        self.update(masked(len(digits)))
+
+
+def masked(count: int) -> str:
+    """What `count` typed digits look like: MASK's rows, a dot per digit."""
+    return "\n".join(" ".join([row] * count) or " " for row in MASK)
 
 
 class BigLabel(Horizontal):
-    """A locker label in large type (Textual's 3x3 Digits), or bold plain text if it cannot."""
+    """A locker label in plain bold type on an amber plate three rows tall.
+
+    Plain letters, exactly as printed on the door: drawn with box glyphs (Textual's
+    Digits) "B-1" read as "8-1". The page makes the cell large (docs/ui.md).
+    """
 
     def __init__(self, label: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id, classes="big-label")
         self.label = label
 
     def compose(self) -> ComposeResult:
-        yield Digits("", classes="big")
         yield Static("", classes="big-text")
 
     def on_mount(self) -> None:
@@ -137,14 +167,10 @@ class BigLabel(Horizontal):
     def show(self, label: str) -> None:
         self.label = label
         try:
-            digits, text = self.query_one(Digits), self.query_one(".big-text", Static)
+            text = self.query_one(".big-text", Static)
         except NoMatches:
             return  # not composed yet: on_mount shows self.label
-
-        large = bool(label) and all(ch in DIGITS for ch in label.upper())
-        digits.display, text.display = large, not large
-        digits.update(label.upper() if large else "")
-        text.update("" if large else label)
+        text.update(label)
 
 
 class TopBar(Horizontal):

@@ -1,4 +1,7 @@
-"""Snapshots of each keypad screen at 80x24, in English and German (pytest-textual-snapshot).
+"""Snapshots of each keypad screen, in English and German (pytest-textual-snapshot).
+
+They are taken at the grid the web page gives a 1280x800 display (ui_support.KIOSK,
+measured by test_web.py), the home and code screens also at 800x480 and 1920x1080.
 
 `snap_compare` runs the app with its own event loop (`App.run`), so the real
 daemon runs on another loop in a thread here; the app talks to it over its
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 from support.daemon_rig import DaemonRig
 from textual.widgets import DataTable, Input, ProgressBar
-from ui_support import SIZE, click, make_app, until
+from ui_support import DISPLAYS, KIOSK, click, make_app, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.door import OpenScreen
@@ -88,9 +91,9 @@ async def settled(pilot) -> None:
 
 
 def snap(snap_compare, bank: ThreadedRig, lang: str, run_before) -> bool:  # type: ignore[no-untyped-def]
-    """The keypad app on `bank` in `lang`, at SIZE, compared after `run_before`."""
+    """The keypad app on `bank` in `lang`, at KIOSK, compared after `run_before`."""
     return snap_compare(
-        make_app(bank.socket, language=lang), terminal_size=SIZE, run_before=run_before
+        make_app(bank.socket, language=lang), terminal_size=KIOSK, run_before=run_before
     )
 
 
@@ -104,6 +107,16 @@ async def door_opened(pilot, code: str) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_home(snap_compare, bank, lang):
     assert snap(snap_compare, bank, lang, settled)
+
+
+@pytest.mark.parametrize("name", ["800x480", "1920x1080"])
+def test_home_and_code_on_other_displays(snap_compare, bank, name):
+    async def typed(pilot):
+        await settled(pilot)
+        await pilot.press("1", "2", "3", "4")
+
+    app = make_app(bank.socket, language="en")
+    assert snap_compare(app, terminal_size=DISPLAYS[name].grid, run_before=typed)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -155,7 +168,7 @@ def test_lockout(snap_compare, tmp_path, lang):
     with ThreadedRig(tmp_path, policy={"max_failures": 1, "backoff_first_s": 90}) as rig:
         # A stopped clock: the countdown shows the daemon's 90 s, not whatever is left.
         app = make_app(rig.socket, language=lang, clock=lambda: 1000.0)
-        assert snap_compare(app, terminal_size=SIZE, run_before=locked)
+        assert snap_compare(app, terminal_size=KIOSK, run_before=locked)
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -164,7 +177,7 @@ def test_unreachable(snap_compare, tmp_path, lang):
         await until(pilot, lambda: isinstance(pilot.app.screen, UnreachableScreen))
 
     app = make_app(str(tmp_path / "nobody.sock"), language=lang)
-    assert snap_compare(app, terminal_size=SIZE, run_before=down)
+    assert snap_compare(app, terminal_size=KIOSK, run_before=down)
 
 
 @pytest.mark.parametrize("lang", LANGS)

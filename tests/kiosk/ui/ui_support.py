@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from textual.widgets import Button, Digits, Static
@@ -12,6 +13,29 @@ from textual.widgets import Button, Digits, Static
 from kiosk.ui.app import KioskApp
 
 SIZE = (80, 24)
+
+
+@dataclass(frozen=True)
+class Display:
+    """A display and what the web page gives the app on it (test_web.py measures both)."""
+
+    pixels: tuple[int, int]  # the browser's viewport, width x height
+    grid: tuple[int, int]  # the app's terminal, columns x rows
+    cell: tuple[int, int]  # the least terminal cell, width x height px
+
+    def px(self, columns: int, rows: int) -> tuple[int, int]:
+        """The least size in pixels of `columns` x `rows` cells on this display."""
+        return columns * self.cell[0], rows * self.cell[1]
+
+
+#: The page's fit (kiosk/ui/page/app_index.html) on the three displays the kiosk is built for.
+DISPLAYS = {
+    "800x480": Display((800, 480), (80, 20), (10, 24)),
+    "1280x800": Display((1280, 800), (71, 20), (18, 39)),
+    "1920x1080": Display((1920, 1080), (80, 20), (24, 53)),
+}
+#: The grid of the snapshots: what a 1280x800 display shows.
+KIOSK = DISPLAYS["1280x800"].grid
 
 
 def make_app(socket: str, **kw: Any) -> KioskApp:
