@@ -271,7 +271,7 @@ if [ -e "$(R $ETC/kiosk.toml)" ]; then
     say "kept $ETC/kiosk.toml"
 else
     install_file 0644 "$SRC/config/kiosk.toml" $ETC/kiosk.toml
-    say "wrote $ETC/kiosk.toml: edit it for this bank (docs/operations.md, step 5)"
+    say "wrote $ETC/kiosk.toml: edit it for this bank (docs/operations.md, section 3)"
 fi
 if [ -e "$(R $ETC/site-code.key)" ]; then
     say "kept $ETC/site-code.key"
