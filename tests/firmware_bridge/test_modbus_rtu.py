@@ -22,7 +22,11 @@ from firmware_bridge.modbus import (
 from firmware_bridge.simboard import PtyLink, SimBoard, SimBus, serve_pty
 
 BUS = "rs485"
-TIMEOUT_S = 0.05
+#: A reply is awaited this long: far more than any answer takes on a loaded machine,
+#: so a test that expects answers never sees a timeout it did not make.
+TIMEOUT_S = 1.0
+#: The tests that wait out a silence (a dead board, a lost frame) wait this long instead.
+SILENCE_TIMEOUT_S = 0.25
 PULSE_MS = 300
 
 
@@ -150,7 +154,7 @@ async def test_silent_board_reads_unknown_logs_once_and_recovery_once(
     make_rig: MakeRig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="firmware_bridge")
-    rig = await make_rig()
+    rig = await make_rig(timeout_s=SILENCE_TIMEOUT_S)
     rig.sim[2].silent = True
     for _ in range(3):
         doors = await rig.bank.read_doors()
@@ -180,7 +184,7 @@ async def test_silent_board_reads_unknown_logs_once_and_recovery_once(
 async def test_a_board_back_from_an_outage_is_set_up_again_before_its_next_unlock(
     make_rig: MakeRig,
 ) -> None:
-    rig = await make_rig()
+    rig = await make_rig(timeout_s=SILENCE_TIMEOUT_S)
     rig.sim[2].silent = True
     await rig.bank.read_doors()
     rig.sim[2].pulse_ms = 500  # it lost power: its pulse register is back at the default
@@ -195,7 +199,7 @@ async def test_a_board_back_from_an_outage_is_set_up_again_before_its_next_unloc
 async def test_one_silent_board_at_start_does_not_stop_the_others(make_rig: MakeRig) -> None:
     sim = SimBus.of(units=2, channels=4, open_delay_s=0.01)
     sim[2].silent = True
-    rig = await make_rig(sim)
+    rig = await make_rig(sim, timeout_s=SILENCE_TIMEOUT_S)
     assert [i.online for i in rig.bank.describe()] == [True, False]
     sim[2].silent = False
     await rig.bank.unlock(ChannelRef(BUS, 2, 1))  # set up on the way
@@ -208,7 +212,7 @@ async def test_no_board_answering_at_start_fails_with_the_wiring_checklist(
 ) -> None:
     sim = SimBus.of(units=2, channels=4)
     sim.silent = True
-    rig = await make_rig(sim, start=False)
+    rig = await make_rig(sim, start=False, timeout_s=SILENCE_TIMEOUT_S)
     with pytest.raises(BoardUnavailable, match=r"no board answered at units 1, 2") as info:
         await rig.bank.start()
     assert "baud rate" in info.value.fix
@@ -224,7 +228,7 @@ async def test_slow_reply_within_the_timeout_is_not_a_fault(make_rig: MakeRig) -
 
 
 async def test_a_dropped_request_is_retried_and_counted(make_rig: MakeRig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(timeout_s=SILENCE_TIMEOUT_S)
     rig.sim.drop_next()
     doors = await rig.bank.read_doors()
     assert set(doors.values()) == {DoorState.SHUT}
@@ -234,7 +238,7 @@ async def test_a_dropped_request_is_retried_and_counted(make_rig: MakeRig) -> No
 
 
 async def test_an_unlock_whose_reply_is_lost_is_not_sent_twice(make_rig: MakeRig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(timeout_s=SILENCE_TIMEOUT_S)
     rig.sim.drop_next(applied=True)  # the board pulses; its acknowledgement is lost
     await rig.bank.unlock(ChannelRef(BUS, 1, 2))
     assert len(rig.sim[1].pulses) == 1  # the coil read back 1: not re-sent mid-pulse
@@ -242,7 +246,7 @@ async def test_an_unlock_whose_reply_is_lost_is_not_sent_twice(make_rig: MakeRig
 
 
 async def test_an_unlock_lost_on_the_way_is_sent_again(make_rig: MakeRig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(timeout_s=SILENCE_TIMEOUT_S)
     rig.sim.drop_next()  # the board never saw it
     await rig.bank.unlock(ChannelRef(BUS, 1, 2))
     assert len(rig.sim[1].pulses) == 1
@@ -250,7 +254,7 @@ async def test_an_unlock_lost_on_the_way_is_sent_again(make_rig: MakeRig) -> Non
 
 
 async def test_corrupted_reply_is_a_bad_frame_then_the_retry_succeeds(make_rig: MakeRig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(timeout_s=SILENCE_TIMEOUT_S)
     rig.sim.corrupt_next()
     doors = await rig.bank.read_doors()
     assert set(doors.values()) == {DoorState.SHUT}
@@ -267,7 +271,7 @@ class V3Board(SimBoard):
 
 async def test_wrong_register_map_version_is_a_clear_error_at_start(make_rig: MakeRig) -> None:
     sim = SimBus([V3Board(1, 4)])
-    rig = await make_rig(sim, start=False)
+    rig = await make_rig(sim, start=False, timeout_s=SILENCE_TIMEOUT_S)
     with pytest.raises(WrongRegisterMap, match="wrong register-map version 3") as info:
         await rig.bank.start()
     assert "bus 'rs485' board 1" in str(info.value)
