@@ -50,7 +50,8 @@ def build_lock_bank(
 ) -> LockBank:
     """One LockBank for every bus in config. `pin_factory` overrides gpiozero's for gpio buses.
 
-    `bus_observer` (firmware_bridge.modbus.bus.RequestObserver) is told of every Modbus request.
+    `bus_observer` (firmware_bridge.modbus.bus.RequestObserver) is told of every Modbus and
+    kerong-cu request.
     """
     banks: dict[str, LockBank] = {}
     for bus in config.buses:
@@ -79,7 +80,7 @@ def build_lock_bank(
             except ValueError as exc:
                 raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
         elif bus.kind == "kerong-cu":
-            banks[bus.name] = _kerong_bank(config, bus)
+            banks[bus.name] = _kerong_bank(config, bus, bus_observer)
         else:  # simulated: the built-in board on a pty, through the real Modbus backend
             from firmware_bridge.simboard.bank import SimulatedLockBank
 
@@ -90,7 +91,7 @@ def build_lock_bank(
     return MultiBank(banks)
 
 
-def _kerong_bank(config: KioskConfig, bus: BusConfig) -> LockBank:
+def _kerong_bank(config: KioskConfig, bus: BusConfig, observer: Any) -> LockBank:
     """One KerongLockBank per kerong-cu bus: it owns that bus's serial port."""
     from firmware_bridge.kerong import KerongBoardSpec, KerongBus, KerongBusSettings, KerongLockBank
 
@@ -103,7 +104,7 @@ def _kerong_bank(config: KioskConfig, bus: BusConfig) -> LockBank:
         if b.bus == bus.name
     ]
     try:
-        return KerongLockBank(KerongBus(settings), specs)
+        return KerongLockBank(KerongBus(settings, observer=observer), specs)
     except ValueError as exc:
         raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
 

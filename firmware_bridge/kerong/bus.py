@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import serial
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 #: The factory line setting every source gives for KR-CU boards: 19200 baud, 8N1.
 DEFAULT_BAUDRATE = 19200
+
+#: Told of every request once it is done: (bus, board, seconds, answered), as the Modbus
+#: bus's RequestObserver (the metrics exporter counts both alike).
+RequestObserver = Callable[[str, int, float, bool], None]
 
 
 @dataclass(frozen=True)
@@ -91,12 +96,15 @@ def _check_device(bus: str, device: str) -> None:
 class KerongBus:
     """One serial port, one lock; `unlock` and `status` are the two requests a bank needs."""
 
-    def __init__(self, settings: KerongBusSettings) -> None:
+    def __init__(
+        self, settings: KerongBusSettings, *, observer: RequestObserver | None = None
+    ) -> None:
         if not settings.device:
             raise ValueError(f"bus {settings.name!r}: a kerong-cu bus needs a serial device")
         if settings.timeout_s <= 0 or settings.retries < 0:
             raise ValueError(f"bus {settings.name!r}: timeout_s must be > 0 and retries >= 0")
         self.settings = settings
+        self._observer = observer
         self._lock = asyncio.Lock()
         self._port: serial.Serial | None = None
         # The port is touched by one worker thread at a time; this guards close() against it.
@@ -148,7 +156,9 @@ class KerongBus:
         async with self._lock:
             port = self._open_port()
             self.health(board).requests += 1
+            start = time.monotonic()
             await asyncio.to_thread(self._write, port, frame)
+            self._observe(board, start, True)
 
     async def status(self, board: int) -> codec.Status:
         """Every hook and IR bit of `board` (command 0x30, reply 0x35); BoardSilent if none."""
@@ -159,6 +169,7 @@ class KerongBus:
         async with self._lock:
             port = self._open_port()
             health.requests += 1
+            start = time.monotonic()
             for attempt in range(attempts):
                 if attempt:
                     health.retries += 1
@@ -167,16 +178,22 @@ class KerongBus:
                     if health.online is False:
                         log.warning("bus %r: Kerong board %d answers again", self.name, board)
                     health.online = True
+                    self._observe(board, start, True)
                     return reply
                 if heard:
                     health.bad_frames += 1
                     garbage = True
                 else:
                     health.timeouts += 1
+            self._observe(board, start, False)
         if health.online is not False:
             log.warning("bus %r: Kerong board %d stopped answering", self.name, board)
         health.online = False
         raise BoardSilent(self.name, board, attempts, garbage)
+
+    def _observe(self, board: int, start: float, answered: bool) -> None:
+        if self._observer is not None:
+            self._observer(self.name, board, time.monotonic() - start, answered)
 
     def _open_port(self) -> serial.Serial:
         if self._port is None:
