@@ -32,6 +32,9 @@ class SimKerongBoard:
     unlocks: list[int] = field(default_factory=list)
     silent: bool = False
     corrupt: bool = False
+    #: Seconds a simulated person keeps an unlocked door open before pushing it shut (None:
+    #: never; a test calls `shut`).
+    auto_close_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.closed:
@@ -46,6 +49,9 @@ class SimKerongBoard:
             if frame.lock < self.locks:
                 self.unlocks.append(frame.lock)
                 self.closed.discard(frame.lock)
+                if self.auto_close_s is not None:
+                    loop = asyncio.get_running_loop()
+                    loop.call_later(self.auto_close_s, self.shut, frame.lock)
             return b""
         if frame.cmd != codec.CMD_STATUS or self.silent:
             return b""

@@ -1,15 +1,19 @@
-"""build_lock_bank with a kerong-cu bus: the daemon's bank, on the simulated KR-CU line's pty."""
+"""build_lock_bank with a kerong-cu bus on the simulated KR-CU line's pty, and the simulator
+as the process a person runs `kiosk run` against."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 
 from firmware_bridge.bank import BoardUnavailable, ChannelRef, DoorState, last_presence
-from firmware_bridge.kerong import KerongLockBank
+from firmware_bridge.kerong import KerongBoardSpec, KerongBus, KerongBusSettings, KerongLockBank
 from firmware_bridge.kerong.sim import SimKerongBoard, SimKerongLine, serve_kerong_pty
 from firmware_bridge.multibank import MultiBank
 from kiosk.config import load_config
@@ -75,3 +79,43 @@ async def test_a_line_at_the_wrong_baud_rate_does_not_start_and_says_why(tmp_pat
     finally:
         await bank.close()
         await link.stop()
+
+
+async def test_the_simulator_runs_as_a_process_for_kiosk_run(tmp_path):
+    link = tmp_path / "ttyKERONG"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "firmware_bridge.kerong",
+        "--boards",
+        "0,3",
+        "--locks",
+        "12",
+        "--occupied",
+        "1",
+        "--auto-close",
+        "0.2",
+        "--link",
+        str(link),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        path = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
+        assert path == str(link)
+        bus = KerongBus(KerongBusSettings("cu", path, timeout_s=0.5, retries=2))
+        bank = KerongLockBank(bus, [KerongBoardSpec("cu", 3, 12, ir_sensors=True)])
+        await bank.start()
+        try:
+            await bank.unlock(ChannelRef("cu", 3, 5))
+            assert last_presence(bank)[ChannelRef("cu", 3, 1)] is True
+            deadline = asyncio.get_running_loop().time() + 60
+            while (await bank.read_doors())[ChannelRef("cu", 3, 5)] is not DoorState.SHUT:
+                assert asyncio.get_running_loop().time() < deadline, "the door never shut"
+                await asyncio.sleep(0.05)
+        finally:
+            await bank.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+    assert not link.exists()
