@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from firmware_bridge.bank import LockBank
 from firmware_bridge.multibank import MultiBank
 from kiosk.clock import Clock
-from kiosk.config.model import BoardConfig, KioskConfig
+from kiosk.config.model import BoardConfig, BusConfig, KioskConfig
 from kiosk.domain.codes import parse_code_key
 from kiosk.domain.errors import ConfigError
 from kiosk.ledger.db import Ledger
@@ -41,6 +41,7 @@ def _board_spec(board: BoardConfig) -> BoardSpec:
         pulse_ms=board.pulse_ms,
         max_pulse_ms=board.max_pulse_ms,
         sensor_open_high=board.sensor_open_high,
+        ir_sensors=board.ir_sensors,
     )
 
 
@@ -49,7 +50,8 @@ def build_lock_bank(
 ) -> LockBank:
     """One LockBank for every bus in config. `pin_factory` overrides gpiozero's for gpio buses.
 
-    `bus_observer` (firmware_bridge.modbus.bus.RequestObserver) is told of every Modbus request.
+    `bus_observer` (firmware_bridge.modbus.bus.RequestObserver) is told of every Modbus and
+    kerong-cu request.
     """
     banks: dict[str, LockBank] = {}
     for bus in config.buses:
@@ -77,6 +79,8 @@ def build_lock_bank(
                 )
             except ValueError as exc:
                 raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
+        elif bus.kind == "kerong-cu":
+            banks[bus.name] = _kerong_bank(config, bus, bus_observer)
         else:  # simulated: the built-in board on a pty, through the real Modbus backend
             from firmware_bridge.simboard.bank import SimulatedLockBank
 
@@ -85,6 +89,24 @@ def build_lock_bank(
                 bus.name, specs, bus.door_close_s, bus.timeout_s, bus.retries, observer=bus_observer
             )
     return MultiBank(banks)
+
+
+def _kerong_bank(config: KioskConfig, bus: BusConfig, observer: Any) -> LockBank:
+    """One KerongLockBank per kerong-cu bus: it owns that bus's serial port."""
+    from firmware_bridge.kerong import KerongBoardSpec, KerongBus, KerongBusSettings, KerongLockBank
+
+    settings = KerongBusSettings(
+        bus.name, bus.device or "", bus.baudrate, bus.timeout_s, bus.retries
+    )
+    specs = [
+        KerongBoardSpec(b.bus, b.unit, b.channels, ir_sensors=b.ir_sensors)
+        for b in config.boards
+        if b.bus == bus.name
+    ]
+    try:
+        return KerongLockBank(KerongBus(settings, observer=observer), specs)
+    except ValueError as exc:
+        raise ConfigError(str(config.source), f"bus {bus.name!r}", str(exc)) from exc
 
 
 def _gpio_bank(config: KioskConfig, name: str, pin_factory: Any) -> LockBank:

@@ -47,6 +47,8 @@ class BoardSpec:
     max_pulse_ms: int = 2000
     #: Input level of an open door, for profiles that let it be set (waveshare-relay-d).
     sensor_open_high: bool | None = None
+    #: kerong-cu boards only (firmware_bridge.kerong); a Modbus board says its own sensors.
+    ir_sensors: bool = False
 
 
 @dataclass

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config.model import (
+    KERONG_BAUDRATE,
+    KERONG_UNITS,
     BoardConfig,
     BusConfig,
     KioskConfig,
@@ -26,7 +28,7 @@ from kiosk.config.model import (
     MqttConfig,
     PolicyConfig,
 )
-from kiosk.config.schema import SECTIONS, FilePath, Invalid, Key, Section, toml_type
+from kiosk.config.schema import KERONG, SECTIONS, FilePath, Invalid, Key, Section, toml_type
 from kiosk.domain.errors import ConfigError
 
 #: The key named in errors about the file as a whole (unreadable, not TOML).
@@ -200,6 +202,8 @@ class _Parser:
                 continue
         if len(self.errors) > before:
             raise _Skip()
+        if selected == KERONG and "baudrate" not in values:
+            values["baudrate"] = KERONG_BAUDRATE  # the boards' factory rate, not Modbus's default
         return section.cls(**values)
 
     def read_value(self, key: Key, table: Mapping[str, Any], prefix: str) -> Any:
@@ -288,6 +292,25 @@ class _Parser:
                     "only a waveshare-relay-d board has it (a kiosk-v1 board reads 1 = open; "
                     "a gpio bus sets its own sensor_open_high)",
                 )
+            if bus.kind == KERONG:
+                self.check_kerong_board(where, board)
+            elif board.profile == KERONG:
+                self.fail(
+                    f"{where}.profile",
+                    f"'kerong-cu' is only for a board on a kerong-cu bus; bus {bus.name!r} is "
+                    f"{bus.kind}",
+                )
+            elif board.unit == 0:
+                self.fail(
+                    f"{where}.unit",
+                    f"must be 1 to 247 on a {bus.kind} bus (0 is the Modbus broadcast address)",
+                )
+            if board.ir_sensors and bus.kind != KERONG:
+                self.fail(
+                    f"{where}.ir_sensors",
+                    "only a kerong-cu board has it (a Modbus board says its own presence "
+                    "sensors; a gpio bus lists presence_pins)",
+                )
             if bus.kind == "gpio":
                 self.check_gpio_board(where, board, bus)
             elif board.profile == "gpio":
@@ -300,6 +323,22 @@ class _Parser:
                 self.fail(
                     f"bus[{i}]", 'a gpio bus needs exactly one [[board]] (unit 1, profile "gpio")'
                 )
+
+    def check_kerong_board(self, where: str, board: BoardConfig) -> None:
+        if board.profile != KERONG:
+            self.fail(
+                f"{where}.profile", f"must be 'kerong-cu' on a kerong-cu bus, got {board.profile!r}"
+            )
+        if board.unit not in KERONG_UNITS:
+            self.fail(
+                f"{where}.unit",
+                f"must be the board's address switch, 0 to 15, on a kerong-cu bus, "
+                f"got {board.unit}",
+            )
+        if board.channels > 16:
+            self.fail(
+                f"{where}.channels", f"a kerong-cu board has 1 to 16 locks, got {board.channels}"
+            )
 
     def check_gpio_board(self, where: str, board: BoardConfig, bus: BusConfig) -> None:
         if board.unit != 1:

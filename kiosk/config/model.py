@@ -7,8 +7,13 @@ from pathlib import Path
 
 from kiosk.domain.sizes import Size
 
-BUS_KINDS = ("modbus-rtu", "modbus-tcp", "gpio", "simulated")
-BOARD_PROFILES = ("kiosk-v1", "waveshare-relay-d", "gpio")
+BUS_KINDS = ("modbus-rtu", "modbus-tcp", "gpio", "simulated", "kerong-cu")
+BOARD_PROFILES = ("kiosk-v1", "waveshare-relay-d", "gpio", "kerong-cu")
+
+#: A kerong-cu bus's baud rate when its config gives none: the boards' factory setting.
+KERONG_BAUDRATE = 19200
+#: Board addresses a KR-CU board can be set to (its address switch; unit in the config).
+KERONG_UNITS = range(0, 16)
 
 #: No lock output may ever be energised longer than this, whatever the config says (ms).
 ABSOLUTE_MAX_PULSE_MS = 5000
@@ -58,6 +63,8 @@ class BusConfig:
     simulated: the built-in simulated board serves every unit of the bus;
           `door_close_s` (0 = never) is how long its simulated person keeps a
           door open before shutting it.
+    kerong-cu: Kerong KR-CU boards on RS-485, their own protocol (not Modbus):
+          `device` (the TOML key `port`), `baudrate` (19200 unless given).
     """
 
     name: str
@@ -97,6 +104,8 @@ class BoardConfig:
     #: waveshare-relay-d only: True when an input is active while its door is open (the
     #: default); False for contacts that close when the door shuts. None: the profile's own.
     sensor_open_high: bool | None = None
+    #: kerong-cu only: IR sensors fitted, one per lock (their bits are parcel presence).
+    ir_sensors: bool = False
 
 
 @dataclass(frozen=True)

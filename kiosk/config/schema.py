@@ -270,7 +270,7 @@ class Section:
         return tuple(dict.fromkeys(k.name for k in self.keys))
 
 
-RTU, TCP, GPIO, SIM = BUS_KINDS
+RTU, TCP, GPIO, SIM, KERONG = BUS_KINDS
 _ID = Text(r"[A-Za-z0-9_-]{1,64}", "1 to 64 characters of A-Z a-z 0-9 _ -")
 _NAME = Text(r"[A-Za-z0-9_-]{1,32}", "1 to 32 characters of A-Z a-z 0-9 _ -")
 _LABEL = Text(r"[A-Za-z0-9-]{1,16}", "1 to 16 characters of A-Z a-z 0-9 -")
@@ -286,6 +286,7 @@ _LISTEN = Text(
     r"|[1-5]\d{4}|[1-9]\d{0,3})",
     "HOST:PORT, such as 127.0.0.1:9108 ([::1]:9108 for IPv6)",
 )
+_UNIT_NOTE = " (0 only for a kerong-cu board)"
 _PULSE_NOTE = f"; the hard cap ABSOLUTE_MAX_PULSE_MS is {ABSOLUTE_MAX_PULSE_MS}"
 
 SECTIONS: tuple[Section, ...] = (
@@ -321,12 +322,16 @@ SECTIONS: tuple[Section, ...] = (
         keys=(
             Key("name", _NAME, required=True),
             Key("kind", OneOf(BUS_KINDS), required=True),
-            Key("port", _DEVICE, required=True, attr="device", kinds=(RTU,)),
-            Key("baudrate", IntChoice(STANDARD_BAUDRATES, "a standard baud rate"), kinds=(RTU,)),
+            Key("port", _DEVICE, required=True, attr="device", kinds=(RTU, KERONG)),
+            Key(
+                "baudrate",
+                IntChoice(STANDARD_BAUDRATES, "a standard baud rate"),
+                kinds=(RTU, KERONG),
+            ),
             Key("host", _HOST, required=True, kinds=(TCP,)),
             Key("port", Int(1, 65535), required=True, attr="tcp_port", kinds=(TCP,)),
-            Key("timeout_s", Float(0.01, 10), kinds=(RTU, TCP, SIM)),
-            Key("retries", Int(0, 10), kinds=(RTU, TCP, SIM)),
+            Key("timeout_s", Float(0.01, 10), kinds=(RTU, TCP, SIM, KERONG)),
+            Key("retries", Int(0, 10), kinds=(RTU, TCP, SIM, KERONG)),
             Key("poll_ms", Int(10, 10_000)),
             Key("relay_pins", IntList(0, MAX_BCM_PIN, 64), required=True, kinds=(GPIO,)),
             Key("sensor_pins", IntList(0, MAX_BCM_PIN, 64), required=True, kinds=(GPIO,)),
@@ -346,12 +351,13 @@ SECTIONS: tuple[Section, ...] = (
         array=True,
         keys=(
             Key("bus", _NAME, required=True),
-            Key("unit", Int(1, 247), required=True),
+            Key("unit", Int(0, 247, _UNIT_NOTE), required=True),
             Key("profile", OneOf(BOARD_PROFILES)),
             Key("channels", Int(1, 64)),
             Key("pulse_ms", Int(50, ABSOLUTE_MAX_PULSE_MS, _PULSE_NOTE)),
             Key("max_pulse_ms", Int(50, ABSOLUTE_MAX_PULSE_MS, _PULSE_NOTE)),
             Key("sensor_open_high", Bool()),
+            Key("ir_sensors", Bool()),
         ),
     ),
     Section(
@@ -363,7 +369,7 @@ SECTIONS: tuple[Section, ...] = (
             Key("label", _LABEL, required=True),
             Key("size", SizeValue(), required=True),
             Key("bus", _NAME, required=True),
-            Key("unit", Int(1, 247), required=True),
+            Key("unit", Int(0, 247, _UNIT_NOTE), required=True),
             Key("channel", Int(0, 63), required=True),
         ),
     ),

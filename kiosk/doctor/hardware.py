@@ -105,11 +105,10 @@ async def _probe(config: KioskConfig) -> list[Check]:
     for bus in config.buses:
         boards = [b for b in config.boards if b.bus == bus.name]
         if bus.kind not in ("modbus-rtu", "modbus-tcp"):
-            why = (
-                "the simulated board lives inside the daemon"
-                if bus.kind == "simulated"
-                else "GPIO pins are read only by the daemon"
-            )
+            why = {
+                "simulated": "the simulated board lives inside the daemon",
+                "kerong-cu": "a kerong-cu line is read only by the daemon",
+            }.get(bus.kind, "GPIO pins are read only by the daemon")
             checks += [skip(f"board {b.bus}/{b.unit}", f"{why}; start it to check") for b in boards]
             continue
         for result in await _probe_bus(bus, boards):

@@ -77,10 +77,10 @@ def key_files(config: KioskConfig) -> list[Check]:
 
 
 def serial_ports(config: KioskConfig, user: str = SERVICE_USER) -> list[Check]:
-    """Each modbus-rtu bus's port exists and its mode lets the service user open it."""
-    rtu = [b for b in config.buses if b.kind == "modbus-rtu"]
+    """Each serial bus's port (modbus-rtu, kerong-cu) exists and the service user may open it."""
+    rtu = [b for b in config.buses if b.kind in ("modbus-rtu", "kerong-cu")]
     if not rtu:
-        return [skip("serial_port", "no modbus-rtu bus in the config")]
+        return [skip("serial_port", "no modbus-rtu or kerong-cu bus in the config")]
     try:
         account = pwd.getpwnam(user)
         uid = account.pw_uid

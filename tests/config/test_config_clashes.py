@@ -120,7 +120,7 @@ def test_modbus_tcp_bus_maps_port_to_tcp_port(write, doc):
         (
             {"host": "h", "port": 502, "baudrate": 9600},
             "bus[0].baudrate",
-            "only for a modbus-rtu bus, not a modbus-tcp one",
+            "only for a kerong-cu or modbus-rtu bus, not a modbus-tcp one",
         ),
     ],
 )
@@ -137,7 +137,7 @@ def test_simulated_bus_takes_no_wire_keys(write, doc, refused):
     err = refused(write(doc))
     assert (err.key, err.reason) == (
         "bus[0].port",
-        "only for a modbus-rtu or modbus-tcp bus, not a simulated one",
+        "only for a kerong-cu or modbus-rtu or modbus-tcp bus, not a simulated one",
     )
 
 
@@ -212,7 +212,7 @@ GPIO_ERRORS = [
     (
         lambda d: d["bus"][0].update(baudrate=9600),
         "bus[0].baudrate",
-        "only for a modbus-rtu bus, not a gpio one",
+        "only for a kerong-cu or modbus-rtu bus, not a gpio one",
     ),
 ]
 

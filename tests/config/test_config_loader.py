@@ -135,9 +135,24 @@ def _set(path: str, value: object) -> Callable[[Doc], None]:
 
 
 BAD_VALUES = [
-    ("board.0.unit", 300, "board[0].unit", "must be an integer from 1 to 247, got 300"),
-    ("board.0.unit", "1", "board[0].unit", "must be an integer from 1 to 247, got string '1'"),
-    ("board.0.unit", True, "board[0].unit", "must be an integer from 1 to 247, got boolean True"),
+    (
+        "board.0.unit",
+        300,
+        "board[0].unit",
+        "must be an integer from 0 to 247 (0 only for a kerong-cu board), got 300",
+    ),
+    (
+        "board.0.unit",
+        "1",
+        "board[0].unit",
+        "must be an integer from 0 to 247 (0 only for a kerong-cu board), got string '1'",
+    ),
+    (
+        "board.0.unit",
+        True,
+        "board[0].unit",
+        "must be an integer from 0 to 247 (0 only for a kerong-cu board), got boolean True",
+    ),
     ("board.0.channels", 65, "board[0].channels", "must be an integer from 1 to 64, got 65"),
     ("board.0.channels", 0, "board[0].channels", "must be an integer from 1 to 64, got 0"),
     ("board.0.pulse_ms", 20, "board[0].pulse_ms", None),

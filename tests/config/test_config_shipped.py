@@ -40,7 +40,12 @@ def test_shipped_configs_load(path):
 
 
 def test_examples_are_there():
-    assert {p.name for p in SHIPPED} == {"kiosk.toml", "gpio.toml", "simulated.toml"}
+    assert {p.name for p in SHIPPED} == {
+        "kiosk.toml",
+        "gpio.toml",
+        "simulated.toml",
+        "kerong-cu.toml",
+    }
 
 
 def test_default_config_is_the_design_example():
@@ -76,6 +81,15 @@ def test_simulated_example_has_two_units():
     config = load_config(CONFIG_DIR / "examples" / "simulated.toml")
     assert [b.kind for b in config.buses] == ["simulated"]
     assert sorted(b.unit for b in config.boards) == [1, 2]
+
+
+def test_kerong_example_is_two_cu16_boards_on_one_line():
+    config = load_config(CONFIG_DIR / "examples" / "kerong-cu.toml")
+    assert [(b.kind, b.baudrate) for b in config.buses] == [("kerong-cu", 19200)]
+    assert [(b.unit, b.profile, b.ir_sensors) for b in config.boards] == [
+        (0, "kerong-cu", True),
+        (1, "kerong-cu", False),
+    ]
 
 
 def test_every_accepted_key_is_documented_in_kiosk_toml():
