@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import __version__
+from kiosk.doctor.local import DAEMON_UNIT, SCREEN_UNITS
 from kiosk.domain.errors import ConfigError
 
 JOURNAL_LINES = 1000
 AUDIT_ROWS = 200
-UNITS = ("kiosk.service", "kiosk-ui.service")
+UNITS = (DAEMON_UNIT, *SCREEN_UNITS)
 LIBRARIES = (
     "pymodbus",
     "pyserial",

@@ -19,7 +19,9 @@ from kiosk.ledger import readout
 #: The daemon's user (systemd/kiosk.sysusers): the one that must open the serial ports.
 SERVICE_USER = "kiosk"
 #: The units `kiosk doctor` expects active (systemd/).
-UNITS = ("kiosk.service", "kiosk-ui.service")
+DAEMON_UNIT = "kiosk.service"
+#: The screens a bank may run: the console keypad, or the web screen and its kiosk browser.
+SCREEN_UNITS = ("kiosk-ui.service", "kiosk-web.service", "kiosk-browser.service")
 #: Below either, the disk of the ledger fails the check.
 MIN_FREE_BYTES = 200 * 1024 * 1024
 MIN_FREE_FRACTION = 0.05
@@ -227,24 +229,37 @@ def clock(run: Runner = run_command) -> list[Check]:
 def units(
     run: Runner = run_command, systemd_dir: Path = Path("/run/systemd/system")
 ) -> list[Check]:
-    """The daemon's and the screen's units are active."""
+    """The daemon's unit and every enabled screen unit are active; some screen is enabled."""
     if not systemd_dir.is_dir():
         return [skip("units", "systemd is not running here (a container, or another init)")]
-    out = []
-    for unit in UNITS:
-        done = run(["systemctl", "is-active", unit])
+    enabled = []
+    for unit in SCREEN_UNITS:
+        done = run(["systemctl", "is-enabled", unit])
         if done is None:
             return [skip("units", "systemctl is not installed here")]
-        state = done.stdout.strip() or "unknown"
-        if state == "active":
-            out.append(ok(f"unit {unit}", "active"))
-        else:
-            out.append(
-                fail(
-                    f"unit {unit}",
-                    state,
-                    f"`systemctl enable --now {unit}`; why it stopped: "
-                    f"`journalctl -u {unit} -n 50`",
-                )
+        if done.stdout.strip() == "enabled":
+            enabled.append(unit)
+    out = [_active(run, unit) for unit in (DAEMON_UNIT, *enabled)]
+    if not enabled:
+        out.append(
+            fail(
+                "unit screen",
+                "no screen unit is enabled: the panel stays dark",
+                "console keypad: `systemctl enable --now kiosk-ui.service`; touch panel in a "
+                "browser: `systemctl enable --now kiosk-web.service kiosk-browser.service` "
+                "(docs/ui.md)",
             )
+        )
     return out
+
+
+def _active(run: Runner, unit: str) -> Check:
+    done = run(["systemctl", "is-active", unit])
+    state = (done.stdout.strip() if done is not None else "") or "unknown"
+    if state == "active":
+        return ok(f"unit {unit}", "active")
+    return fail(
+        f"unit {unit}",
+        state,
+        f"`systemctl enable --now {unit}`; why it stopped: `journalctl -u {unit} -n 50`",
+    )

@@ -230,3 +230,47 @@ def test_checks_that_cannot_apply_here_are_skipped_with_the_reason(tmp_path):
     no_systemd = local.units(run=lambda argv: None, systemd_dir=tmp_path / "no-systemd")
     assert [c.status for c in no_systemd] == ["skip"]
     assert "systemd is not running here" in no_systemd[0].detail
+
+
+class FakeSystemctl:
+    """systemctl's answers on a bank (this machine runs no systemd): unit -> (enabled, active)."""
+
+    def __init__(self, units: dict[str, tuple[str, str]]) -> None:
+        self.units = units
+
+    def __call__(self, argv):
+        import subprocess
+
+        verb, unit = argv[1], argv[2]
+        enabled, active = self.units.get(unit, ("disabled", "inactive"))
+        return subprocess.CompletedProcess(argv, 0, enabled if verb == "is-enabled" else active, "")
+
+
+def test_the_enabled_screen_is_checked_whichever_it_is(tmp_path):
+    booted = tmp_path / "systemd"  # stands for /run/systemd/system: systemd is PID 1
+    booted.mkdir()
+
+    def rows(units):
+        found = local.units(run=FakeSystemctl(units), systemd_dir=booted)
+        return [(c.name, c.status) for c in found]
+
+    console = {"kiosk.service": ("enabled", "active"), "kiosk-ui.service": ("enabled", "active")}
+    assert rows(console) == [("unit kiosk.service", "ok"), ("unit kiosk-ui.service", "ok")]
+    browser = {
+        "kiosk.service": ("enabled", "active"),
+        "kiosk-web.service": ("enabled", "active"),
+        "kiosk-browser.service": ("enabled", "failed"),
+    }
+    assert rows(browser) == [
+        ("unit kiosk.service", "ok"),
+        ("unit kiosk-web.service", "ok"),
+        ("unit kiosk-browser.service", "fail"),
+    ]
+    dark = local.units(
+        run=FakeSystemctl({"kiosk.service": ("enabled", "active")}), systemd_dir=booted
+    )
+    assert [(c.name, c.status) for c in dark] == [
+        ("unit kiosk.service", "ok"),
+        ("unit screen", "fail"),
+    ]
+    assert "kiosk-ui.service" in dark[1].fix and "kiosk-browser.service" in dark[1].fix
