@@ -106,6 +106,11 @@ class LockerConfig:
     bus: str
     unit: int
     channel: int
+    #: Where the door sits in the bank's front, for a picture of it (optional, 1-based):
+    #: its column from the left, its row from the top, and how many rows it spans.
+    column: int | None = None
+    row: int | None = None
+    rows: int | None = None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 23040
 #: gpiozero pin factories; "" lets gpiozero pick (or $GPIOZERO_PIN_FACTORY).
 PIN_FACTORIES = ("", "lgpio", "mock", "native", "pigpio", "rpigpio")
 
+#: A bank's front, for the optional [[locker]] column / row / rows keys (1-based).
+MAX_BANK_COLUMNS, MAX_BANK_ROWS = 64, 32
+
 #: Highest BCM GPIO number on a Raspberry Pi's 40-pin header.
 MAX_BCM_PIN = 27
 
@@ -365,6 +368,9 @@ SECTIONS: tuple[Section, ...] = (
             Key("bus", _NAME, required=True),
             Key("unit", Int(1, 247), required=True),
             Key("channel", Int(0, 63), required=True),
+            Key("column", Int(1, MAX_BANK_COLUMNS)),
+            Key("row", Int(1, MAX_BANK_ROWS)),
+            Key("rows", Int(1, MAX_BANK_ROWS)),
         ),
     ),
     Section(

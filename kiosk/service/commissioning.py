@@ -1,0 +1,79 @@
+"""Commissioning a new bank: scan a bus for boards, and open channels one by one to map them.
+
+The daemon owns the bus, so `kiosk hardware scan` (with the daemon running)
+and every opening of `kiosk hardware map` come through here. A scan only
+reads. An opening is audited (`hardware.map_open`, with bus, unit and
+channel) in its own committed row before the pulse, like a technician's
+opening of a locker, even for channels no locker has yet; a channel that IS a
+configured locker's is refused (it may hold a parcel: `kiosk open` journals
+that properly).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firmware_bridge.bank import BridgeError, ChannelRef, CommissioningBank, DoorState
+from kiosk.domain.errors import BadRequest, HardwareError
+from kiosk.service.context import ServiceContext
+
+#: Profiles a channel can be opened with (the board's kind; see firmware_bridge.modbus.profiles).
+MAP_PROFILES = ("kiosk-v1", "waveshare-relay-d")
+
+
+class Commissioning:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def _bank(self) -> CommissioningBank:
+        bank = self.ctx.bank
+        if not isinstance(bank, CommissioningBank):
+            raise BadRequest("This bank's hardware cannot be scanned or mapped.")
+        return bank
+
+    async def scan(self, bus: str, units: range, timeout_s: float) -> list[dict[str, Any]]:
+        """The boards that answered on `bus` among `units` (reads only, nothing is audited)."""
+        try:
+            found = await self._bank().scan(bus, list(units), timeout_s)
+        except BridgeError as exc:
+            raise BadRequest(f"Cannot scan bus {bus!r}: {exc}") from None
+        return [board.to_dict() for board in found]
+
+    async def map_open(
+        self, bus: str, unit: int, channel: int, profile: str, actor: str
+    ) -> dict[str, Any]:
+        """Audit, pulse channel `channel` of board `unit`, and watch its door for a while.
+
+        Returns the board's channel count and what its door sensor said:
+        "open" once seen open within the policy's door_open_timeout_s, else the
+        last reading ("shut", or "unknown" if it could not be read).
+        """
+        if profile not in MAP_PROFILES:
+            raise BadRequest(f"profile must be one of {', '.join(MAP_PROFILES)}.")
+        ref = ChannelRef(bus, unit, channel)
+        taken = next((lb for lb, r in self.ctx.channels.items() if r == ref), None)
+        if taken is not None:
+            raise BadRequest(
+                f"Channel {ref} is locker {taken}'s already: open it with `kiosk open {taken}`."
+            )
+        bank = self._bank()
+        ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        with ledger.tx():
+            ledger.audit.record(
+                now, actor, "hardware.map_open", str(ref), bus=bus, unit=unit, channel=channel
+            )
+        try:
+            channels = await bank.commission_open(ref, profile)
+        except BridgeError as exc:
+            raise HardwareError(f"Channel {ref} was not opened: {exc}") from None
+        door = await self._watch(bank, ref, profile)
+        return {"bus": bus, "unit": unit, "channel": channel, "channels": channels, "door": door}
+
+    async def _watch(self, bank: CommissioningBank, ref: ChannelRef, profile: str) -> str:
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + self.ctx.policy.door_open_timeout_s
+        while True:
+            state = await bank.commission_door(ref, profile)
+            if state is DoorState.OPEN or clock.monotonic() >= deadline:
+                return state.value
+            await self.ctx.sleep(self.ctx.poll_s)
