@@ -182,3 +182,10 @@ class CommissioningBank(Protocol):
     async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
         """One reading of `ref`'s door sensor (its board alone is read)."""
         ...
+
+
+@runtime_checkable
+class HasCommissioning(Protocol):
+    """A LockBank that hands its commissioning to a helper object (ModbusLockBank)."""
+
+    def commissioning(self) -> CommissioningBank: ...

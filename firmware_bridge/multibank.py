@@ -10,6 +10,7 @@ from firmware_bridge.bank import (
     CommissioningBank,
     DoorState,
     FoundBoard,
+    HasCommissioning,
     LockBank,
     Presence,
     Units,
@@ -60,6 +61,8 @@ class MultiBank:
         bank = self.banks.get(bus)
         if bank is None:
             raise UnknownChannel(f"no bus named {bus!r}")
+        if isinstance(bank, HasCommissioning):
+            return bank.commissioning()
         if not isinstance(bank, CommissioningBank):
             raise UnknownChannel(
                 f"bus {bus!r} cannot be scanned or mapped: its channels are its configured pins",

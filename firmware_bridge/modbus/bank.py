@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from firmware_bridge.bank import (
@@ -13,7 +13,6 @@ from firmware_bridge.bank import (
     BridgeError,
     ChannelRef,
     DoorState,
-    FoundBoard,
     Presence,
     Units,
     UnknownChannel,
@@ -127,7 +126,8 @@ class ModbusLockBank:
                 raise ValueError(f"Modbus bus {name!r} has no board")
         self._check_s = check_s
         self._started = False
-        self._commissioner = Commissioner()
+        specs = {key: board.spec for key, board in self._boards.items()}
+        self._commissioner = Commissioner(self._buses, specs, self.unlock, lambda: self._started)
 
     def _check(self, spec: BoardSpec) -> _Board:
         where = f"bus {spec.bus!r} board {spec.unit}"
@@ -411,39 +411,9 @@ class ModbusLockBank:
         if board.bus.health(board.spec.unit).online is False:
             board.needs_setup = True
 
-    # --- commissioning (kiosk hardware scan / map): boards the config may not have yet ---
-
-    def _bus(self, name: str) -> ModbusBus:
-        if not self._started:
-            raise BoardUnavailable("the Modbus lock bank is not started", fix="call start()")
-        bus = self._buses.get(name)
-        if bus is None:
-            raise UnknownChannel(f"no Modbus bus named {name!r}")
-        return bus
-
-    async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
-        """Read-only: each unit's identity through this bank's own bus (its lock, its gap)."""
-        from firmware_bridge.modbus.probe import scan_units
-
-        mine = [unit for name, unit in self._boards if name == bus]
-        return await scan_units(self._bus(bus), units, timeout_s, mine)
-
-    async def commission_open(self, ref: ChannelRef, profile: str) -> int:
-        """Pulse `ref`: a configured channel as `unlock` does, any other through the
-        Commissioner (identified first, pulse length capped); the board's channel count."""
-        board = self._boards.get((ref.bus, ref.unit))
-        if board is not None and ref.channel < board.spec.channels:
-            await self.unlock(ref)
-            return board.spec.channels
-        spec = board.spec if board is not None else BoardSpec(ref.bus, ref.unit, profile)
-        return await self._commissioner.open(
-            self._bus(ref.bus), ref, spec.profile, spec.pulse_ms, spec.max_pulse_ms
-        )
-
-    async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
-        board = self._boards.get((ref.bus, ref.unit))
-        name = board.spec.profile if board is not None else profile
-        return await self._commissioner.door(self._bus(ref.bus), ref, name)
+    def commissioning(self) -> Commissioner:
+        """Scans of this bank's buses and pulses of channels the config lacks (kiosk hardware)."""
+        return self._commissioner
 
     def describe(self) -> list[BoardInfo]:
         """Every board with its bus counters, unlock pulses and failed door reads."""

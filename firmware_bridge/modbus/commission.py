@@ -1,7 +1,9 @@
-"""Pulsing a channel of a board the config does not drive yet, for `kiosk hardware map`.
+"""Commissioning on a ModbusLockBank's buses: scans, and pulses of channels it does not drive yet.
 
-The daemon's ModbusLockBank delegates here for any (unit, channel) that is not
-one of its configured boards' channels. Each opening identifies the board
+`kiosk hardware scan` (daemon running) reads each unit's identity through the
+bank's own bus object (its lock, its frame gap). `kiosk hardware map` pulses
+channels: a configured board's configured channel through the bank's own
+`unlock`; any other (unit, channel) here. Each such opening identifies the board
 first (a kiosk-v1 board must say map v1 or v2 and have the channel), writes
 the pulse length (capped as any configured board's is), then sends the one
 unlock write, with the same "did it land?" read-back before any re-send. A
@@ -11,17 +13,74 @@ pulse still running on that channel is never extended.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from firmware_bridge.bank import BridgeError, ChannelRef, DoorState, UnknownChannel
+from firmware_bridge.bank import (
+    BoardUnavailable,
+    BridgeError,
+    ChannelRef,
+    DoorState,
+    FoundBoard,
+    UnknownChannel,
+)
 from firmware_bridge.modbus.bus import ModbusBus
 from firmware_bridge.modbus.profiles import profile_for
 
+if TYPE_CHECKING:
+    from firmware_bridge.modbus.bank import BoardSpec
+
 
 class Commissioner:
-    """Pulse ends per channel, so that two openings of one channel never overlap."""
+    """One per ModbusLockBank; keeps pulse ends per channel, so openings never overlap."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        buses: Mapping[str, ModbusBus],
+        specs: Mapping[tuple[str, int], BoardSpec],
+        unlock: Callable[[ChannelRef], Awaitable[None]],
+        started: Callable[[], bool],
+    ) -> None:
+        """`specs`: the configured boards; `unlock`, `started`: the bank's own."""
+        self._buses = buses
+        self._specs = specs
+        self._unlock = unlock
+        self._started = started
         self._pulse_ends: dict[ChannelRef, float] = {}
+
+    def _bus(self, name: str) -> ModbusBus:
+        if not self._started():
+            raise BoardUnavailable("the Modbus lock bank is not started", fix="call start()")
+        bus = self._buses.get(name)
+        if bus is None:
+            raise UnknownChannel(f"no Modbus bus named {name!r}")
+        return bus
+
+    async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
+        """Read-only: each unit's identity (firmware_bridge.modbus.probe.scan_units)."""
+        from firmware_bridge.modbus.probe import scan_units
+
+        mine = [unit for name, unit in self._specs if name == bus]
+        return await scan_units(self._bus(bus), units, timeout_s, mine)
+
+    async def commission_open(self, ref: ChannelRef, profile: str) -> int:
+        """Pulse `ref` once; the board's channel count. A configured channel goes through
+        the bank's `unlock`; any other is identified first, its pulse length capped."""
+        spec = self._specs.get((ref.bus, ref.unit))
+        if spec is not None and ref.channel < spec.channels:
+            await self._unlock(ref)
+            return spec.channels
+        bus = self._bus(ref.bus)
+        if spec is not None:
+            return await self.open(bus, ref, spec.profile, spec.pulse_ms, spec.max_pulse_ms)
+        from firmware_bridge.modbus.bank import BoardSpec
+
+        new = BoardSpec(ref.bus, ref.unit, profile)
+        return await self.open(bus, ref, profile, new.pulse_ms, new.max_pulse_ms)
+
+    async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
+        spec = self._specs.get((ref.bus, ref.unit))
+        return await self.door(self._bus(ref.bus), ref, spec.profile if spec else profile)
 
     async def channels(self, bus: ModbusBus, ref: ChannelRef, profile_name: str) -> int:
         """The board's own channel count (its profile's maximum if it cannot tell);

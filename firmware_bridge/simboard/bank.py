@@ -107,13 +107,13 @@ class SimulatedLockBank:
         return self._require().presence()
 
     async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
-        return await self._require().scan(bus, units, timeout_s)
+        return await self._require().commissioning().scan(bus, units, timeout_s)
 
     async def commission_open(self, ref: ChannelRef, profile: str) -> int:
-        return await self._require().commission_open(ref, profile)
+        return await self._require().commissioning().commission_open(ref, profile)
 
     async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
-        return await self._require().commission_door(ref, profile)
+        return await self._require().commissioning().commission_door(ref, profile)
 
     def describe(self) -> list[BoardInfo]:
         if self._bank is None:

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from firmware_bridge.bank import BridgeError, ChannelRef, CommissioningBank, DoorState
+from firmware_bridge.bank import (
+    BridgeError,
+    ChannelRef,
+    CommissioningBank,
+    DoorState,
+    HasCommissioning,
+)
 from kiosk.domain.errors import BadRequest, HardwareError
 from kiosk.service.context import ServiceContext
 
@@ -27,6 +33,8 @@ class Commissioning:
 
     def _bank(self) -> CommissioningBank:
         bank = self.ctx.bank
+        if isinstance(bank, HasCommissioning):
+            return bank.commissioning()
         if not isinstance(bank, CommissioningBank):
             raise BadRequest("This bank's hardware cannot be scanned or mapped.")
         return bank
