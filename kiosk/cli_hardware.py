@@ -360,5 +360,6 @@ def add_commands(
         "--profile",
         choices=["kiosk-v1", "waveshare-relay-d"],
         default="kiosk-v1",
-        help="the new board's kind (default kiosk-v1)",
+        metavar="PROFILE",
+        help="the new board's kind: kiosk-v1 (default) or waveshare-relay-d",
     )
