@@ -21,8 +21,7 @@ from typing import Any
 
 from kiosk.api.client import ApiClient, ApiError, DaemonUnreachable
 from kiosk.cli_ops import EXIT_NO_DAEMON, EXIT_OK, EXIT_REFUSED, _table
-from kiosk.config.model import BusConfig, KioskConfig
-from kiosk.config.schema import MAX_BANK_COLUMNS, MAX_BANK_ROWS
+from kiosk.config.model import MAX_BANK_COLUMNS, MAX_BANK_ROWS, BusConfig, KioskConfig
 from kiosk.domain.errors import EXIT_USAGE
 
 #: Bus kinds with units to scan and channels to map.
@@ -259,8 +258,11 @@ def map_bank(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
     if not walk.lockers:
         print("nothing mapped; no file written")
         return EXIT_OK
-    board = None if known else (args.profile, channels)
-    _write(config, out, bus.name, args.unit, board, walk.lockers)
+    try:
+        _write(config, out, bus.name, args.unit, (args.profile, channels), walk.lockers)
+    except (DaemonUnreachable, ApiError) as exc:
+        print(f"error: the entries could not be made: {exc}; nothing written", file=sys.stderr)
+        return EXIT_NO_DAEMON if isinstance(exc, DaemonUnreachable) else EXIT_REFUSED
     print(
         f"wrote {out}: your config plus {len(walk.lockers)} locker(s) on board {args.unit}. "
         f"Check it (`kiosk config check {out}`), then put it in place and restart the daemon."
@@ -288,35 +290,28 @@ def _write(
     out: Path,
     bus: str,
     unit: int,
-    board: tuple[str, int] | None,
+    board: tuple[str, int],
     lockers: list[dict[str, Any]],
 ) -> None:
-    """The live config's text as it is, then the new entries; never over an existing file."""
+    """The live config's text as it is, then the new entries; never over an existing file.
+
+    The entries are the daemon's (`hardware.map_entries`): one renderer and one
+    set of checks for the terminal and the maintenance screen.
+    """
+    profile, channels = board
+    with ApiClient(str(config.api.socket), timeout_s=60.0) as client:
+        entries = client.call(
+            "hardware.map_entries",
+            bus=bus,
+            unit=unit,
+            profile=profile,
+            channels=channels,
+            lockers=lockers,
+        )["toml"]
     text = Path(config.source).read_text(encoding="utf-8").rstrip("\n") + "\n"
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    lines = ["", f"# Mapped by `kiosk hardware map` at {stamp}: bus {bus!r} board {unit}."]
-    if board is not None:
-        profile, channels = board
-        lines += [
-            "[[board]]",
-            f"bus = {json.dumps(bus)}",
-            f"unit = {unit}",
-            f"profile = {json.dumps(profile)}",
-            f"channels = {channels}",
-        ]
-    for lk in lockers:
-        lines += [
-            "",
-            "[[locker]]",
-            f"label = {json.dumps(lk['label'])}",
-            f"size = {json.dumps(lk['size'])}",
-            f"bus = {json.dumps(bus)}",
-            f"unit = {unit}",
-            f"channel = {lk['channel']}",
-        ]
-        lines += [f"{key} = {lk[key]}" for key in ("column", "row") if key in lk]
     with out.open("x", encoding="utf-8") as handle:  # "x": fails if it appeared meanwhile
-        handle.write(text + "\n".join(lines) + "\n")
+        handle.write(f"{text}\n# {stamp}\n{entries}")
 
 
 def add_commands(

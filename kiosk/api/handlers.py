@@ -98,6 +98,7 @@ class Api:
             "tech.remove": self.tech_remove,
             "hardware.scan": self.hardware_scan,
             "hardware.map_open": self.hardware_map_open,
+            "hardware.map_entries": self.hardware_map_entries,
         }
         self.calls = {name: ("public", fn) for name, fn in public.items()}
         self.calls.update({name: ("technician", fn) for name, fn in technician.items()})
@@ -375,3 +376,17 @@ class Api:
         return await self.service.commissioning.map_open(
             bus, unit, channel, profile, self._actor(caller)
         )
+
+    async def hardware_map_entries(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """The [[board]] / [[locker]] TOML of a mapped board, checked against the config."""
+        lockers = args.get("lockers")
+        if not isinstance(lockers, list) or not all(isinstance(x, dict) for x in lockers):
+            raise BadRequest("lockers must be a list of {label, size, channel, column?, row?}.")
+        toml = self.service.commissioning.map_entries(
+            _text(args, "bus", limit=64),
+            _whole(args, "unit", 1, 247),
+            _text(args, "profile", limit=32),
+            _whole(args, "channels", 1, 64),
+            lockers[:64],
+        )
+        return {"toml": toml}

@@ -99,6 +99,10 @@ class BoardConfig:
     sensor_open_high: bool | None = None
 
 
+#: A bank's front, for the optional [[locker]] column / row / rows keys (1-based).
+MAX_BANK_COLUMNS, MAX_BANK_ROWS = 64, 32
+
+
 @dataclass(frozen=True)
 class LockerConfig:
     label: str

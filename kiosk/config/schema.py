@@ -19,6 +19,8 @@ from kiosk.config.model import (
     ABSOLUTE_MAX_PULSE_MS,
     BOARD_PROFILES,
     BUS_KINDS,
+    MAX_BANK_COLUMNS,
+    MAX_BANK_ROWS,
     ApiConfig,
     BackupConfig,
     BoardConfig,
@@ -38,9 +40,6 @@ STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 23040
 
 #: gpiozero pin factories; "" lets gpiozero pick (or $GPIOZERO_PIN_FACTORY).
 PIN_FACTORIES = ("", "lgpio", "mock", "native", "pigpio", "rpigpio")
-
-#: A bank's front, for the optional [[locker]] column / row / rows keys (1-based).
-MAX_BANK_COLUMNS, MAX_BANK_ROWS = 64, 32
 
 #: Highest BCM GPIO number on a Raspberry Pi's 40-pin header.
 MAX_BCM_PIN = 27

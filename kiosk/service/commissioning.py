@@ -11,6 +11,8 @@ that properly).
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from firmware_bridge.bank import (
@@ -20,7 +22,9 @@ from firmware_bridge.bank import (
     DoorState,
     HasCommissioning,
 )
+from kiosk.config.model import MAX_BANK_COLUMNS, MAX_BANK_ROWS
 from kiosk.domain.errors import BadRequest, HardwareError
+from kiosk.domain.sizes import Size
 from kiosk.service.context import ServiceContext
 
 #: Profiles a channel can be opened with (the board's kind; see firmware_bridge.modbus.profiles).
@@ -85,3 +89,67 @@ class Commissioning:
             if state is DoorState.OPEN or clock.monotonic() >= deadline:
                 return state.value
             await self.ctx.sleep(self.ctx.poll_s)
+
+    def map_entries(
+        self, bus: str, unit: int, profile: str, channels: int, lockers: list[dict[str, Any]]
+    ) -> str:
+        """The TOML of a mapped board: its [[board]] (unless configured) and [[locker]]s.
+
+        Each locker is {"label", "size", "channel"} and optionally "column", "row".
+        BadRequest, naming the locker, on a label taken or malformed, a size that is
+        not S/M/L, a channel outside 0..channels-1 or used twice, a column or row
+        out of range. Nothing is written anywhere: the caller puts it in a file.
+        """
+        if profile not in MAP_PROFILES:
+            raise BadRequest(f"profile must be one of {', '.join(MAP_PROFILES)}.")
+        if not 1 <= channels <= 64:
+            raise BadRequest("channels must be 1 to 64.")
+        configured = any((b.bus, b.unit) == (bus, unit) for b in self.ctx.bank.describe())
+        taken = set(self.ctx.channels)
+        used_channels = {
+            r.channel for r in self.ctx.channels.values() if (r.bus, r.unit) == (bus, unit)
+        }
+        lines = [f"# Mapped by `kiosk hardware map`: bus {bus!r} board {unit}."]
+        if not configured:
+            lines += ["[[board]]", f"bus = {_quote(bus)}", f"unit = {unit}"]
+            lines += [f"profile = {_quote(profile)}", f"channels = {channels}"]
+        for entry in lockers:
+            label, size, channel = _locker(entry, channels)
+            if label in taken:
+                raise BadRequest(f"Label {label} is taken already; give another.", locker=label)
+            if channel in used_channels:
+                raise BadRequest(f"Channel {channel} has a locker already ({label}).", locker=label)
+            taken.add(label)
+            used_channels.add(channel)
+            lines += ["", "[[locker]]", f"label = {_quote(label)}", f"size = {_quote(size)}"]
+            lines += [f"bus = {_quote(bus)}", f"unit = {unit}", f"channel = {channel}"]
+            for key, top in (("column", MAX_BANK_COLUMNS), ("row", MAX_BANK_ROWS)):
+                value = entry.get(key)
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                    raise BadRequest(f"{label}: {key} must be 1 to {top}.", locker=label)
+                lines.append(f"{key} = {value}")
+        return "\n".join(lines) + "\n"
+
+
+_LABEL = re.compile(r"[A-Za-z0-9-]{1,16}")
+
+
+def _quote(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's for these characters)."""
+    return json.dumps(text)
+
+
+def _locker(entry: dict[str, Any], channels: int) -> tuple[str, str, int]:
+    label = entry.get("label")
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        raise BadRequest("A label is 1 to 16 characters of A-Z a-z 0-9 -.", locker=str(label))
+    try:
+        size = Size.parse(str(entry.get("size", ""))).value
+    except ValueError as exc:
+        raise BadRequest(f"{label}: {exc}", locker=label) from None
+    channel = entry.get("channel")
+    if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels:
+        raise BadRequest(f"{label}: channel must be 0 to {channels - 1}.", locker=label)
+    return label, size, channel

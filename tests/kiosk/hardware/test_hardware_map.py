@@ -100,6 +100,18 @@ def test_map_never_writes_over_a_file_and_opens_nothing_then(
         with ApiClient(str(state / "kiosk.sock")) as client, pytest.raises(ApiError) as refused:
             client.call("hardware.map_open", bus="rs485", unit=1, channel=0)
         assert refused.value.code == "bad_request" and "U1-0" in str(refused.value)
+        # The entries are checked against the config before any file is made of them.
+        for bad in ({"label": "U1-1", "size": "S", "channel": 0}, {"label": "N-9", "size": "XL"}):
+            with ApiClient(str(state / "kiosk.sock")) as client, pytest.raises(ApiError) as no:
+                client.call(
+                    "hardware.map_entries",
+                    bus="rs485",
+                    unit=2,
+                    profile="kiosk-v1",
+                    channels=4,
+                    lockers=[bad],
+                )
+            assert no.value.code == "bad_request"
     assert unlocks(boards) == []
 
 
