@@ -66,7 +66,8 @@ class Commissioning:
         taken = next((lb for lb, r in self.ctx.channels.items() if r == ref), None)
         if taken is not None:
             raise BadRequest(
-                f"Channel {ref} is locker {taken}'s already: open it with `kiosk open {taken}`."
+                f"Channel {ref} is locker {taken}'s already: open it with `kiosk open {taken}`.",
+                locker=taken,
             )
         bank = self._bank()
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
