@@ -7,7 +7,7 @@ depend on this module without pulling in pymodbus, pyserial or gpiozero.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -128,3 +128,64 @@ class PresenceBank(Protocol):
 def last_presence(bank: object) -> Presence:
     """`bank.presence()`, or {} for a bank that has no presence sensors at all."""
     return bank.presence() if isinstance(bank, PresenceBank) else {}
+
+
+@dataclass(frozen=True)
+class FoundBoard:
+    """A board that answered a scan (`kiosk hardware scan`), read-only.
+
+    `profile` is "kiosk-v1" when it answered the identity registers with map
+    v1 or v2, else "" (it answered, but not with that map: `problem` says how).
+    `map_version`, `channels` and `presence_sensors` are None where it could not tell.
+    """
+
+    bus: str
+    unit: int
+    profile: str = ""
+    map_version: int | None = None
+    channels: int | None = None
+    presence_sensors: int | None = None
+    configured: bool = False
+    problem: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "bus": self.bus,
+            "unit": self.unit,
+            "profile": self.profile or None,
+            "map_version": self.map_version,
+            "channels": self.channels,
+            "presence_sensors": self.presence_sensors,
+            "configured": self.configured,
+            "problem": self.problem,
+        }
+
+
+@runtime_checkable
+class CommissioningBank(Protocol):
+    """A LockBank whose bus can be scanned and whose new boards' channels can be pulsed.
+
+    For commissioning a new bank (`kiosk hardware scan`, `kiosk hardware map`):
+    the boards may not be in the config yet, but the bus is, and its one owner
+    (the daemon) must be the one that talks on it.
+    """
+
+    async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
+        """Ask each unit of `units` on `bus` who it is (reads only); the ones that answered."""
+        ...
+
+    async def commission_open(self, ref: ChannelRef, profile: str) -> int:
+        """One unlock pulse of `ref`, a channel the config may not have yet; the board's
+        channel count. UnknownChannel where the board or channel does not exist."""
+        ...
+
+    async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
+        """One reading of `ref`'s door sensor (its board alone is read)."""
+        ...
+
+
+@runtime_checkable
+class HasCommissioning(Protocol):
+    """A LockBank that hands its commissioning to a helper object (ModbusLockBank)."""
+
+    def commissioning(self) -> CommissioningBank: ...

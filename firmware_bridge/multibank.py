@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from firmware_bridge.bank import (
     BoardInfo,
     ChannelRef,
+    CommissioningBank,
     DoorState,
+    FoundBoard,
+    HasCommissioning,
     LockBank,
     Presence,
     Units,
@@ -53,6 +56,28 @@ class MultiBank:
         for bank in self.banks.values():
             found.update(last_presence(bank))
         return found
+
+    def _commissioning(self, bus: str) -> CommissioningBank:
+        bank = self.banks.get(bus)
+        if bank is None:
+            raise UnknownChannel(f"no bus named {bus!r}")
+        if isinstance(bank, HasCommissioning):
+            return bank.commissioning()
+        if not isinstance(bank, CommissioningBank):
+            raise UnknownChannel(
+                f"bus {bus!r} cannot be scanned or mapped: its channels are its configured pins",
+                fix="describe a GPIO bank's channels in the config by hand",
+            )
+        return bank
+
+    async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
+        return await self._commissioning(bus).scan(bus, units, timeout_s)
+
+    async def commission_open(self, ref: ChannelRef, profile: str) -> int:
+        return await self._commissioning(ref.bus).commission_open(ref, profile)
+
+    async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
+        return await self._commissioning(ref.bus).commission_door(ref, profile)
 
     def describe(self) -> list[BoardInfo]:
         return [info for bank in self.banks.values() for info in bank.describe()]

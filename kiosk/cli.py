@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk import __version__, cli_backup, cli_config, cli_ops, cli_tech
+from kiosk import __version__, cli_backup, cli_config, cli_hardware, cli_ops, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -129,6 +129,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_REFUSED
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from kiosk.config.loader import load_config
+
+    return load_config(_config_path(args))
 
 
 def _socket(args: argparse.Namespace) -> str:
@@ -367,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
         owner=tech_sub,
     )
     tech_remove.add_argument("name", metavar="NAME")
+
+    cli_hardware.add_commands(sub, command, json_opt, _load)
 
     # --- kiosk cloud: moved to the cloud tool (`kiosk-cloud`, cloudtool/) ---
     def _moved(args: argparse.Namespace) -> int:

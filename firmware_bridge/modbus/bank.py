@@ -18,6 +18,7 @@ from firmware_bridge.bank import (
     UnknownChannel,
 )
 from firmware_bridge.modbus.bus import ModbusBus
+from firmware_bridge.modbus.commission import Commissioner
 from firmware_bridge.modbus.errors import BoardNotAnswering
 from firmware_bridge.modbus.profiles import BoardProfile, profile_for
 
@@ -127,6 +128,8 @@ class ModbusLockBank:
                 raise ValueError(f"Modbus bus {name!r} has no board")
         self._check_s = check_s
         self._started = False
+        specs = {key: board.spec for key, board in self._boards.items()}
+        self._commissioner = Commissioner(self._buses, specs, self.unlock, lambda: self._started)
 
     def _check(self, spec: BoardSpec) -> _Board:
         where = f"bus {spec.bus!r} board {spec.unit}"
@@ -409,6 +412,10 @@ class ModbusLockBank:
         """An offline board may come back power-cycled: set it up again before its next unlock."""
         if board.bus.health(board.spec.unit).online is False:
             board.needs_setup = True
+
+    def commissioning(self) -> Commissioner:
+        """Scans of this bank's buses and pulses of channels the config lacks (kiosk hardware)."""
+        return self._commissioner
 
     def describe(self) -> list[BoardInfo]:
         """Every board with its bus counters, unlock pulses and failed door reads."""

@@ -264,6 +264,32 @@ class ModbusBus:
                 if self._observer is not None:
                     self._observer(self.name, unit, self._clock() - start, answered)
 
+    async def probe(self, unit: int, request: ReadRegisters, timeout_s: float) -> Reply | None:
+        """One read for a scan: one attempt of at most `timeout_s` (or the bus's own timeout,
+        if shorter), no retry; the checked reply, or None if nothing valid came.
+
+        Unlike `execute` it leaves the unit's health alone and logs nothing: most units
+        of a scan are silent, and a silent one is an answer, not an outage. A board's
+        Modbus exception reply raises BoardRefused (it is there, but not this map).
+        """
+        async with self._lock:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._keep_gap()
+                    pdu = await self._send(unit, request)
+            except ConnectionException as exc:
+                raise BusUnavailable(
+                    f"bus {self.name!r}: {self.settings.where} is not connected (scan)",
+                    fix="check the adapter or gateway",
+                ) from exc
+            except (TimeoutError, ModbusException):
+                return None
+            finally:
+                self._last_io = self._clock()
+        if pdu.isError():
+            raise BoardRefused(self.name, unit, "identify", pdu.exception_code)
+        return _check_reply(request, pdu)
+
     async def _execute(
         self, unit: int, request: Request, what: str, landed: ReadBits | None
     ) -> Reply:

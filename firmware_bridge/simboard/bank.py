@@ -8,9 +8,17 @@ tests (jam a door, force one open, shut one).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, DoorState, Presence, Units
+from firmware_bridge.bank import (
+    BoardInfo,
+    BridgeError,
+    ChannelRef,
+    DoorState,
+    FoundBoard,
+    Presence,
+    Units,
+)
 from firmware_bridge.modbus import BoardSpec, BusSettings, ModbusBus, ModbusLockBank
 from firmware_bridge.modbus.bus import RequestObserver
 from firmware_bridge.simboard.board import SimBoard
@@ -97,6 +105,15 @@ class SimulatedLockBank:
 
     def presence(self) -> Presence:
         return self._require().presence()
+
+    async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
+        return await self._require().commissioning().scan(bus, units, timeout_s)
+
+    async def commission_open(self, ref: ChannelRef, profile: str) -> int:
+        return await self._require().commissioning().commission_open(ref, profile)
+
+    async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
+        return await self._require().commissioning().commission_door(ref, profile)
 
     def describe(self) -> list[BoardInfo]:
         if self._bank is None:

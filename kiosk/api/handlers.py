@@ -45,6 +45,13 @@ def _stamp(moment: datetime | None) -> str | None:
     return to_text(moment) if moment is not None else None
 
 
+def _whole(args: dict[str, Any], name: str, low: int, high: int, default: int | None = None) -> int:
+    value = args.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}.")
+    return value
+
+
 def _flag(args: dict[str, Any], name: str) -> bool:
     value = args.get(name)
     if not isinstance(value, bool):
@@ -89,6 +96,9 @@ class Api:
             "tech.set_pin": self.set_pin,
             "tech.list": self.tech_list,
             "tech.remove": self.tech_remove,
+            "hardware.scan": self.hardware_scan,
+            "hardware.map_open": self.hardware_map_open,
+            "hardware.map_entries": self.hardware_map_entries,
         }
         self.calls = {name: ("public", fn) for name, fn in public.items()}
         self.calls.update({name: ("technician", fn) for name, fn in technician.items()})
@@ -344,3 +354,39 @@ class Api:
             for b in self.service.boards()
         ]
         return {"boards": boards, "outbox_depth": self.service.outbox_depth()}
+
+    # --- commissioning (kiosk hardware scan / map) -----------------------------
+
+    async def hardware_scan(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """The boards answering on `bus` among units `first`..`last` (reads only)."""
+        bus = _text(args, "bus", limit=64)
+        first, last = _whole(args, "first", 1, 247, 1), _whole(args, "last", 1, 247, 247)
+        if first > last:
+            raise BadRequest("first must not be above last.")
+        timeout_ms = _whole(args, "timeout_ms", 5, 5000, 40)
+        units = range(first, last + 1)
+        found = await self.service.commissioning.scan(bus, units, timeout_ms / 1000)
+        return {"bus": bus, "first": first, "last": last, "boards": found}
+
+    async def hardware_map_open(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """Open channel `channel` of board `unit` on `bus` (audited as hardware.map_open)."""
+        bus = _text(args, "bus", limit=64)
+        unit, channel = _whole(args, "unit", 1, 247), _whole(args, "channel", 0, 63)
+        profile = _text(args, "profile", limit=32) if "profile" in args else "kiosk-v1"
+        return await self.service.commissioning.map_open(
+            bus, unit, channel, profile, self._actor(caller)
+        )
+
+    async def hardware_map_entries(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """The [[board]] / [[locker]] TOML of a mapped board, checked against the config."""
+        lockers = args.get("lockers")
+        if not isinstance(lockers, list) or not all(isinstance(x, dict) for x in lockers):
+            raise BadRequest("lockers must be a list of {label, size, channel, column?, row?}.")
+        toml = self.service.commissioning.map_entries(
+            _text(args, "bus", limit=64),
+            _whole(args, "unit", 1, 247),
+            _text(args, "profile", limit=32),
+            _whole(args, "channels", 1, 64),
+            lockers[:64],
+        )
+        return {"toml": toml}

@@ -108,6 +108,10 @@ class BoardConfig:
     ir_sensors: bool = False
 
 
+#: A bank's front, for the optional [[locker]] column / row / rows keys (1-based).
+MAX_BANK_COLUMNS, MAX_BANK_ROWS = 64, 32
+
+
 @dataclass(frozen=True)
 class LockerConfig:
     label: str
@@ -115,6 +119,11 @@ class LockerConfig:
     bus: str
     unit: int
     channel: int
+    #: Where the door sits in the bank's front, for a picture of it (optional, 1-based):
+    #: its column from the left, its row from the top, and how many rows it spans.
+    column: int | None = None
+    row: int | None = None
+    rows: int | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from kiosk.config.model import (
     ABSOLUTE_MAX_PULSE_MS,
     BOARD_PROFILES,
     BUS_KINDS,
+    MAX_BANK_COLUMNS,
+    MAX_BANK_ROWS,
     ApiConfig,
     BackupConfig,
     BoardConfig,
@@ -371,6 +373,9 @@ SECTIONS: tuple[Section, ...] = (
             Key("bus", _NAME, required=True),
             Key("unit", Int(0, 247, _UNIT_NOTE), required=True),
             Key("channel", Int(0, 63), required=True),
+            Key("column", Int(1, MAX_BANK_COLUMNS)),
+            Key("row", Int(1, MAX_BANK_ROWS)),
+            Key("rows", Int(1, MAX_BANK_ROWS)),
         ),
     ),
     Section(

@@ -17,6 +17,7 @@ from kiosk.ledger.audit import VerifyResult
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import LockerRow, ParcelRow
 from kiosk.service.access import AccessFlows
+from kiosk.service.commissioning import Commissioning
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.maintenance import Maintenance
@@ -42,6 +43,7 @@ class LockerService:
         self._sweeper = Sweeper(ctx)
         self.supervisor = DoorSupervisor(ctx, self._access)
         self._technicians = Technicians(ctx)
+        self.commissioning = Commissioning(ctx)
 
     @classmethod
     def build(

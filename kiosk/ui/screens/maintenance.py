@@ -69,8 +69,9 @@ class MaintenanceScreen(KioskScreen):
                 yield DataTable(id="parcels", cursor_type="row", zebra_stripes=True)
             with TabPane(self.t("tech.audit"), id="tab-audit"):
                 yield DataTable(id="audit", cursor_type="row")
-            with TabPane(self.t("tech.health"), id="tab-health"):
+            with TabPane(self.t("tech.health"), id="tab-health"), Vertical():
                 yield DataTable(id="health", cursor_type="row")
+                yield TButton("tech.commission", id="commission", classes="compact", focus=True)
             with TabPane(self.t("tech.selftest"), id="tab-selftest"), Vertical():
                 yield TButton("tech.run", id="run-selftest", classes="compact", focus=True)
                 yield ProgressBar(id="progress", show_eta=False)
@@ -237,6 +238,10 @@ class MaintenanceScreen(KioskScreen):
             self.reset_lockout()
         elif button_id == "run-selftest":
             self.selftest()
+        elif button_id == "commission":
+            from kiosk.ui.screens.commission import CommissionScreen
+
+            self.app.push_screen(CommissionScreen())
         elif button_id in ("open", "out", "in", "check"):
             label = self.selected()
             if label is None:

@@ -60,6 +60,9 @@ CALLS = [
     "tech.set_pin",
     "tech.list",
     "tech.remove",
+    "hardware.scan",
+    "hardware.map_open",
+    "hardware.map_entries",
     "subscribe",
 ]
 ARG_NAMES = [
@@ -75,6 +78,10 @@ ARG_NAMES = [
     "technician_id",
     "pin",
     "role",
+    "bus",
+    "unit",
+    "channel",
+    "lockers",
 ]
 LABELS = ["A-1", "A-2", "B-1", "C-1", "Z-9"]
 
