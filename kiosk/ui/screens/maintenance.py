@@ -77,10 +77,23 @@ class MaintenanceScreen(KioskScreen):
                 yield Msg("", id="selftest-result", classes="reason")
 
     def on_mount(self) -> None:
+        if self.taken_off:
+            return  # its widgets are gone: nothing to fill, no daemon to poll for it
         self._columns()
         self.query_one("#grid", DataTable).focus()
         self.refresh_grid()
         self.set_interval(REFRESH_S, self.refresh_grid)
+
+    @property
+    def taken_off(self) -> bool:
+        """Popped, or the app closing, before Textual finished building this screen.
+
+        A push only queues the compose, and building the tabs and tables takes many
+        turns of the event loop on a slow machine; a logout, the idle timeout, a lost
+        daemon or the app closing can pop the screen meanwhile. Textual then prunes
+        its widgets and still mounts it.
+        """
+        return not self.app.is_running or self not in self.app.screen_stack
 
     def _columns(self) -> None:
         for table_id, columns in (
