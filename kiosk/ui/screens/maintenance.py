@@ -79,6 +79,8 @@ class MaintenanceScreen(KioskScreen):
     def on_mount(self) -> None:
         if self.taken_off:
             return  # its widgets are gone: nothing to fill, no daemon to poll for it
+        super().relabel()  # F3 may have switched the language while it was being built
+        self._tabs()
         self._columns()
         self.query_one("#grid", DataTable).focus()
         self.refresh_grid()
@@ -107,8 +109,7 @@ class MaintenanceScreen(KioskScreen):
             for column in columns:
                 table.add_column(self.t(f"tech.col.{column}"), key=column)
 
-    def relabel(self) -> None:
-        super().relabel()
+    def _tabs(self) -> None:
         tabs = self.query_one(TabbedContent)
         for pane_id, key in (
             ("tab-doors", "tech.doors"),
@@ -118,6 +119,12 @@ class MaintenanceScreen(KioskScreen):
             ("tab-selftest", "tech.selftest"),
         ):
             tabs.get_tab(pane_id).label = self.t(key)
+
+    def relabel(self) -> None:
+        super().relabel()
+        if not self.is_mounted:
+            return  # still being built (F3 on a slow machine): on_mount labels the rest
+        self._tabs()
         self._columns()
         self._fill_grid()
         self._fill_parcels()
@@ -125,9 +132,10 @@ class MaintenanceScreen(KioskScreen):
     # --- reading ------------------------------------------------------------
 
     def daemon_event(self, event: str, data: dict[str, Any]) -> None:
+        if not self.is_mounted:
+            return  # still being built: a refresh could fill a grid not there yet; on_mount does
         self.refresh_grid()
-        tabs = self.query(TabbedContent)  # none yet while the screen is being composed
-        if tabs and tabs.first().active == "tab-parcels":
+        if self.query_one(TabbedContent).active == "tab-parcels":
             self.load_parcels()
 
     @work(exclusive=True, group="grid")

@@ -11,12 +11,22 @@ thing when it is taken off: exactly the slow machine's ordering, every time.
 from __future__ import annotations
 
 import pytest
-from ui_support import at_keypad, until
+from textual.widgets import DataTable, TabbedContent
+from ui_support import at_keypad, built, screen_text, until
 
+from kiosk.ui.app import DaemonEvent
 from kiosk.ui.screens.entry import HomeScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal
 from kiosk.ui.screens.notice import UnreachableScreen
+
+PIN = "471108"
+
+
+async def _session(app, admin) -> None:
+    """A technician's session on the app's link, as a PIN typed in the modal leaves it."""
+    await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
+    app.link.session = (await app.link.call("tech.login", pin=PIN))["session"]
 
 
 @pytest.mark.parametrize(
@@ -44,3 +54,34 @@ async def test_the_app_closing_while_a_maintenance_screen_is_built(rig):
         app.push_screen(MaintenanceScreen("t1"))
         # leaving now shuts the app down before the screen has composed
     assert app.return_code in (None, 0)
+
+
+async def test_a_daemon_event_reaching_a_maintenance_screen_being_built(rig, admin):
+    async with at_keypad(rig.socket) as (app, pilot):
+        await _session(app, admin)
+        screen = MaintenanceScreen("t1")
+        app.push_screen(screen)
+        # The login's own ledger.event can come in while the screen is built; its refresh
+        # could then fill a grid that is not there yet. The screen's mount refreshes anyway.
+        app.on_daemon_event(DaemonEvent("ledger.event", {"action": "technician.login"}))
+        assert [w.name for w in app.workers if w.node is screen] == []
+        screen = await built(pilot, MaintenanceScreen)
+        grid = screen.query_one("#grid", DataTable)
+        await until(pilot, lambda: grid.row_count == 4, what="grid")
+        assert app.return_code is None
+
+
+async def test_the_language_switched_while_a_maintenance_screen_is_built(rig, admin):
+    async with at_keypad(rig.socket) as (app, pilot):
+        await _session(app, admin)
+        screen = MaintenanceScreen("t1")
+        app.push_screen(screen)
+        app.action_language()  # F3 (or the language button) before the screen is there
+        screen = await built(pilot, MaintenanceScreen)
+        tabs = screen.query_one(TabbedContent)
+        grid = screen.query_one("#grid", DataTable)
+        assert str(tabs.get_tab("tab-doors").label) == "Türen"
+        assert str(grid.columns["locker"].label) == "Fach"
+        await until(pilot, lambda: grid.row_count == 4, what="grid")
+        assert "Techniker" in screen_text(app) and "Technician" not in screen_text(app)
+        assert app.return_code is None
