@@ -88,14 +88,15 @@ class MaintenanceScreen(KioskScreen):
 
     @property
     def taken_off(self) -> bool:
-        """Popped, or the app closing, before Textual finished building this screen.
+        """Popped (logout, idle timeout, daemon lost) or the app closing: its widgets go.
 
-        A push only queues the compose, and building the tabs and tables takes many
-        turns of the event loop on a slow machine; a logout, the idle timeout, a lost
-        daemon or the app closing can pop the screen meanwhile. Textual then prunes
-        its widgets and still mounts it.
+        Textual prunes a popped screen's widgets first and cancels its workers only
+        after that, and it still mounts a screen popped before it was built (a push
+        only queues the compose, which takes many turns of the event loop on a slow
+        machine). Meanwhile the screen is still attached, with its widgets gone.
         """
-        return not self.app.is_running or self not in self.app.screen_stack
+        app = self.app
+        return not self.is_attached or not app.is_running or self not in app.screen_stack
 
     def _columns(self) -> None:
         for table_id, columns in (
@@ -353,9 +354,9 @@ class MaintenanceScreen(KioskScreen):
         """A technician call; refusals become a toast, a lost session or daemon goes home."""
         try:
             result = await self.kiosk.link.call(name, **args)
-            return result if self.is_attached else None  # logged out meanwhile: drop it
+            return None if self.taken_off else result  # logged out meanwhile: drop it
         except ApiError as exc:
-            if not self.is_attached:
+            if self.taken_off:
                 return None
             if exc.code == "not_allowed":
                 self.kiosk.go_home()

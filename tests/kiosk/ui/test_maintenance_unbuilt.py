@@ -6,6 +6,8 @@ logout, the idle timeout, a lost daemon or the app closing can pop the screen in
 that window: Textual prunes its widgets and still runs its mount. The tests
 push and pop in the same turn of the loop, so the screen has not composed a
 thing when it is taken off: exactly the slow machine's ordering, every time.
+A screen popped later has its widgets pruned before its workers are cancelled:
+a grid refresh in flight then comes back to a screen without a grid.
 """
 
 from __future__ import annotations
@@ -84,4 +86,15 @@ async def test_the_language_switched_while_a_maintenance_screen_is_built(rig, ad
         assert str(grid.columns["locker"].label) == "Fach"
         await until(pilot, lambda: grid.row_count == 4, what="grid")
         assert "Techniker" in screen_text(app) and "Technician" not in screen_text(app)
+        assert app.return_code is None
+
+
+async def test_a_maintenance_screen_popped_with_a_refresh_in_flight(rig, admin):
+    async with at_keypad(rig.socket) as (app, pilot):
+        await _session(app, admin)
+        app.push_screen(MaintenanceScreen("t1"))
+        screen = await built(pilot, MaintenanceScreen)
+        screen.refresh_grid()  # what its timer does every second
+        app.go_home()  # a logout meanwhile: Textual prunes the widgets, then the workers
+        await until(pilot, lambda: not screen.is_running, what="the popped screen gone")
         assert app.return_code is None
