@@ -78,10 +78,26 @@ class MaintenanceScreen(KioskScreen):
                 yield Msg("", id="selftest-result", classes="reason")
 
     def on_mount(self) -> None:
+        if self.taken_off:
+            return  # its widgets are gone: nothing to fill, no daemon to poll for it
+        super().relabel()  # F3 may have switched the language while it was being built
+        self._tabs()
         self._columns()
         self.query_one("#grid", DataTable).focus()
         self.refresh_grid()
         self.set_interval(REFRESH_S, self.refresh_grid)
+
+    @property
+    def taken_off(self) -> bool:
+        """Popped (logout, idle timeout, daemon lost) or the app closing: its widgets go.
+
+        Textual prunes a popped screen's widgets first and cancels its workers only
+        after that, and it still mounts a screen popped before it was built (a push
+        only queues the compose, which takes many turns of the event loop on a slow
+        machine). Meanwhile the screen is still attached, with its widgets gone.
+        """
+        app = self.app
+        return not self.is_attached or not app.is_running or self not in app.screen_stack
 
     def _columns(self) -> None:
         for table_id, columns in (
@@ -95,8 +111,7 @@ class MaintenanceScreen(KioskScreen):
             for column in columns:
                 table.add_column(self.t(f"tech.col.{column}"), key=column)
 
-    def relabel(self) -> None:
-        super().relabel()
+    def _tabs(self) -> None:
         tabs = self.query_one(TabbedContent)
         for pane_id, key in (
             ("tab-doors", "tech.doors"),
@@ -106,6 +121,12 @@ class MaintenanceScreen(KioskScreen):
             ("tab-selftest", "tech.selftest"),
         ):
             tabs.get_tab(pane_id).label = self.t(key)
+
+    def relabel(self) -> None:
+        super().relabel()
+        if not self.is_mounted:
+            return  # still being built (F3 on a slow machine): on_mount labels the rest
+        self._tabs()
         self._columns()
         self._fill_grid()
         self._fill_parcels()
@@ -113,9 +134,10 @@ class MaintenanceScreen(KioskScreen):
     # --- reading ------------------------------------------------------------
 
     def daemon_event(self, event: str, data: dict[str, Any]) -> None:
+        if not self.is_mounted:
+            return  # still being built: a refresh could fill a grid not there yet; on_mount does
         self.refresh_grid()
-        tabs = self.query(TabbedContent)  # none yet while the screen is being composed
-        if tabs and tabs.first().active == "tab-parcels":
+        if self.query_one(TabbedContent).active == "tab-parcels":
             self.load_parcels()
 
     @work(exclusive=True, group="grid")
@@ -337,9 +359,9 @@ class MaintenanceScreen(KioskScreen):
         """A technician call; refusals become a toast, a lost session or daemon goes home."""
         try:
             result = await self.kiosk.link.call(name, **args)
-            return result if self.is_attached else None  # logged out meanwhile: drop it
+            return None if self.taken_off else result  # logged out meanwhile: drop it
         except ApiError as exc:
-            if not self.is_attached:
+            if self.taken_off:
                 return None
             if exc.code == "not_allowed":
                 self.kiosk.go_home()

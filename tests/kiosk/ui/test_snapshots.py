@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from support.daemon_rig import DaemonRig
 from textual.widgets import DataTable, Input, ProgressBar
-from ui_support import DISPLAYS, KIOSK, click, make_app, until
+from ui_support import DISPLAYS, KIOSK, built, click, make_app, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.door import OpenScreen
@@ -199,8 +199,8 @@ def test_maintenance_grid(snap_compare, bank, lang):
     async def grid(pilot):
         await settled(pilot)
         await pilot.press("f2", *"471108", "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
-        table = pilot.app.screen.query_one("#grid", DataTable)
+        screen = await built(pilot, MaintenanceScreen)
+        table = screen.query_one("#grid", DataTable)
         await until(pilot, lambda: table.row_count == 4)
         await pilot.pause(0.2)
 
@@ -255,8 +255,7 @@ def test_left_open_prompt(snap_compare, bank, lang):
 async def _maintenance(pilot) -> MaintenanceScreen:
     await settled(pilot)
     await pilot.press("f2", *"471108", "enter")
-    await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
-    screen = pilot.app.screen
+    screen = await built(pilot, MaintenanceScreen)
     await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4)
     return screen
 

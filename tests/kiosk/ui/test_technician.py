@@ -7,7 +7,7 @@ from support.daemon_rig import DaemonRig
 from support.rig import BACKENDS
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, ProgressBar
-from ui_support import SIZE, at_keypad, click, make_app, screen_text, until
+from ui_support import SIZE, at_keypad, built, click, make_app, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.entry import HomeScreen
@@ -22,8 +22,7 @@ async def logged_in(pilot, app) -> MaintenanceScreen:
     await pilot.press("f2")
     assert isinstance(app.screen, PinModal)
     await pilot.press(*PIN, "enter")
-    await until(pilot, lambda: isinstance(app.screen, MaintenanceScreen), what="maintenance")
-    screen = app.screen
+    screen = await built(pilot, MaintenanceScreen, what="maintenance")
     await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4, what="grid")
     return screen
 

@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from support.daemon_proc import kiosk_json, write_config
 from textual.widgets import DataTable, TabbedContent
-from ui_support import at_keypad, click, screen_text, until
+from ui_support import at_keypad, built, click, screen_text, until
 
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal
@@ -44,8 +44,7 @@ async def maintenance(pilot, app) -> MaintenanceScreen:
     await pilot.press("f2")
     await until(pilot, lambda: isinstance(app.screen, PinModal))
     await pilot.press(*PIN, "enter")
-    await until(pilot, lambda: isinstance(app.screen, MaintenanceScreen), what="maintenance")
-    screen = app.screen
+    screen = await built(pilot, MaintenanceScreen, what="maintenance")
     await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4, what="grid")
     return screen
 

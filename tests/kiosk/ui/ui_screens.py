@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual.widgets import DataTable
-from ui_support import click, until
+from ui_support import built, click, until
 
 from kiosk.ui.app import KioskApp
 from kiosk.ui.screens.door import OpenScreen
@@ -46,8 +46,8 @@ async def _pin(app: KioskApp, pilot: Any, admin: Any) -> None:
 async def _maintenance(app: KioskApp, pilot: Any, admin: Any) -> None:
     await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
     await pilot.press("f2", *PIN, "enter")
-    await until(pilot, lambda: isinstance(app.screen, MaintenanceScreen))
-    await until(pilot, lambda: app.screen.query_one("#grid", DataTable).row_count == 4)
+    screen = await built(pilot, MaintenanceScreen)
+    await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4)
 
 
 async def _reason(app: KioskApp, pilot: Any, admin: Any) -> None:

@@ -65,6 +65,21 @@ async def until(pilot, predicate: Callable[[], Any], timeout: float = 10.0, what
         await pilot.pause(0.02)
 
 
+async def built(pilot, screen_type: type, what: str = "") -> Any:
+    """The screen on top once it is a `screen_type` and Textual has composed and mounted it.
+
+    A pushed screen is on top at once, but its widgets come only turns of the event
+    loop later (many on a loaded machine): query it before that and it has none.
+    """
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, screen_type) and app.screen.is_mounted,
+        what=what or f"{screen_type.__name__} built",
+    )
+    return app.screen
+
+
 def screen_text(app: KioskApp) -> str:
     """Every visible text of the current screen, joined (what a person would read)."""
     parts = []
