@@ -13,6 +13,11 @@ a pickup, a technician's door opening, the door physics of a jammed or
 left-open door) carry `@pytest.mark.backends(*BACKENDS, reason=...)` and so
 still run on each backend; door physics, bus errors and supervision are tested
 on both backends in their own directories.
+
+The Modbus rigs await each reply long enough for a loaded machine
+(support.rig.SIM_TIMEOUT_S); a test that waits out a silence (a silent board,
+a dropped or late frame) carries `@pytest.mark.bus_silence` and gets the short
+SIM_SILENCE_TIMEOUT_S instead (here, and in the keypad's DaemonRig).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from support.rig import (
     BACKENDS,
     DEFAULT_LOCKERS,
     FAST_POLICY,
+    SIM_SILENCE_TIMEOUT_S,
     Bank,
     build_bank,
     build_modbus_bank,
+    simulated_lock_bank,
 )
 
 __all__ = ["BACKENDS", "DEFAULT_LOCKERS", "FAST_POLICY", "Bank", "build_bank"]
@@ -51,6 +58,16 @@ def pytest_configure(config: pytest.Config) -> None:
         "backends(*names, reason): run the `bank` fixture only on these lock backends "
         f"(of {', '.join(BACKENDS)}); `reason` says why the others cannot",
     )
+    config.addinivalue_line(
+        "markers",
+        "bus_silence: the test waits out a silent board or a lost frame: the Modbus rig "
+        "awaits each reply only SIM_SILENCE_TIMEOUT_S (s), not the generous default",
+    )
+
+
+def silence_expected(request: pytest.FixtureRequest) -> bool:
+    """Whether the test waits out a bus silence (`@pytest.mark.bus_silence`)."""
+    return request.node.get_closest_marker("bus_silence") is not None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -90,7 +107,10 @@ async def bank(
     if backend == "gpio":
         rig = build_bank(path, request.getfixturevalue("pin_factory"), code_key, FakeClock())
     else:
-        rig = build_modbus_bank(path, code_key, FakeClock())
+        lock_bank = None
+        if silence_expected(request):
+            lock_bank = simulated_lock_bank(len(DEFAULT_LOCKERS), timeout_s=SIM_SILENCE_TIMEOUT_S)
+        rig = build_modbus_bank(path, code_key, FakeClock(), lock_bank=lock_bank)
     try:
         await rig.start()
         yield rig

@@ -28,6 +28,7 @@ from kiosk.daemon.app import Daemon
 from kiosk.daemon.notify import Notifier
 from kiosk.wiring import build_lock_bank
 from support.doors import DoorPhysics, SimDoorPhysics
+from support.rig import SIM_SILENCE_TIMEOUT_S, SIM_TIMEOUT_S
 
 LOCKERS = [("A-1", "S"), ("A-2", "S"), ("B-1", "M"), ("C-1", "L")]
 BACKENDS = ("gpio", "modbus")
@@ -41,8 +42,10 @@ SIM_OPEN_DELAY_S = 0.01
 PRESENCE_PIN0 = 22
 
 
-def _bus(backend: str, lockers: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The [[bus]] and [[board]] tables of a backend."""
+def _bus(
+    backend: str, lockers: list[tuple[str, str]], silence: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The [[bus]] and [[board]] tables of a backend (`silence`: see SIM_TIMEOUT_S)."""
     if backend == "gpio":
         bus = {
             "name": "gpio",
@@ -62,15 +65,14 @@ def _bus(backend: str, lockers: list[tuple[str, str]]) -> tuple[dict[str, Any], 
             "max_pulse_ms": 500,
         }
     if backend == "modbus":
-        # Doors stay open until a test shuts them; replies time out fast (a silent board
-        # costs little); the 150 ms pulse outlasts one timeout, so the read-back after a
-        # lost reply still finds the coil on and the unlock is not re-sent.
+        # Doors stay open until a test shuts them; a reply is awaited SIM_TIMEOUT_S, or
+        # SIM_SILENCE_TIMEOUT_S where the test makes a board silent (it costs little).
         bus = {
             "name": SIM_BUS,
             "kind": "simulated",
             "door_close_s": 0,
             "poll_ms": 20,
-            "timeout_s": 0.1,
+            "timeout_s": SIM_SILENCE_TIMEOUT_S if silence else SIM_TIMEOUT_S,
             "retries": 2,
         }
         return bus, {
@@ -90,12 +92,14 @@ def rig_config(
     policy: dict[str, Any] | None = None,
     backend: str = "gpio",
     presence: bool = False,
+    silence: bool = False,
 ) -> KioskConfig:
-    """`presence` (gpio): an IR parcel-presence sensor per locker (`presence_pins`)."""
+    """`presence` (gpio): an IR parcel-presence sensor per locker (`presence_pins`);
+    `silence` (modbus): the short reply timeout of a test that waits out a silent board."""
     key = state / "site-code.key"
     if not key.exists():
         key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
-    bus, board = _bus(backend, lockers)
+    bus, board = _bus(backend, lockers, silence)
     if presence:
         assert backend == "gpio", "presence sensors in the daemon rig: gpio presence_pins"
         bus["presence_pins"] = [PRESENCE_PIN0 + i for i in range(len(lockers))]

@@ -57,11 +57,15 @@ SIM_BUS = "rs485"
 CHANNELS_PER_BOARD = 4
 #: A pulsed door springs open this long after the pulse starts (s); it stays open.
 SIM_OPEN_DELAY_S = 0.01
-#: Per-attempt reply timeout (s) and retries: short, so a silent board costs little.
-SIM_TIMEOUT_S, SIM_RETRIES = 0.1, 2
-#: Longer than SIM_TIMEOUT_S, so the read-back after a lost unlock reply still finds the
-#: coil on (and the unlock is not re-sent); shorter than FAST_POLICY's door_open_timeout_s,
-#: so the service's own retry never re-writes a coil whose pulse is still running.
+#: Per-attempt reply timeout (s) and retries. A reply is awaited this long: far more than
+#: any answer takes on a loaded machine, so a test that expects answers never sees a
+#: timeout (and a retry, a bad frame) it did not make.
+SIM_TIMEOUT_S, SIM_RETRIES = 1.0, 2
+#: The tests that wait out a silence (a silent board, a dropped or late frame) carry
+#: `@pytest.mark.bus_silence` and wait this long instead, so each silence costs little.
+SIM_SILENCE_TIMEOUT_S = 0.25
+#: Shorter than FAST_POLICY's door_open_timeout_s, so the service's own retry never
+#: re-writes a coil whose pulse is still running.
 SIM_PULSE_MS = 150
 
 
@@ -169,20 +173,28 @@ def modbus_spot(index: int) -> tuple[int, int]:
     return 1 + index // CHANNELS_PER_BOARD, index % CHANNELS_PER_BOARD
 
 
-def simulated_lock_bank(lockers: int, presence: bool = False) -> SimulatedLockBank:
+def simulated_lock_bank(
+    lockers: int,
+    presence: bool = False,
+    timeout_s: float = SIM_TIMEOUT_S,
+    pulse_ms: int = SIM_PULSE_MS,
+) -> SimulatedLockBank:
     """Boards for `lockers` channels on one simulated RTU bus; doors stay open until closed.
 
-    `presence`: register-map v2 boards with a parcel-presence sensor per channel."""
+    `presence`: register-map v2 boards with a parcel-presence sensor per channel;
+    `timeout_s`: SIM_SILENCE_TIMEOUT_S for a test that waits out a silence."""
     units = sorted({modbus_spot(i)[0] for i in range(lockers)})
     specs = [
-        BoardSpec(SIM_BUS, unit, "kiosk-v1", CHANNELS_PER_BOARD, SIM_PULSE_MS, MAX_PULSE_MS)
+        BoardSpec(
+            SIM_BUS, unit, "kiosk-v1", CHANNELS_PER_BOARD, pulse_ms, max(pulse_ms, MAX_PULSE_MS)
+        )
         for unit in units
     ]
     bank = SimulatedLockBank(
         SIM_BUS,
         specs,
         door_close_s=0,
-        timeout_s=SIM_TIMEOUT_S,
+        timeout_s=timeout_s,
         retries=SIM_RETRIES,
         presence=presence,
     )
@@ -207,9 +219,8 @@ def build_modbus_bank(
     ledger, service = _service(path, sim_bank, clock, key, configs, policy)
     where = {label: modbus_spot(i) for i, (label, _) in enumerate(specs)}
     doors = SimDoorPhysics(sim_bank.sim, where)
-    return Bank(
-        service, ledger, clock, doors, sim_bank, key, path, "modbus", None, SIM_PULSE_MS / 1000
-    )
+    pulse_s = sim_bank.specs[0].pulse_ms / 1000
+    return Bank(service, ledger, clock, doors, sim_bank, key, path, "modbus", None, pulse_s)
 
 
 async def restart(old: Bank) -> Bank:

@@ -25,6 +25,7 @@ import pytest
 from support.daemon_proc import kiosk, short_dir, write_config
 from support.daemon_rig import DaemonRig
 from support.doors import SimDoorPhysics
+from support.rig import SIM_SILENCE_TIMEOUT_S
 
 from firmware_bridge.multibank import MultiBank
 from firmware_bridge.simboard.bank import SimulatedLockBank
@@ -85,7 +86,7 @@ def table(done: subprocess.CompletedProcess[str]) -> tuple[list[str], dict[str, 
 
 
 async def test_kiosk_doors_shows_each_door_open_shut_or_unknown(state):
-    async with DaemonRig(state, backend="modbus") as rig:
+    async with DaemonRig(state, backend="modbus", silence=True) as rig:  # a board goes silent
         config = write_config(state)  # the CLI's config: the same socket
         admin = await client(rig.socket)
         await doors_are(admin, dict.fromkeys(LABELS, "shut"))
@@ -172,7 +173,9 @@ TWO_BOARDS = [("A-1", "S", 1, 0), ("A-2", "S", 1, 1), ("B-1", "M", 2, 0), ("C-1"
 
 @contextlib.asynccontextmanager
 async def two_board_daemon(state: Path) -> AsyncIterator[tuple[Daemon, SimDoorPhysics]]:
-    """The daemon on the `simulated` bus kind with boards at units 1 and 2."""
+    """The daemon on the `simulated` bus kind with boards at units 1 and 2.
+
+    Its one test makes a board silent: replies are awaited SIM_SILENCE_TIMEOUT_S."""
     key = state / "site-code.key"
     key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
     data: dict[str, Any] = {
@@ -186,7 +189,7 @@ async def two_board_daemon(state: Path) -> AsyncIterator[tuple[Daemon, SimDoorPh
                 "kind": "simulated",
                 "door_close_s": 0,
                 "poll_ms": 20,
-                "timeout_s": 0.1,
+                "timeout_s": SIM_SILENCE_TIMEOUT_S,
                 "retries": 1,
             }
         ],

@@ -31,6 +31,7 @@ def board_online(bank, unit: int) -> bool:
     return info.online
 
 
+@pytest.mark.bus_silence
 async def test_an_unlock_on_a_dead_board_fails_before_any_door_wait_and_never_pulses_late(bank):
     await bank.service.supervise()  # the doors' baseline
     bank.sim[1].silent = True

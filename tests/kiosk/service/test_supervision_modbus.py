@@ -13,9 +13,18 @@ import json
 import logging
 
 import pytest
-from support.rig import FAST_POLICY, SIM_PULSE_MS, SIM_TIMEOUT_S
+from support.clock import FakeClock
+from support.rig import (
+    DEFAULT_LOCKERS,
+    FAST_POLICY,
+    SIM_SILENCE_TIMEOUT_S,
+    SIM_TIMEOUT_S,
+    build_modbus_bank,
+    simulated_lock_bank,
+)
 
 from firmware_bridge.bank import DoorState
+from kiosk.config.model import PolicyConfig
 from kiosk.domain.errors import HardwareError
 from kiosk.domain.sizes import Size
 from kiosk.domain.status import LockerStatus, ParcelStatus
@@ -27,6 +36,14 @@ pytestmark = pytest.mark.backends(
 UNIT_1 = ("A-1", "A-2", "A-10", "B-1")
 UNIT_2 = ("B-2", "C-1")
 FC_READ_COILS, FC_READ_DOORS, FC_WRITE_COIL = 1, 2, 5
+#: The unlock pulse where an unlock's reply is lost: the read-back of the coil comes after
+#: the silence is waited out (SIM_SILENCE_TIMEOUT_S) and may itself take as long as any
+#: answer (SIM_TIMEOUT_S), and must still find the pulse running.
+LOST_REPLY_PULSE_MS = int((SIM_SILENCE_TIMEOUT_S + SIM_TIMEOUT_S) * 1000)
+#: Longer than that pulse, so the service's own retry never re-writes a running coil.
+LOST_REPLY_POLICY = PolicyConfig(
+    door_open_timeout_s=2 * LOST_REPLY_PULSE_MS / 1000, unlock_retries=1
+)
 
 
 def events(bank, type_: str) -> list[dict]:
@@ -63,6 +80,7 @@ def frames(bank, since: int = 0) -> list[tuple[int | None, int | None, str]]:
     return [(f.unit, f.function_code, f.outcome) for f in list(bank.sim.frames)[since:]]
 
 
+@pytest.mark.bus_silence
 @pytest.mark.parametrize("where", ["board", "line"])
 async def test_a_silent_board_makes_its_doors_unknown_after_three_polls_then_reads_again(
     bank, caplog, where
@@ -91,6 +109,7 @@ async def test_a_silent_board_makes_its_doors_unknown_after_three_polls_then_rea
     assert door_events(bank) == []  # an unreadable door is an alert, not a door event
 
 
+@pytest.mark.bus_silence
 async def test_a_door_forced_open_and_still_open_after_its_board_was_silent_is_forced_once(bank):
     await supervise(bank)
     bank.doors.open("C-1")
@@ -102,6 +121,7 @@ async def test_a_door_forced_open_and_still_open_after_its_board_was_silent_is_f
     assert events(bank, "door.forced") == [{"label": "C-1", "was": "shut"}]
 
 
+@pytest.mark.bus_silence
 async def test_an_unlock_on_a_silent_board_changes_nothing_and_works_once_it_answers(bank):
     await supervise(bank)
     bank.sim[1].silent = True
@@ -143,6 +163,23 @@ async def test_a_sensor_stuck_shut_is_a_door_that_did_not_open(bank):
     assert events(bank, "door.jammed") == [{"label": "A-1", "attempts": 2}]
 
 
+@pytest.fixture
+async def lost_reply_bank(tmp_path, code_key):
+    """The Modbus rig for lost unlock frames: the silence timeout, LOST_REPLY_PULSE_MS pulses."""
+    lock_bank = simulated_lock_bank(
+        len(DEFAULT_LOCKERS), timeout_s=SIM_SILENCE_TIMEOUT_S, pulse_ms=LOST_REPLY_PULSE_MS
+    )
+    path = str(tmp_path / "ledger.db")
+    rig = build_modbus_bank(
+        path, code_key, FakeClock(), policy=LOST_REPLY_POLICY, lock_bank=lock_bank
+    )
+    try:
+        await rig.start()
+        yield rig
+    finally:
+        await rig.stop()
+
+
 @pytest.mark.parametrize(
     ("fault", "on_the_wire"),
     [
@@ -159,8 +196,9 @@ async def test_a_sensor_stuck_shut_is_a_door_that_did_not_open(bank):
     ids=["reply_lost", "corrupted", "dropped"],
 )
 async def test_a_lost_or_damaged_unlock_frame_is_retried_without_a_second_pulse(
-    bank, fault, on_the_wire
+    lost_reply_bank, fault, on_the_wire
 ):
+    bank = lost_reply_bank
     ann = bank.service.announce(Size.S)
     since = len(bank.sim.frames)
     if fault == "corrupted":
@@ -172,14 +210,17 @@ async def test_a_lost_or_damaged_unlock_frame_is_retried_without_a_second_pulse(
     unlock = [(c, o) for _, c, o in frames(bank, since) if c in (FC_WRITE_COIL, FC_READ_COILS)]
     assert unlock == on_the_wire
     assert bank.doors.pulses["A-1"] == 1  # one pulse, whichever way the frame was lost
-    # The read-back finds a landed pulse only while it runs: it must outlast the timeout.
-    assert SIM_PULSE_MS > SIM_TIMEOUT_S * 1000
+    # The read-back finds a landed pulse only while it runs: it must outlast the timeout
+    # waited out and the read-back's own answer.
+    assert LOST_REPLY_PULSE_MS >= (SIM_SILENCE_TIMEOUT_S + SIM_TIMEOUT_S) * 1000
+    assert LOST_REPLY_POLICY.door_open_timeout_s * 1000 > LOST_REPLY_PULSE_MS
     assert counters(bank, 1)["retries"] == 1
     bank.doors.close("A-1")
     assert [o.result for o in await bank.service.poll_doors()] == ["delivered"]
     assert door_events(bank) == ["door.opened", "door.closed"]
 
 
+@pytest.mark.bus_silence
 async def test_damaged_and_lost_door_reads_are_retried_without_an_alert(bank):
     assert await supervise(bank) == []
     bank.doors.open("C-1")  # a real change in the same polls: it must still come through
@@ -198,6 +239,7 @@ async def test_damaged_and_lost_door_reads_are_retried_without_an_alert(bank):
     assert set(states(bank).values()) - {DoorState.SHUT} == {DoorState.OPEN}
 
 
+@pytest.mark.bus_silence
 async def test_a_late_reply_is_never_taken_for_another_boards_doors(bank):
     """RTU has no transaction id: a reply after the timeout lands on the next request.
 
@@ -206,7 +248,7 @@ async def test_a_late_reply_is_never_taken_for_another_boards_doors(bank):
     """
     bank.doors.open("A-1")
     assert await supervise(bank) == []  # the first reading is a baseline
-    bank.sim.slow_s = SIM_TIMEOUT_S * 1.5
+    bank.sim.slow_s = SIM_SILENCE_TIMEOUT_S * 1.5
     assert await supervise(bank, 1) == []
     bank.sim.slow_s = 0.0
     assert counters(bank, 1)["timeouts"] >= 1  # the replies did come late

@@ -17,8 +17,9 @@ from kiosk.api.aclient import AsyncApiClient
 
 
 @pytest.fixture
-async def rig(tmp_path, backend) -> AsyncIterator[DaemonRig]:
-    async with DaemonRig(tmp_path, backend=backend) as r:
+async def rig(tmp_path, backend, request: pytest.FixtureRequest) -> AsyncIterator[DaemonRig]:
+    silence = request.node.get_closest_marker("bus_silence") is not None
+    async with DaemonRig(tmp_path, backend=backend, silence=silence) as r:
         yield r
 
 

@@ -96,6 +96,7 @@ async def test_pickup_at_a_door_that_cannot_be_read_says_so_and_flags_the_locker
     assert "door_op.recovered" in [row["action"] for row in audit]
 
 
+@pytest.mark.bus_silence
 async def test_a_dead_board_is_told_at_once_and_shown_offline_to_the_technician(rig, admin):
     await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
     parcel = await admin.call("parcels.announce", size="S")
