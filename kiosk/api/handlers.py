@@ -45,6 +45,10 @@ def _stamp(moment: datetime | None) -> str | None:
     return to_text(moment) if moment is not None else None
 
 
+def _whole(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds)
+
+
 def _flag(args: dict[str, Any], name: str) -> bool:
     value = args.get(name)
     if not isinstance(value, bool):
@@ -59,6 +63,9 @@ class Api:
     site_id: str
     online: Callable[[], bool] = lambda: False
     last_contact: Callable[[], datetime | None] = lambda: None
+    #: Whether this bank has a cloud link at all ([mqtt] configured): no link, no alarm.
+    cloud: bool = False
+    down_for_s: Callable[[], float | None] = lambda: None
     calls: dict[str, tuple[str, Handler]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -130,6 +137,8 @@ class Api:
         return {
             "site": self.site_id,
             "online": self.online(),
+            "cloud": self.cloud,
+            "offline_s": _whole(self.down_for_s()) if self.cloud else None,
             "lockers": lockers,
             "outbox_depth": self.service.outbox_depth(),
             "last_contact": _stamp(self.last_contact()),

@@ -57,6 +57,7 @@ class Daemon:
         self.ledger: Ledger | None = None
         self.online: Callable[[], bool] = lambda: False
         self.last_contact: Callable[[], datetime | None] = lambda: None
+        self.down_for_s: Callable[[], float | None] = lambda: None
         # --- cloud link (kiosk/cloud): built in start() when [mqtt] is configured ---
         self.link: Any = None
         self.cloud_timing = cloud_timing
@@ -100,6 +101,7 @@ class Daemon:
             await self.link.start()
             self.online = lambda: bool(self.link is not None and self.link.online)
             self.last_contact = lambda: self.link.last_contact if self.link else None
+            self.down_for_s = lambda: _down_for_s(self.link, clock.monotonic())
         # --- end cloud link ---
         sessions = Sessions(SESSION_IDLE_S, clock.monotonic)
         api = Api(
@@ -108,6 +110,8 @@ class Daemon:
             self.config.site.id,
             online=lambda: self.online(),
             last_contact=lambda: self.last_contact(),
+            cloud=self.config.mqtt is not None,
+            down_for_s=lambda: self.down_for_s(),
         )
         self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
         await self.server.start()
@@ -257,3 +261,9 @@ class Daemon:
             self._ledger_lock.close()  # closing the file releases the lock
             self._ledger_lock = None
         log.info("kiosk daemon stopped")
+
+
+def _down_for_s(link: Any, now: float) -> float | None:
+    """Seconds the cloud link has been down (since start if never up); None while up."""
+    since = None if link is None or link.online else link.down_since
+    return None if since is None else max(0.0, now - since)

@@ -93,7 +93,11 @@ class KioskApp(App[None]):
         self.idle_s, self.status_s, self.thanks_s = idle_s, status_s, thanks_s
         self.clock = clock
         self.demo_codes = tuple(demo_codes)  # (parcel, delivery, pickup): only `kiosk demo`
-        self.online: bool | None = None  # the cloud link, as `status` last said
+        # The cloud link as `status` last said: None before the first answer and on a
+        # bank with no [mqtt] at all (nothing to be offline from: no badge).
+        self.online: bool | None = None
+        self.offline_s: int | None = None  # how long the configured link has been down
+        self.last_status: dict[str, Any] | None = None  # the daemon's last `status` answer
         self.site_locked = False
         self.technician: str | None = None
         self.last_input = clock()
@@ -180,12 +184,17 @@ class KioskApp(App[None]):
 
     @work(exclusive=True, group="status")
     async def poll_status(self) -> None:
-        """`status`: the offline badge (no cloud link; the bank still works), the paused notice."""
+        """`status`: the offline badge (the configured cloud link is down; the bank still
+        works), the paused notice."""
         try:
             status = await self.link.call("status")
         except (ApiError, DaemonUnreachable):
             return
-        self.online = bool(status.get("online"))
+        self.last_status = status
+        cloud = bool(status.get("cloud"))
+        self.online = bool(status.get("online")) if cloud else None
+        down = status.get("offline_s")
+        self.offline_s = int(down) if self.online is False and isinstance(down, int) else None
         self.site_locked = bool(status.get("site_locked"))
         for screen in self.screen_stack:
             if isinstance(screen, KioskScreen | KioskModal):

@@ -28,6 +28,7 @@ class KioskHost(Protocol):
         ...
 
     online: bool | None
+    offline_s: int | None
     site_locked: bool
     clock: Callable[[], float]
     thanks_s: float

@@ -156,10 +156,18 @@ class TopBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Msg("app.title", classes="apptitle")
-        yield Msg("app.offline", classes="badge offline")
+        yield Msg("app.offline", id="offline", classes="badge offline")
         yield TButton("app.language", id="language", classes="small")
         if self.service:
             yield TButton("app.service", id="service", classes="small")
 
-    def set_online(self, online: bool) -> None:
+    def set_online(self, online: bool, down_s: int | None = None) -> None:
+        """Hide the badge (`online`), or show it with how long the link has been down."""
         self.set_class(online, "online")
+        for badge in self.query("#offline").results(Msg):
+            if online or down_s is None:
+                badge.say("app.offline")
+            elif down_s < 60:
+                badge.say("app.offline_s", seconds=down_s)
+            else:
+                badge.say("app.offline_min", minutes=down_s // 60)

@@ -57,7 +57,7 @@ class KioskScreen(Relabels, Screen[None]):
 
     def set_online(self, online: bool | None) -> None:
         for bar in self.query(TopBar):
-            bar.set_online(online is not False)
+            bar.set_online(online is not False, self.kiosk.offline_s)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "language":
