@@ -87,12 +87,14 @@ class KioskApp(App[None]):
         backoff_s: tuple[float, ...] = BACKOFF_S,
         clock: Callable[[], float] = time.monotonic,
         demo_codes: Sequence[tuple[str, str, str]] = (),
+        demo_pin: str = "",
     ) -> None:
         super().__init__()
         self.texts = i18n.Texts(language)  # the language shown now: this app's, no one else's
         self.idle_s, self.status_s, self.thanks_s = idle_s, status_s, thanks_s
         self.clock = clock
         self.demo_codes = tuple(demo_codes)  # (parcel, delivery, pickup): only `kiosk demo`
+        self.demo_pin = demo_pin  # the demo bank's technician PIN: only `kiosk demo`
         # The cloud link as `status` last said: None before the first answer and on a
         # bank with no [mqtt] at all (nothing to be offline from: no badge).
         self.online: bool | None = None

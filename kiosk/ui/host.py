@@ -33,6 +33,7 @@ class KioskHost(Protocol):
     clock: Callable[[], float]
     thanks_s: float
     demo_codes: tuple[tuple[str, str, str], ...]
+    demo_pin: str
     link: DaemonLink
 
     @property

@@ -35,6 +35,8 @@ class HomeScreen(KioskScreen):
                             delivery=delivery,
                             pickup=pickup,
                         )
+                if self.kiosk.demo_pin:
+                    yield Msg("home.demo_pin", classes="demo", pin=self.kiosk.demo_pin)
             yield Keypad()
 
     def on_mount(self) -> None:
