@@ -38,10 +38,18 @@ def _keypad(socket: str, codes: list[tuple[str, str, str]], pin: str) -> None:
     KioskApp(socket, demo_codes=codes, demo_pin=pin).run()
 
 
+def _web_keypad(config: str, port: int) -> int:
+    from kiosk.ui.web import serve
+
+    return serve(config, "localhost", port)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from kiosk import demo
 
-    return demo.run(args.state_dir, args.headless, screen=_keypad, web=args.web)
+    return demo.run(
+        args.state_dir, args.headless, screen=_keypad, web=_web_keypad if args.web else None
+    )
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

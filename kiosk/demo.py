@@ -41,6 +41,8 @@ SAMPLE_SIZES = ("S", "M", "L")
 #: Runs the keypad screen on a daemon's socket, showing (parcel, delivery, pickup) codes
 #: and the technician PIN.
 KeypadScreen = Callable[[str, list[tuple[str, str, str]], str], None]
+#: Serves the keypad screen of a config file to browsers on localhost:PORT until Ctrl+C.
+WebScreen = Callable[[str, int], int]
 #: The demo bank's technician, whose PIN `kiosk demo` sets and prints.
 DEMO_TECHNICIAN = "demo-tech"
 #: `kiosk demo --web` listens here on localhost, or on a free port if this one is taken.
@@ -223,7 +225,7 @@ def _wait_for_daemon(socket: str, proc: subprocess.Popen[bytes], log: Path) -> N
 
 
 def interactive(
-    state_dir: Path, out: TextIO, screen: KeypadScreen | None, web: bool = False
+    state_dir: Path, out: TextIO, screen: KeypadScreen | None, web: WebScreen | None = None
 ) -> int:
     """Daemon child + samples + PIN + the keypad screen (`screen`; None: no terminal to show
     it in), or with `web` the screen served to a browser until Ctrl+C."""
@@ -247,13 +249,11 @@ def interactive(
             client.call("tech.set_pin", technician_id=DEMO_TECHNICIAN, pin=pin)
         record_samples(state_dir, parcels, out)
         record_pin(pin, out)
-        if web:
-            from kiosk.ui.web import serve
-
+        if web is not None:
             port = web_port()
             print(f"\nThe keypad screen: http://localhost:{port}/ (Ctrl+C stops)", file=out)
             out.flush()
-            return serve(str(config_path), "localhost", port)
+            return web(str(config_path), port)
         if screen is None:
             print(
                 f"\nNo terminal to show the keypad screen in; the demo stops here. Run it in a"
@@ -280,7 +280,7 @@ def run(
     state_dir: str | None,
     headless_mode: bool,
     screen: KeypadScreen | None = None,
-    web: bool = False,
+    web: WebScreen | None = None,
 ) -> int:
     """`kiosk demo`; `screen(socket, codes, pin)` runs the keypad (the CLI passes kiosk.ui's)."""
     directory = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
@@ -288,7 +288,7 @@ def run(
     directory.mkdir(parents=True, exist_ok=True)
     if headless_mode:
         return asyncio.run(headless(directory, sys.stdout))
-    if web:
-        return interactive(directory, sys.stdout, None, web=True)
+    if web is not None:  # `--web`: the CLI passes kiosk.ui's server
+        return interactive(directory, sys.stdout, None, web=web)
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     return interactive(directory, sys.stdout, screen if terminal else None)
