@@ -91,6 +91,7 @@ class KioskApp(App[None]):
     ) -> None:
         super().__init__()
         self.texts = i18n.Texts(language)  # the language shown now: this app's, no one else's
+        self.default_lang = language  # the site's: each visit starts in it and returns to it
         self.idle_s, self.status_s, self.thanks_s = idle_s, status_s, thanks_s
         self.clock = clock
         self.demo_codes = tuple(demo_codes)  # (parcel, delivery, pickup): only `kiosk demo`
@@ -151,9 +152,13 @@ class KioskApp(App[None]):
 
     def _idle_check(self) -> None:
         screen = self.top
+        idle = self.clock() - self.last_input >= self.idle_s
+        if idle and isinstance(screen, HomeScreen) and self.lang != self.default_lang:
+            self.set_language(self.default_lang)  # a visit that chose a language and left
+            return
         if not getattr(screen, "IDLE_HOME", False) or getattr(screen, "busy", False):
             return  # None (shutting down) has no IDLE_HOME
-        if self.clock() - self.last_input >= self.idle_s:
+        if idle:
             self.go_home()
 
     # --- the daemon ---------------------------------------------------------
@@ -207,17 +212,24 @@ class KioskApp(App[None]):
     # --- moving between screens ---------------------------------------------
 
     def go_home(self) -> None:
-        """Back to the home screen; a technician still logged in is logged out."""
+        """The visit is over: home, in the site's language; a technician is logged out."""
+        self._to_home()
+        if self.lang != self.default_lang:
+            self.set_language(self.default_lang)
+
+    def _to_home(self) -> None:
         if self.technician is not None:
             self.logout()
         while len(self.screen_stack) > 1 and not isinstance(self.top, HomeScreen):
             self.pop_screen()
 
     def show(self, screen: KioskScreen) -> None:
-        """Home, then `screen` on top of it: one state screen at a time (none at shutdown)."""
+        """Home, then `screen` on top of it: one state screen at a time (none at shutdown).
+
+        The visit goes on: the language chosen stays."""
         if self.top is None:
             return
-        self.go_home()
+        self._to_home()
         self.push_screen(screen)
 
     def type_digit(self, digit: str) -> None:
@@ -249,7 +261,11 @@ class KioskApp(App[None]):
     # --- actions (keys and the top bar's buttons) ---------------------------
 
     def action_language(self) -> None:
-        self.texts = i18n.Texts(i18n.next_language(self.lang))
+        self.set_language(i18n.next_language(self.lang))
+
+    def set_language(self, lang: str) -> None:
+        """Show every screen in `lang` (until the visit ends)."""
+        self.texts = i18n.Texts(lang)
         self.title = self.texts.t("app.title")
         for screen in self.screen_stack:
             if isinstance(screen, Relabels):
@@ -260,7 +276,7 @@ class KioskApp(App[None]):
         top = self.top
         if top is None or isinstance(top, MaintenanceScreen | PinModal | UnreachableScreen):
             return
-        self.go_home()
+        self._to_home()
         self.push_screen(PinModal(), self._logged_in)
 
     def _logged_in(self, session: dict[str, Any] | None) -> None:

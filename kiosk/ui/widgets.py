@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.renderables.digits import DIGITS
 from textual.widgets import Button, Digits, Static
 
-from kiosk.ui.i18n import Texts
+from kiosk.ui.i18n import LANGUAGES, Texts, language_name
 
 if TYPE_CHECKING:
     from kiosk.ui.host import KioskHost
@@ -171,3 +171,22 @@ class TopBar(Horizontal):
                 badge.say("app.offline_s", seconds=down_s)
             else:
                 badge.say("app.offline_min", minutes=down_s // 60)
+
+
+class LanguageChooser(Horizontal):
+    """One button per language, each named in itself ("English", "Deutsch")."""
+
+    def compose(self) -> ComposeResult:
+        for lang in LANGUAGES:
+            button = Button(language_name(lang), id=f"lang-{lang}", classes="lang")
+            button.can_focus = False
+            yield button
+
+    def on_mount(self) -> None:
+        self.relabel()
+
+    def relabel(self) -> None:
+        """Mark the language shown now."""
+        current = texts_of(self).lang
+        for button in self.query(Button):
+            button.set_class(button.id == f"lang-{current}", "-current")

@@ -66,6 +66,9 @@ class KioskScreen(Relabels, Screen[None]):
         elif event.button.id == "service":
             event.stop()
             self.kiosk.action_service()
+        elif (event.button.id or "").startswith("lang-"):
+            event.stop()
+            self.kiosk.set_language(event.button.id.removeprefix("lang-"))
 
     def handed_over(self, event: events.Key) -> bool:
         """Pass on a key that reached this screen after it handed over to an entry screen.
