@@ -66,12 +66,15 @@ class Api:
     #: Whether this bank has a cloud link at all ([mqtt] configured): no link, no alarm.
     cloud: bool = False
     down_for_s: Callable[[], float | None] = lambda: None
+    help_phone: str = ""  # [site] help_phone / help_text: the keypad's Help screen
+    help_text: str = ""
     calls: dict[str, tuple[str, Handler]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         public = {
             "hello": self.hello,
             "status": self.status,
+            "help": self.help,
             "doors": self.doors,
             "code.submit": self.code_submit,
             "courier.doesnt_fit": self.doesnt_fit,
@@ -144,6 +147,10 @@ class Api:
             "last_contact": _stamp(self.last_contact()),
             "site_locked": self.service.site_locked(),
         }
+
+    async def help(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """Who to call: the site's help phone and text ("" when not configured)."""
+        return {"phone": self.help_phone, "text": self.help_text}
 
     async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         supervisor = self.service.supervisor

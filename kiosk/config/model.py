@@ -21,6 +21,8 @@ class SiteConfig:
     address: str = ""
     lat: float | None = None
     lon: float | None = None
+    help_phone: str = ""  # shown on the keypad's Help screen; "" shows none
+    help_text: str = ""
 
 
 @dataclass(frozen=True)

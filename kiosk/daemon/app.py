@@ -112,6 +112,8 @@ class Daemon:
             last_contact=lambda: self.last_contact(),
             cloud=self.config.mqtt is not None,
             down_for_s=lambda: self.down_for_s(),
+            help_phone=self.config.site.help_phone,
+            help_text=self.config.site.help_text,
         )
         self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
         await self.server.start()

@@ -19,6 +19,7 @@ from kiosk.ui.link import BACKOFF_S, ApiError, DaemonLink, DaemonUnreachable
 from kiosk.ui.screens.base import KioskModal, KioskScreen, Relabels
 from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen, HomeScreen
+from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
@@ -101,6 +102,9 @@ class KioskApp(App[None]):
         self.online: bool | None = None
         self.offline_s: int | None = None  # how long the configured link has been down
         self.last_status: dict[str, Any] | None = None  # the daemon's last `status` answer
+        # [site] help_phone / help_text as the daemon last said: kept while it is away,
+        # so "out of order" still says whom to call.
+        self.help_info: dict[str, str] = {"phone": "", "text": ""}
         self.site_locked = False
         self.technician: str | None = None
         self.last_input = clock()
@@ -167,6 +171,7 @@ class KioskApp(App[None]):
         if isinstance(self.top, UnreachableScreen):
             self.go_home()
         self.poll_status()
+        self.fetch_help()
 
     def on_daemon_down(self, message: DaemonDown) -> None:
         self.technician, self.link.session = None, None
@@ -208,6 +213,23 @@ class KioskApp(App[None]):
                 screen.set_online(self.online)
             if isinstance(screen, HomeScreen):
                 screen.set_paused(self.site_locked)
+
+    @work(exclusive=True, group="help")
+    async def fetch_help(self) -> None:
+        """`help`: whom to call, for the Help screen and door failures."""
+        try:
+            answer = await self.link.call("help")
+        except (ApiError, DaemonUnreachable):
+            return
+        self.help_info = {k: str(answer.get(k) or "") for k in ("phone", "text")}
+        for screen in self.screen_stack:
+            if isinstance(screen, Relabels):
+                screen.relabel()
+
+    def action_help(self) -> None:
+        """The Help screen on top of whatever shows now; its Back returns there."""
+        if self.top is not None and not isinstance(self.top, HelpScreen):
+            self.push_screen(HelpScreen())
 
     # --- moving between screens ---------------------------------------------
 

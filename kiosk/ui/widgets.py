@@ -148,7 +148,7 @@ class BigLabel(Horizontal):
 
 
 class TopBar(Horizontal):
-    """Title, the small "offline" badge, the language switch and the service button."""
+    """Title, the small "offline" badge, Help, the language switch and the service button."""
 
     def __init__(self, service: bool = True) -> None:
         super().__init__(classes="topbar")
@@ -157,6 +157,7 @@ class TopBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Msg("app.title", classes="apptitle")
         yield Msg("app.offline", id="offline", classes="badge offline")
+        yield TButton("app.help", id="help", classes="small")
         yield TButton("app.language", id="language", classes="small")
         if self.service:
             yield TButton("app.service", id="service", classes="small")
@@ -190,3 +191,22 @@ class LanguageChooser(Horizontal):
         current = texts_of(self).lang
         for button in self.query(Button):
             button.set_class(button.id == f"lang-{current}", "-current")
+
+
+class HelpLine(Static):
+    """Whom to call ([site] help_phone and help_text), or what to do when none is set."""
+
+    def __init__(self, *, id: str | None = None, classes: str = "") -> None:
+        super().__init__("", id=id, classes=classes)
+
+    def on_mount(self) -> None:
+        self.relabel()
+
+    def relabel(self) -> None:
+        info = cast("KioskHost", self.app).help_info
+        texts = texts_of(self)
+        phone, text = info.get("phone", ""), info.get("text", "")
+        lines = [texts.t("support.call", phone=phone) if phone else texts.t("support.none")]
+        if text:
+            lines.append(text)
+        self.update("\n".join(lines))

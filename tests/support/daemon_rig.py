@@ -81,14 +81,18 @@ def _bus(backend: str, lockers: list[tuple[str, str]]) -> tuple[dict[str, Any], 
 
 
 def rig_config(
-    state: Path, lockers=LOCKERS, policy: dict[str, Any] | None = None, backend: str = "gpio"
+    state: Path,
+    lockers=LOCKERS,
+    policy: dict[str, Any] | None = None,
+    backend: str = "gpio",
+    site: dict[str, Any] | None = None,
 ) -> KioskConfig:
     key = state / "site-code.key"
     if not key.exists():
         key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
     bus, board = _bus(backend, lockers)
     data: dict[str, Any] = {
-        "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4},
+        "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4, **(site or {})},
         "ledger": {"path": "ledger.db"},
         "keys": {"site_code_key_file": "site-code.key"},
         "api": {"socket": "kiosk.sock"},

@@ -66,6 +66,9 @@ class KioskScreen(Relabels, Screen[None]):
         elif event.button.id == "service":
             event.stop()
             self.kiosk.action_service()
+        elif event.button.id == "help":
+            event.stop()
+            self.kiosk.action_help()
         elif (event.button.id or "").startswith("lang-"):
             event.stop()
             self.kiosk.set_language(event.button.id.removeprefix("lang-"))

@@ -38,6 +38,7 @@ from kiosk.service.attempts import ACTIONS
 CALLS = [
     "hello",
     "status",
+    "help",
     "doors",
     "code.submit",
     "courier.doesnt_fit",
