@@ -75,6 +75,7 @@ class Api:
             "hello": self.hello,
             "status": self.status,
             "help": self.help,
+            "layout": self.layout,
             "doors": self.doors,
             "code.submit": self.code_submit,
             "courier.doesnt_fit": self.doesnt_fit,
@@ -151,6 +152,10 @@ class Api:
     async def help(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         """Who to call: the site's help phone and text ("" when not configured)."""
         return {"phone": self.help_phone, "text": self.help_text}
+
+    async def layout(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """The bank's front as a grid: each locker's column, row and rows (1-based)."""
+        return {"cells": [cell.to_dict() for cell in self.service.layout()]}
 
     async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         supervisor = self.service.supervisor

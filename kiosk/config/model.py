@@ -100,6 +100,9 @@ class LockerConfig:
     bus: str
     unit: int
     channel: int
+    column: int | None = None  # its place in the bank's front (kiosk.domain.layout);
+    row: int | None = None  # None: read from a label like A-1
+    rows: int = 1  # a tall compartment spans this many rows from `row` down
 
 
 @dataclass(frozen=True)

@@ -360,6 +360,9 @@ SECTIONS: tuple[Section, ...] = (
             Key("bus", _NAME, required=True),
             Key("unit", Int(1, 247), required=True),
             Key("channel", Int(0, 63), required=True),
+            Key("column", Int(1, 64)),
+            Key("row", Int(1, 64)),
+            Key("rows", Int(1, 16)),
         ),
     ),
     Section(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from firmware_bridge.bank import ChannelRef, LockBank
 from kiosk.clock import Clock
 from kiosk.config.model import PolicyConfig
+from kiosk.domain.layout import Cell
 from kiosk.domain.limiter import LimiterPolicy
 from kiosk.ledger.db import Ledger
 
@@ -25,6 +26,7 @@ class ServiceContext:
     site_id: str = "site"
     poll_s: float = 0.05  # how often a waiting flow reads the door sensors
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    layout: tuple[Cell, ...] = ()  # the bank's front, for the keypad's picture
 
     @property
     def limiter(self) -> LimiterPolicy:

@@ -10,6 +10,7 @@ from pathlib import Path
 from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, LockBank
 from kiosk.clock import Clock
 from kiosk.config.model import LockerConfig, PolicyConfig
+from kiosk.domain.layout import Cell, place
 from kiosk.domain.sizes import Size
 from kiosk.ledger.audit import VerifyResult
 from kiosk.ledger.db import Ledger
@@ -59,6 +60,7 @@ class LockerService:
         ctx = ServiceContext(
             ledger, bank, clock, code_key, channels, policy or PolicyConfig(), site_id, poll_s
         )
+        ctx.layout = place(lockers)
         return cls(ctx)
 
     async def start(self) -> int:
@@ -238,3 +240,7 @@ class LockerService:
     def cloud_port(self) -> Ledger:
         """The outbox and inbox the cloud link drains and fills (the ledger implements them)."""
         return self.ctx.ledger
+
+    def layout(self) -> tuple[Cell, ...]:
+        """Where each compartment sits in the bank's front (config, or read from labels)."""
+        return self.ctx.layout

@@ -105,6 +105,7 @@ class KioskApp(App[None]):
         # [site] help_phone / help_text as the daemon last said: kept while it is away,
         # so "out of order" still says whom to call.
         self.help_info: dict[str, str] = {"phone": "", "text": ""}
+        self.bank_layout: list[dict[str, Any]] = []  # the daemon's `layout`: the door picture
         self.site_locked = False
         self.technician: str | None = None
         self.last_input = clock()
@@ -216,12 +217,17 @@ class KioskApp(App[None]):
 
     @work(exclusive=True, group="help")
     async def fetch_help(self) -> None:
-        """`help`: whom to call, for the Help screen and door failures."""
+        """`help` and `layout`: whom to call (Help screen, door failures), and the bank's
+        front for the picture shown with an open door."""
         try:
             answer = await self.link.call("help")
         except (ApiError, DaemonUnreachable):
             return
         self.help_info = {k: str(answer.get(k) or "") for k in ("phone", "text")}
+        try:
+            self.bank_layout = list((await self.link.call("layout")).get("cells") or [])
+        except (ApiError, DaemonUnreachable):
+            return
         for screen in self.screen_stack:
             if isinstance(screen, Relabels):
                 screen.relabel()

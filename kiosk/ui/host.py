@@ -35,6 +35,7 @@ class KioskHost(Protocol):
     demo_codes: tuple[tuple[str, str, str], ...]
     demo_pin: str
     help_info: dict[str, str]
+    bank_layout: list[dict[str, Any]]
     link: DaemonLink
 
     @property

@@ -92,7 +92,7 @@ def test_invalid_utf8(tmp_path, refused):
         (
             lambda d: d["locker"][3],
             "colour",
-            "locker[3].colour: unknown key (did you mean 'channel'?)",
+            "locker[3].colour: unknown key (did you mean 'column'?)",
         ),
         (lambda d: d["site"], "nmae", "site.nmae: unknown key (did you mean 'name'?)"),
         (lambda d: d["bus"][0], "baud", "bus[0].baud: unknown key (did you mean 'baudrate'?)"),

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button
 
 from kiosk.ui.link import ApiError, DaemonUnreachable
+from kiosk.ui.picture import BankPicture
 from kiosk.ui.screens.base import KioskScreen
 from kiosk.ui.widgets import BigLabel, Msg, TButton, TopBar
 
@@ -54,6 +55,7 @@ class OpenScreen(KioskScreen):
                 yield Msg("open.title", classes="door-title")
                 yield BigLabel(id="label")
             yield Msg("", id="what", classes="what")
+            yield BankPicture(id="picture", classes="picture")
             yield Msg("", id="prompt", classes="warning")
             with Horizontal(classes="actions"):
                 yield TButton("open.doesnt_fit", id="doesnt-fit")
@@ -79,6 +81,7 @@ class OpenScreen(KioskScreen):
         for role in ("courier", "customer", "collector", "technician"):
             self.set_class(role == self.role, f"role-{role}")
         self.query_one(BigLabel).show(self.locker)
+        self.query_one(BankPicture).show(self.kiosk.bank_layout, self.locker)
         self.query_one("#what", Msg).say(f"open.{self.role}", locker=self.locker)
         self.query_one("#prompt", Msg).say("")
         self._buttons()

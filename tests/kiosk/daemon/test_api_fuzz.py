@@ -39,6 +39,7 @@ CALLS = [
     "hello",
     "status",
     "help",
+    "layout",
     "doors",
     "code.submit",
     "courier.doesnt_fit",
