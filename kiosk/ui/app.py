@@ -23,11 +23,14 @@ from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
+from kiosk.ui.widgets import TopBar
 
 log = logging.getLogger(__name__)
 
 #: Seconds without a touch or key before a screen goes back home.
 IDLE_S = 60.0
+#: Seconds before the idle return home that a countdown shows on the screen.
+COUNTDOWN_S = 10.0
 #: Seconds between `status` calls (the offline badge, the paused notice).
 STATUS_S = 2.0
 #: Seconds the "thank you" after a pickup stays before the screen goes home.
@@ -139,6 +142,9 @@ class KioskApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown):
             self.last_input = self.clock()
+            top = self.top
+            for bar in top.query(TopBar) if top is not None else ():
+                bar.set_countdown(None)  # a touch: the countdown goes, the visit stays
         await super().on_event(event)
 
     @property
@@ -161,7 +167,12 @@ class KioskApp(App[None]):
         if idle and isinstance(screen, HomeScreen) and self.lang != self.default_lang:
             self.set_language(self.default_lang)  # a visit that chose a language and left
             return
-        if not getattr(screen, "IDLE_HOME", False) or getattr(screen, "busy", False):
+        home_soon = getattr(screen, "IDLE_HOME", False) and not getattr(screen, "busy", False)
+        left = self.idle_s - (self.clock() - self.last_input)
+        soon = max(1, int(left + 0.999)) if home_soon and left < COUNTDOWN_S else None
+        for bar in screen.query(TopBar) if screen is not None else ():
+            bar.set_countdown(soon)
+        if not home_soon:
             return  # None (shutting down) has no IDLE_HOME
         if idle:
             self.go_home()

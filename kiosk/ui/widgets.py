@@ -157,10 +157,21 @@ class TopBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Msg("app.title", classes="apptitle")
         yield Msg("app.offline", id="offline", classes="badge offline")
+        yield Msg("", id="countdown-idle", classes="badge idle-countdown")
         yield TButton("app.help", id="help", classes="small")
         yield TButton("app.language", id="language", classes="small")
         if self.service:
             yield TButton("app.service", id="service", classes="small")
+
+    def set_countdown(self, seconds: int | None) -> None:
+        """The idle return home in `seconds` (None: no countdown shown)."""
+        for badge in self.query("#countdown-idle").results(Msg):
+            badge.display = seconds is not None
+            if seconds is not None:
+                badge.say("app.idle_home", seconds=seconds)
+
+    def on_mount(self) -> None:
+        self.set_countdown(None)
 
     def set_online(self, online: bool, down_s: int | None = None) -> None:
         """Hide the badge (`online`), or show it with how long the link has been down."""
