@@ -16,6 +16,7 @@ from firmware_bridge.bank import BridgeError, LockBank
 from kiosk.api.handlers import Api
 from kiosk.api.server import ApiServer, Hub, check_socket_free
 from kiosk.api.sessions import Sessions
+from kiosk.api.visits import Visits
 from kiosk.clock import Clock, SystemClock
 from kiosk.config.model import KioskConfig
 from kiosk.daemon.notify import Notifier
@@ -114,6 +115,7 @@ class Daemon:
             down_for_s=lambda: self.down_for_s(),
             help_phone=self.config.site.help_phone,
             help_text=self.config.site.help_text,
+            visits=Visits(clock.monotonic),
         )
         self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
         await self.server.start()

@@ -16,6 +16,7 @@ from kiosk.ledger.audit import VerifyResult
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import LockerRow, ParcelRow
 from kiosk.service.access import AccessFlows
+from kiosk.service.aftercare import Aftercare
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
 from kiosk.service.maintenance import Maintenance
@@ -39,6 +40,7 @@ class LockerService:
         self._sweeper = Sweeper(ctx)
         self.supervisor = DoorSupervisor(ctx, self._access)
         self._technicians = Technicians(ctx)
+        self._aftercare = Aftercare(ctx, self._access, self._maintenance)
 
     @classmethod
     def build(
@@ -244,3 +246,15 @@ class LockerService:
     def layout(self) -> tuple[Cell, ...]:
         """Where each compartment sits in the bank's front (config, or read from labels)."""
         return self.ctx.layout
+
+    async def reopen(
+        self, label: str, parcel_id: str | None, role: str, why: str, actor: str
+    ) -> CodeResult:
+        """A visit's door again: once if it did not open, or just after a pickup."""
+        return await self._aftercare.reopen(label, parcel_id, role, why, actor)
+
+    async def report_problem(
+        self, label: str, parcel_id: str | None, role: str, actor: str
+    ) -> CodeResult | None:
+        """The locker to a technician; a courier's parcel to another locker (opened)."""
+        return await self._aftercare.report(label, parcel_id, role, actor)

@@ -45,6 +45,8 @@ CALLS = [
     "courier.doesnt_fit",
     "courier.cancel",
     "courier.done",
+    "door.reopen",
+    "door.report",
     "tech.login",
     "tech.logout",
     "parcels",
@@ -73,6 +75,8 @@ ARG_NAMES = [
     "dest",
     "technician_id",
     "pin",
+    "visit",
+    "why",
     "role",
 ]
 LABELS = ["A-1", "A-2", "B-1", "C-1", "Z-9"]
