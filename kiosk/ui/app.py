@@ -35,6 +35,9 @@ COUNTDOWN_S = 10.0
 STATUS_S = 2.0
 #: Seconds the "thank you" after a pickup stays before the screen goes home.
 THANKS_S = 5.0
+#: Seconds after a pickup's door shut that "I left something" can open it again (the
+#: daemon allows 30 s; the screen's thank-you stays as long, then goes home).
+REOPEN_S = 30.0
 #: Black, white and amber: readable in sunlight and by people with low vision.
 CONTRAST = Theme(
     name="kiosk-contrast",
@@ -88,6 +91,7 @@ class KioskApp(App[None]):
         idle_s: float = IDLE_S,
         status_s: float = STATUS_S,
         thanks_s: float = THANKS_S,
+        reopen_s: float = REOPEN_S,
         backoff_s: tuple[float, ...] = BACKOFF_S,
         clock: Callable[[], float] = time.monotonic,
         demo_codes: Sequence[tuple[str, str, str]] = (),
@@ -97,6 +101,7 @@ class KioskApp(App[None]):
         self.texts = i18n.Texts(language)  # the language shown now: this app's, no one else's
         self.default_lang = language  # the site's: each visit starts in it and returns to it
         self.idle_s, self.status_s, self.thanks_s = idle_s, status_s, thanks_s
+        self.reopen_s = reopen_s
         self.clock = clock
         self.demo_codes = tuple(demo_codes)  # (parcel, delivery, pickup): only `kiosk demo`
         self.demo_pin = demo_pin  # the demo bank's technician PIN: only `kiosk demo`

@@ -32,6 +32,7 @@ class KioskHost(Protocol):
     site_locked: bool
     clock: Callable[[], float]
     thanks_s: float
+    reopen_s: float
     demo_codes: tuple[tuple[str, str, str], ...]
     demo_pin: str
     help_info: dict[str, str]

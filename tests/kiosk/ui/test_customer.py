@@ -35,7 +35,7 @@ async def delivered(rig, admin, size: str = "S") -> dict:
 @pytest.mark.backends(*BACKENDS, reason="a pickup: the smoke flow of a customer on each backend")
 async def test_pickup_opens_the_parcels_locker_then_thanks_and_home(rig, admin):
     parcel = await delivered(rig, admin)
-    app = make_app(rig.socket, thanks_s=0.3)
+    app = make_app(rig.socket, thanks_s=0.3, reopen_s=0.3)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.link.up)
         await pilot.press(*parcel["pickup_code"], "enter")
