@@ -90,6 +90,7 @@ def rig_config(
     policy: dict[str, Any] | None = None,
     backend: str = "gpio",
     presence: bool = False,
+    site: dict[str, Any] | None = None,
 ) -> KioskConfig:
     """`presence` (gpio): an IR parcel-presence sensor per locker (`presence_pins`)."""
     key = state / "site-code.key"
@@ -100,7 +101,7 @@ def rig_config(
         assert backend == "gpio", "presence sensors in the daemon rig: gpio presence_pins"
         bus["presence_pins"] = [PRESENCE_PIN0 + i for i in range(len(lockers))]
     data: dict[str, Any] = {
-        "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4},
+        "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4, **(site or {})},
         "ledger": {"path": "ledger.db"},
         "keys": {"site_code_key_file": "site-code.key"},
         "api": {"socket": "kiosk.sock"},
