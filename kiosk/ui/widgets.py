@@ -211,14 +211,20 @@ class TopBar(Horizontal):
                 badge.say("app.offline_min", minutes=down_s // 60)
 
 
+class LanguageButton(TapFeedback, Button):
+    """One language of the chooser, named in itself; shows the finger on it like every target."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__(language_name(lang), id=f"lang-{lang}", classes="lang")
+        self.can_focus = False
+
+
 class LanguageChooser(Horizontal):
     """One button per language, each named in itself ("English", "Deutsch")."""
 
     def compose(self) -> ComposeResult:
         for lang in LANGUAGES:
-            button = Button(language_name(lang), id=f"lang-{lang}", classes="lang")
-            button.can_focus = False
-            yield button
+            yield LanguageButton(lang)
 
     def on_mount(self) -> None:
         self.relabel()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from rich.cells import cell_len
 from textual.app import App
 from textual.widgets import Button, Static
+from ui_support import DISPLAYS
 
-#: The kiosk's display (800x480 px) in cells of 10x20 px: what `kiosk ui` gets there.
-DISPLAY_PX = (800, 480)
-CELL_PX = (10, 20)
-FIT_SIZE = (DISPLAY_PX[0] // CELL_PX[0], DISPLAY_PX[1] // CELL_PX[1])
+#: The kiosk's smallest display (800x480 px) as the web page gives it to the app: its grid
+#: of cells (ui_support.DISPLAYS, measured in Chromium by test_web.py).
+FIT_SIZE = DISPLAYS["800x480"].grid
 
 
 def _shown(widget) -> bool:
