@@ -191,6 +191,7 @@ class TopBar(Horizontal):
 
     def set_countdown(self, seconds: int | None) -> None:
         """The idle return home in `seconds` (None: no countdown shown)."""
+        self.set_class(seconds is not None, "counting")  # the badge takes the title's place
         for badge in self.query("#countdown-idle").results(Msg):
             badge.display = seconds is not None
             if seconds is not None:

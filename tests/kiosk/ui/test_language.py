@@ -7,13 +7,15 @@ import pytest
 from babel import Locale
 from fit_support import FIT_SIZE, cut_off
 from textual.widgets import Button
-from ui_support import at_keypad, click, make_app, screen_text, until
+from ui_support import DISPLAYS, at_keypad, click, make_app, screen_text, until
 
 from kiosk.ui import i18n
 from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen, HomeScreen
+from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.modals import PinModal
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
+from kiosk.ui.widgets import TopBar
 
 WRONG = "000000"
 
@@ -98,6 +100,10 @@ async def _screens(app, pilot, admin):
     await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
     yield "out of order"
     app.go_home()
+    app.action_help()
+    await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+    yield "help"
+    app.go_home()
     app.action_service()
     await until(pilot, lambda: isinstance(app.screen, PinModal))
     yield "technician PIN"
@@ -116,7 +122,7 @@ async def test_every_screen_fits_800x480_in_every_language(rig, admin, lang):
             problems = cut_off(app)
             assert not problems, f"{lang}, {name}: {problems}"
             seen.append(name)
-        assert len(seen) == 8
+        assert len(seen) == 9
 
 
 async def test_the_fit_check_sees_a_cut_off_text():
@@ -136,3 +142,26 @@ async def test_the_fit_check_sees_a_cut_off_text():
         await pilot.pause()
         problems = cut_off(app)
     assert any("sentence" in p for p in problems) and any("Zurück" in p for p in problems)
+
+
+@pytest.mark.parametrize("display", ["800x480", "1280x800"])
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+async def test_the_top_bar_fits_with_every_badge_shown(rig, lang, display):
+    """The longest top bar: a cloud link down for hours and the idle countdown, beside
+    Help, the language and Service, at the narrowest grids the page gives."""
+    now = [1000.0]
+    app = make_app(rig.socket, language=lang, idle_s=60, status_s=3600, clock=lambda: now[0])
+    async with app.run_test(size=DISPLAYS[display].grid) as pilot:
+        await until(pilot, lambda: app.link.up and app.last_status is not None)
+        await pilot.press("1")
+        await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+        bar = app.screen.query_one(TopBar)
+        bar.set_online(False, 999 * 60)  # what `status` shows of a configured link down long
+        now[0] += 50.5  # walked away: the countdown comes, at its widest ("10 s")
+        badge = bar.query_one("#countdown-idle")
+        await until(pilot, lambda: badge.display and badge.region.area, what="countdown")
+        await pilot.pause()
+        shown = {w.id for w in bar.children if w.display and w.region.area}
+        assert {"offline", "countdown-idle", "help", "language", "service"} <= shown, shown
+        assert "999 min" in screen_text(app) and "10 s" in screen_text(app)
+        assert not cut_off(app), cut_off(app)
