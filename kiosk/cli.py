@@ -33,16 +33,24 @@ def _config_path(args: argparse.Namespace) -> str:
     return getattr(args, "config", None) or os.environ.get("KIOSK_CONFIG") or DEFAULT_CONFIG
 
 
-def _keypad(socket: str, codes: list[tuple[str, str, str]]) -> None:
+def _keypad(socket: str, codes: list[tuple[str, str, str]], pin: str) -> None:
     from kiosk.ui.app import KioskApp
 
-    KioskApp(socket, demo_codes=codes).run()
+    KioskApp(socket, demo_codes=codes, demo_pin=pin).run()
+
+
+def _web_keypad(config: str, port: int) -> int:
+    from kiosk.ui.web import serve
+
+    return serve(config, "localhost", port)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from kiosk import demo
 
-    return demo.run(args.state_dir, args.headless, screen=_keypad)
+    return demo.run(
+        args.state_dir, args.headless, screen=_keypad, web=_web_keypad if args.web else None
+    )
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -219,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless",
         action="store_true",
         help="walk a delivery and a pickup by itself, then exit 0",
+    )
+    demo.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the keypad screen to a browser (prints the URL) instead of this terminal",
     )
     demo.add_argument(
         "--state-dir",

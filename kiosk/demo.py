@@ -6,12 +6,17 @@ DIR/daemon.log), three sample parcels are announced through the local API,
 their codes are printed and written to DIR/demo-codes.txt, and the keypad
 screen opens; the daemon stops when the screen closes. `--headless` runs the
 same daemon in-process and walks one delivery and one pickup through the API.
+Both set a technician PIN for the demo bank and print it, so the maintenance
+screen can be tried at once. `--web` serves the keypad screen to a browser
+(textual-serve) instead of this terminal, and prints its URL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
+import socket as sockets
 import subprocess
 import sys
 import tempfile
@@ -29,11 +34,19 @@ from kiosk.config.model import KioskConfig
 from kiosk.daemon.app import Daemon
 from kiosk.daemon.notify import Notifier
 from kiosk.domain.codes import new_code_key_text
+from kiosk.domain.pins import PIN_MIN
 from kiosk.wiring import build_lock_bank
 
 SAMPLE_SIZES = ("S", "M", "L")
-#: Runs the keypad screen on a daemon's socket, showing (parcel, delivery, pickup) codes.
-KeypadScreen = Callable[[str, list[tuple[str, str, str]]], None]
+#: Runs the keypad screen on a daemon's socket, showing (parcel, delivery, pickup) codes
+#: and the technician PIN.
+KeypadScreen = Callable[[str, list[tuple[str, str, str]], str], None]
+#: Serves the keypad screen of a config file to browsers on localhost:PORT until Ctrl+C.
+WebScreen = Callable[[str, int], int]
+#: The demo bank's technician, whose PIN `kiosk demo` sets and prints.
+DEMO_TECHNICIAN = "demo-tech"
+#: `kiosk demo --web` listens here on localhost, or on a free port if this one is taken.
+WEB_PORT = 8000
 CONFIG_NAME = "kiosk.toml"
 #: How long the daemon child may take to answer its first `hello`.
 START_S = 20.0
@@ -74,6 +87,30 @@ def record_samples(state_dir: Path, parcels: list[dict[str, Any]], out: TextIO) 
             f"  pickup code {p['pickup_code']}",
             file=out,
         )
+
+
+def new_pin() -> str:
+    """A fresh random PIN of the shortest length allowed (a demo's: printed, not secret)."""
+    return "".join(secrets.choice("0123456789") for _ in range(PIN_MIN))
+
+
+def record_pin(pin: str, out: TextIO) -> None:
+    print(
+        f"Technician PIN: {pin} (technician {DEMO_TECHNICIAN}; F2 or * on the keypad screen)",
+        file=out,
+    )
+
+
+def web_port(host: str = "localhost", wanted: int = WEB_PORT) -> int:
+    """`wanted` if nothing listens there, else a port the system picks."""
+    for port in (wanted, 0):
+        with sockets.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {host}")
 
 
 # --- headless: the daemon in-process, driven through its API ------------------------
@@ -131,6 +168,9 @@ async def headless(state_dir: Path, out: TextIO) -> int:
         print(f"locker-kiosk demo: bank {config.site.id}, state in {state_dir}", file=out)
         parcels = [await walk.api.call("parcels.announce", size=s) for s in SAMPLE_SIZES]
         record_samples(state_dir, parcels, out)
+        pin = new_pin()
+        await walk.api.call("tech.set_pin", technician_id=DEMO_TECHNICIAN, pin=pin)
+        record_pin(pin, out)
         first = parcels[0]
         print(f"\n1. A courier types delivery code {first['delivery_code']}", file=out)
         opened = await walk.api.call("code.submit", code=first["delivery_code"])
@@ -184,8 +224,11 @@ def _wait_for_daemon(socket: str, proc: subprocess.Popen[bytes], log: Path) -> N
             time.sleep(0.1)
 
 
-def interactive(state_dir: Path, out: TextIO, screen: KeypadScreen | None) -> int:
-    """Daemon child + samples + the keypad screen (`screen`; None: no terminal to show it in)."""
+def interactive(
+    state_dir: Path, out: TextIO, screen: KeypadScreen | None, web: WebScreen | None = None
+) -> int:
+    """Daemon child + samples + PIN + the keypad screen (`screen`; None: no terminal to show
+    it in), or with `web` the screen served to a browser until Ctrl+C."""
     config_path, config = write_config(state_dir)
     socket = str(config.api.socket)
     log = state_dir / "daemon.log"
@@ -200,9 +243,17 @@ def interactive(state_dir: Path, out: TextIO, screen: KeypadScreen | None) -> in
     try:
         _wait_for_daemon(socket, proc, log)
         print(f"locker-kiosk demo: bank {config.site.id}, state in {state_dir}", file=out)
+        pin = new_pin()
         with ApiClient(socket) as client:
             parcels = [client.call("parcels.announce", size=s) for s in SAMPLE_SIZES]
+            client.call("tech.set_pin", technician_id=DEMO_TECHNICIAN, pin=pin)
         record_samples(state_dir, parcels, out)
+        record_pin(pin, out)
+        if web is not None:
+            port = web_port()
+            print(f"\nThe keypad screen: http://localhost:{port}/ (Ctrl+C stops)", file=out)
+            out.flush()
+            return web(str(config_path), port)
         if screen is None:
             print(
                 f"\nNo terminal to show the keypad screen in; the demo stops here. Run it in a"
@@ -213,7 +264,8 @@ def interactive(state_dir: Path, out: TextIO, screen: KeypadScreen | None) -> in
             )
             return 0
         print("\nOpening the keypad screen (Ctrl+Q quits)...", file=out, flush=True)
-        screen(socket, [(p["parcel_id"], p["delivery_code"], p["pickup_code"]) for p in parcels])
+        codes = [(p["parcel_id"], p["delivery_code"], p["pickup_code"]) for p in parcels]
+        screen(socket, codes, pin)
         return 0
     finally:
         proc.terminate()
@@ -224,12 +276,19 @@ def interactive(state_dir: Path, out: TextIO, screen: KeypadScreen | None) -> in
             proc.wait()
 
 
-def run(state_dir: str | None, headless_mode: bool, screen: KeypadScreen | None = None) -> int:
-    """`kiosk demo`; `screen(socket, codes)` runs the keypad (the CLI passes kiosk.ui's)."""
+def run(
+    state_dir: str | None,
+    headless_mode: bool,
+    screen: KeypadScreen | None = None,
+    web: WebScreen | None = None,
+) -> int:
+    """`kiosk demo`; `screen(socket, codes, pin)` runs the keypad (the CLI passes kiosk.ui's)."""
     directory = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     directory = directory.absolute()
     directory.mkdir(parents=True, exist_ok=True)
     if headless_mode:
         return asyncio.run(headless(directory, sys.stdout))
+    if web is not None:  # `--web`: the CLI passes kiosk.ui's server
+        return interactive(directory, sys.stdout, None, web=web)
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     return interactive(directory, sys.stdout, screen if terminal else None)

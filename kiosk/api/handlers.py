@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,10 +13,12 @@ from typing import Any
 from kiosk import __version__
 from kiosk.api.protocol import API_VERSION
 from kiosk.api.sessions import Sessions
+from kiosk.api.visits import Visit, Visits
 from kiosk.clock import to_text
 from kiosk.domain.errors import BadRequest, KioskError
 from kiosk.domain.sizes import Size
 from kiosk.service.locker_service import LockerService
+from kiosk.service.results import CodeResult
 
 Handler = Callable[["Caller", dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -52,6 +55,10 @@ def _whole(args: dict[str, Any], name: str, low: int, high: int, default: int | 
     return value
 
 
+def _whole_s(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds)
+
+
 def _flag(args: dict[str, Any], name: str) -> bool:
     value = args.get(name)
     if not isinstance(value, bool):
@@ -66,17 +73,27 @@ class Api:
     site_id: str
     online: Callable[[], bool] = lambda: False
     last_contact: Callable[[], datetime | None] = lambda: None
+    #: Whether this bank has a cloud link at all ([mqtt] configured): no link, no alarm.
+    cloud: bool = False
+    down_for_s: Callable[[], float | None] = lambda: None
+    help_phone: str = ""  # [site] help_phone / help_text: the keypad's Help screen
+    help_text: str = ""
     calls: dict[str, tuple[str, Handler]] = field(default_factory=dict)
+    visits: Visits = field(default_factory=lambda: Visits(time.monotonic))
 
     def __post_init__(self) -> None:
         public = {
             "hello": self.hello,
             "status": self.status,
+            "help": self.help,
+            "layout": self.layout,
             "doors": self.doors,
             "code.submit": self.code_submit,
             "courier.doesnt_fit": self.doesnt_fit,
             "courier.cancel": self.courier_cancel,
             "courier.done": self.courier_done,
+            "door.reopen": self.door_reopen,
+            "door.report": self.door_report,
             "tech.login": self.tech_login,
             "tech.logout": self.tech_logout,
         }
@@ -145,11 +162,21 @@ class Api:
         return {
             "site": self.site_id,
             "online": self.online(),
+            "cloud": self.cloud,
+            "offline_s": _whole_s(self.down_for_s()) if self.cloud else None,
             "lockers": lockers,
             "outbox_depth": self.service.outbox_depth(),
             "last_contact": _stamp(self.last_contact()),
             "site_locked": self.service.site_locked(),
         }
+
+    async def help(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """Who to call: the site's help phone and text ("" when not configured)."""
+        return {"phone": self.help_phone, "text": self.help_text}
+
+    async def layout(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """The bank's front as a grid: each locker's column, row and rows (1-based)."""
+        return {"cells": [cell.to_dict() for cell in self.service.layout()]}
 
     async def doors(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         supervisor = self.service.supervisor
@@ -170,7 +197,36 @@ class Api:
         if not isinstance(code, str) or len(code) > 32:
             raise BadRequest("code must be a string of digits.")
         source = "cli" if caller.admin else "keypad"
-        return (await self.service.submit_code(code, source)).to_dict()
+        return self._with_visit(await self.service.submit_code(code, source))
+
+    def _with_visit(self, result: CodeResult) -> dict[str, Any]:
+        """The answer, with the token that lets this visit reopen or report its door."""
+        token = self.visits.grant(result.locker, result.role, result.parcel_id)
+        return {**result.to_dict(), "visit": token}
+
+    def _visit(self, args: dict[str, Any], what: str) -> Visit:
+        visit = self.visits.take(args.get("visit"), what)
+        if visit is None or visit.role not in ("courier", "customer"):
+            raise NotAllowed("Only the visit that opened this door can ask that, once.")
+        return visit
+
+    async def door_reopen(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """The visit's door again: `why` "didnt_open" (once) or "left_something" (pickup, 30 s)."""
+        why = _text(args, "why", limit=32)
+        visit = self._visit(args, why)
+        actor = f"{visit.role}:keypad"
+        result = await self.service.reopen(visit.locker, visit.parcel_id, visit.role, why, actor)
+        return result.to_dict()
+
+    async def door_report(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """Report the visit's door: a technician is called; a courier gets another locker."""
+        visit = self._visit(args, "report")
+        actor = f"{visit.role}:keypad"
+        moved = await self.service.report_problem(visit.locker, visit.parcel_id, visit.role, actor)
+        return {
+            "reported": visit.locker,
+            "next": self._with_visit(moved) if moved is not None else None,
+        }
 
     async def doesnt_fit(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         return (await self.service.doesnt_fit(_text(args, "locker", limit=16))).to_dict()

@@ -126,7 +126,7 @@ class CloudLink:
         self._tasks: list[asyncio.Task[Any]] = []
         self._commands: asyncio.Queue[tuple[_Session, paho.MQTTMessage]] = asyncio.Queue()
         self._stopping = False
-        self._down_since: float | None = None
+        self.down_since: float | None = None  # clock.monotonic() it went down; None while up
         self._outage_logged = False
         self.alarm = OutboxAlarm(mqtt.outbox_cap, self.timing.full_repeat_s)
         self._last_state: dict[str, Any] | None = None
@@ -170,7 +170,7 @@ class CloudLink:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._down_since = self.clock.monotonic()
+        self.down_since = self.clock.monotonic()
         self._check_outbox(force=True)
         self._tasks = [
             self._loop.create_task(self._connections(), name="cloud-connect"),
@@ -318,12 +318,12 @@ class CloudLink:
         s.connected = True
         self.connections += 1
         self.last_contact = self.clock.now()
-        away = self.clock.monotonic() - (self._down_since or self.clock.monotonic())
+        away = self.clock.monotonic() - (self.down_since or self.clock.monotonic())
         if self._outage_logged:
             log.info("cloud link back after %.0f s; %d events to send", away, self.outbox_depth)
         else:
             log.info("cloud link up; %d events to send", self.outbox_depth)
-        self._down_since = None
+        self.down_since = None
         self._outage_logged = False
         s.client.subscribe(self.topics.commands, qos=1)
         self._publish(s, self.topics.status, self._status(True), retain=True)
@@ -339,8 +339,8 @@ class CloudLink:
     def _went_down(self, reason: str) -> None:
         if self._stopping:
             return
-        if self._down_since is None:
-            self._down_since = self.clock.monotonic()
+        if self.down_since is None:
+            self.down_since = self.clock.monotonic()
         if not self._outage_logged:
             self._outage_logged = True
             log.warning("cloud link down: %s; the bank works on, events wait in the outbox", reason)

@@ -26,6 +26,8 @@ class SiteConfig:
     address: str = ""
     lat: float | None = None
     lon: float | None = None
+    help_phone: str = ""  # shown on the keypad's Help screen; "" shows none
+    help_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,8 @@ class BoardConfig:
 
 
 #: A bank's front, for the optional [[locker]] column / row / rows keys (1-based).
-MAX_BANK_COLUMNS, MAX_BANK_ROWS = 64, 32
+#: The largest bank front a picture shows: columns, rows, and the rows one door may span.
+MAX_BANK_COLUMNS, MAX_BANK_ROWS, MAX_DOOR_ROWS = 64, 64, 16
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,9 @@ class LockerConfig:
     bus: str
     unit: int
     channel: int
-    #: Where the door sits in the bank's front, for a picture of it (optional, 1-based):
-    #: its column from the left, its row from the top, and how many rows it spans.
-    column: int | None = None
-    row: int | None = None
-    rows: int | None = None
+    column: int | None = None  # its place in the bank's front (kiosk.domain.layout);
+    row: int | None = None  # None: read from a label like A-1
+    rows: int = 1  # a tall compartment spans this many rows from `row` down
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from kiosk.config.model import (
     BUS_KINDS,
     MAX_BANK_COLUMNS,
     MAX_BANK_ROWS,
+    MAX_DOOR_ROWS,
     ApiConfig,
     BackupConfig,
     BoardConfig,
@@ -277,6 +278,7 @@ _ID = Text(r"[A-Za-z0-9_-]{1,64}", "1 to 64 characters of A-Z a-z 0-9 _ -")
 _NAME = Text(r"[A-Za-z0-9_-]{1,32}", "1 to 32 characters of A-Z a-z 0-9 _ -")
 _LABEL = Text(r"[A-Za-z0-9-]{1,16}", "1 to 16 characters of A-Z a-z 0-9 -")
 _PROSE = Text(r"(?s).{0,200}", "a string of at most 200 characters")
+_PHONE = Text(r"[0-9+()./ -]{0,32}", "a phone number: at most 32 of 0-9 + ( ) . / - and spaces")
 _HOST = Text(r"[^\s/]{1,253}", "a host name or IP address")
 _DEVICE = Text(r"\S(?s:.){0,254}", "a serial device path such as /dev/ttyUSB0")
 _PREFIX = Text(
@@ -302,6 +304,8 @@ SECTIONS: tuple[Section, ...] = (
             Key("address", _PROSE),
             Key("lat", Float(-90, 90)),
             Key("lon", Float(-180, 180)),
+            Key("help_phone", _PHONE),
+            Key("help_text", _PROSE),
         ),
     ),
     Section("ledger", LedgerConfig, "ledger", (Key("path", FilePath(), required=True),)),
@@ -375,7 +379,7 @@ SECTIONS: tuple[Section, ...] = (
             Key("channel", Int(0, 63), required=True),
             Key("column", Int(1, MAX_BANK_COLUMNS)),
             Key("row", Int(1, MAX_BANK_ROWS)),
-            Key("rows", Int(1, MAX_BANK_ROWS)),
+            Key("rows", Int(1, MAX_DOOR_ROWS)),
         ),
     ),
     Section(

@@ -16,6 +16,7 @@ from firmware_bridge.bank import BridgeError, LockBank
 from kiosk.api.handlers import Api
 from kiosk.api.server import ApiServer, Hub, check_socket_free
 from kiosk.api.sessions import Sessions
+from kiosk.api.visits import Visits
 from kiosk.clock import Clock, SystemClock
 from kiosk.config.model import KioskConfig
 from kiosk.daemon.notify import Notifier
@@ -57,6 +58,7 @@ class Daemon:
         self.ledger: Ledger | None = None
         self.online: Callable[[], bool] = lambda: False
         self.last_contact: Callable[[], datetime | None] = lambda: None
+        self.down_for_s: Callable[[], float | None] = lambda: None
         # --- cloud link (kiosk/cloud): built in start() when [mqtt] is configured ---
         self.link: Any = None
         self.metrics_server: Any = None
@@ -108,6 +110,7 @@ class Daemon:
             await self.link.start()
             self.online = lambda: bool(self.link is not None and self.link.online)
             self.last_contact = lambda: self.link.last_contact if self.link else None
+            self.down_for_s = lambda: _down_for_s(self.link, clock.monotonic())
         # --- end cloud link ---
         sessions = Sessions(SESSION_IDLE_S, clock.monotonic)
         api = Api(
@@ -116,6 +119,11 @@ class Daemon:
             self.config.site.id,
             online=lambda: self.online(),
             last_contact=lambda: self.last_contact(),
+            cloud=self.config.mqtt is not None,
+            down_for_s=lambda: self.down_for_s(),
+            help_phone=self.config.site.help_phone,
+            help_text=self.config.site.help_text,
+            visits=Visits(clock.monotonic),
         )
         self.server = ApiServer(api, Path(self.config.api.socket), self.hub)
         await self.server.start()
@@ -286,3 +294,9 @@ class Daemon:
             self._ledger_lock.close()  # closing the file releases the lock
             self._ledger_lock = None
         log.info("kiosk daemon stopped")
+
+
+def _down_for_s(link: Any, now: float) -> float | None:
+    """Seconds the cloud link has been down (since start if never up); None while up."""
+    since = None if link is None or link.online else link.down_since
+    return None if since is None else max(0.0, now - since)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from firmware_bridge.bank import ChannelRef, LockBank
 from kiosk.clock import Clock
 from kiosk.config.model import PolicyConfig
+from kiosk.domain.layout import Cell
 from kiosk.domain.limiter import LimiterPolicy
 from kiosk.ledger.db import Ledger
 from kiosk.service.observer import NoObserver, ServiceObserver
@@ -27,6 +28,7 @@ class ServiceContext:
     poll_s: float = 0.05  # how often a waiting flow reads the door sensors
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     observer: ServiceObserver = field(default_factory=NoObserver)
+    layout: tuple[Cell, ...] = ()  # the bank's front, for the keypad's picture
 
     @property
     def limiter(self) -> LimiterPolicy:

@@ -11,12 +11,14 @@ from typing import Any
 from firmware_bridge.bank import BoardInfo, BridgeError, ChannelRef, LockBank
 from kiosk.clock import Clock
 from kiosk.config.model import LockerConfig, PolicyConfig
+from kiosk.domain.layout import Cell, place
 from kiosk.domain.sizes import Size
 from kiosk.domain.status import LockerStatus
 from kiosk.ledger.audit import VerifyResult
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.records import LockerRow, ParcelRow
 from kiosk.service.access import AccessFlows
+from kiosk.service.aftercare import Aftercare
 from kiosk.service.commissioning import Commissioning
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
@@ -44,6 +46,7 @@ class LockerService:
         self.supervisor = DoorSupervisor(ctx, self._access)
         self._technicians = Technicians(ctx)
         self.commissioning = Commissioning(ctx)
+        self._aftercare = Aftercare(ctx, self._access, self._maintenance)
 
     @classmethod
     def build(
@@ -68,6 +71,7 @@ class LockerService:
         )
         if observer is not None:
             ctx.observer = observer
+        ctx.layout = place(lockers)
         return cls(ctx)
 
     async def start(self) -> int:
@@ -289,3 +293,19 @@ class LockerService:
     def cloud_port(self) -> Ledger:
         """The outbox and inbox the cloud link drains and fills (the ledger implements them)."""
         return self.ctx.ledger
+
+    def layout(self) -> tuple[Cell, ...]:
+        """Where each compartment sits in the bank's front (config, or read from labels)."""
+        return self.ctx.layout
+
+    async def reopen(
+        self, label: str, parcel_id: str | None, role: str, why: str, actor: str
+    ) -> CodeResult:
+        """A visit's door again: once if it did not open, or just after a pickup."""
+        return await self._aftercare.reopen(label, parcel_id, role, why, actor)
+
+    async def report_problem(
+        self, label: str, parcel_id: str | None, role: str, actor: str
+    ) -> CodeResult | None:
+        """The locker to a technician; a courier's parcel to another locker (opened)."""
+        return await self._aftercare.report(label, parcel_id, role, actor)

@@ -31,6 +31,7 @@ class Maintenance:
         reason: str,
         actor: str = "technician",
         journal_with: Callable[[], None] | None = None,
+        action: str = "technician.open",
     ) -> CodeResult:
         """Open any door for a technician (audited); a door that will not open -> out of service.
 
@@ -47,7 +48,7 @@ class Maintenance:
             op = ledger.doors.add(
                 "technician", label, locker.parcel_id, now, actor=actor, reason=why
             )
-            ledger.audit.record(now, actor, "technician.open", label, reason=why)
+            ledger.audit.record(now, actor, action, label, reason=why)
             if journal_with is not None:
                 journal_with()
         if await self.doors.open(op):

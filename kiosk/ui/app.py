@@ -19,18 +19,25 @@ from kiosk.ui.link import BACKOFF_S, ApiError, DaemonLink, DaemonUnreachable
 from kiosk.ui.screens.base import KioskModal, KioskScreen, Relabels
 from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen, HomeScreen
+from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
+from kiosk.ui.widgets import TopBar
 
 log = logging.getLogger(__name__)
 
 #: Seconds without a touch or key before a screen goes back home.
 IDLE_S = 60.0
+#: Seconds before the idle return home that a countdown shows on the screen.
+COUNTDOWN_S = 10.0
 #: Seconds between `status` calls (the offline badge, the paused notice).
 STATUS_S = 2.0
 #: Seconds the "thank you" after a pickup stays before the screen goes home.
 THANKS_S = 5.0
+#: Seconds after a pickup's door shut that "I left something" can open it again (the
+#: daemon allows 30 s; the screen's thank-you stays as long, then goes home).
+REOPEN_S = 30.0
 #: Black, white and amber: readable in sunlight and by people with low vision.
 CONTRAST = Theme(
     name="kiosk-contrast",
@@ -84,16 +91,29 @@ class KioskApp(App[None]):
         idle_s: float = IDLE_S,
         status_s: float = STATUS_S,
         thanks_s: float = THANKS_S,
+        reopen_s: float = REOPEN_S,
         backoff_s: tuple[float, ...] = BACKOFF_S,
         clock: Callable[[], float] = time.monotonic,
         demo_codes: Sequence[tuple[str, str, str]] = (),
+        demo_pin: str = "",
     ) -> None:
         super().__init__()
         self.texts = i18n.Texts(language)  # the language shown now: this app's, no one else's
+        self.default_lang = language  # the site's: each visit starts in it and returns to it
         self.idle_s, self.status_s, self.thanks_s = idle_s, status_s, thanks_s
+        self.reopen_s = reopen_s
         self.clock = clock
         self.demo_codes = tuple(demo_codes)  # (parcel, delivery, pickup): only `kiosk demo`
-        self.online: bool | None = None  # the cloud link, as `status` last said
+        self.demo_pin = demo_pin  # the demo bank's technician PIN: only `kiosk demo`
+        # The cloud link as `status` last said: None before the first answer and on a
+        # bank with no [mqtt] at all (nothing to be offline from: no badge).
+        self.online: bool | None = None
+        self.offline_s: int | None = None  # how long the configured link has been down
+        self.last_status: dict[str, Any] | None = None  # the daemon's last `status` answer
+        # [site] help_phone / help_text as the daemon last said: kept while it is away,
+        # so "out of order" still says whom to call.
+        self.help_info: dict[str, str] = {"phone": "", "text": ""}
+        self.bank_layout: list[dict[str, Any]] = []  # the daemon's `layout`: the door picture
         self.site_locked = False
         self.technician: str | None = None
         self.last_input = clock()
@@ -127,6 +147,9 @@ class KioskApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown):
             self.last_input = self.clock()
+            top = self.top
+            for bar in top.query(TopBar) if top is not None else ():
+                bar.set_countdown(None)  # a touch: the countdown goes, the visit stays
         await super().on_event(event)
 
     @property
@@ -145,9 +168,18 @@ class KioskApp(App[None]):
 
     def _idle_check(self) -> None:
         screen = self.top
-        if not getattr(screen, "IDLE_HOME", False) or getattr(screen, "busy", False):
+        idle = self.clock() - self.last_input >= self.idle_s
+        if idle and isinstance(screen, HomeScreen) and self.lang != self.default_lang:
+            self.set_language(self.default_lang)  # a visit that chose a language and left
+            return
+        home_soon = getattr(screen, "IDLE_HOME", False) and not getattr(screen, "busy", False)
+        left = self.idle_s - (self.clock() - self.last_input)
+        soon = max(1, int(left + 0.999)) if home_soon and left < COUNTDOWN_S else None
+        for bar in screen.query(TopBar) if screen is not None else ():
+            bar.set_countdown(soon)
+        if not home_soon:
             return  # None (shutting down) has no IDLE_HOME
-        if self.clock() - self.last_input >= self.idle_s:
+        if idle:
             self.go_home()
 
     # --- the daemon ---------------------------------------------------------
@@ -156,6 +188,7 @@ class KioskApp(App[None]):
         if isinstance(self.top, UnreachableScreen):
             self.go_home()
         self.poll_status()
+        self.fetch_help()
 
     def on_daemon_down(self, message: DaemonDown) -> None:
         self.technician, self.link.session = None, None
@@ -180,12 +213,17 @@ class KioskApp(App[None]):
 
     @work(exclusive=True, group="status")
     async def poll_status(self) -> None:
-        """`status`: the offline badge (no cloud link; the bank still works), the paused notice."""
+        """`status`: the offline badge (the configured cloud link is down; the bank still
+        works), the paused notice."""
         try:
             status = await self.link.call("status")
         except (ApiError, DaemonUnreachable):
             return
-        self.online = bool(status.get("online"))
+        self.last_status = status
+        cloud = bool(status.get("cloud"))
+        self.online = bool(status.get("online")) if cloud else None
+        down = status.get("offline_s")
+        self.offline_s = int(down) if self.online is False and isinstance(down, int) else None
         self.site_locked = bool(status.get("site_locked"))
         for screen in self.screen_stack:
             if isinstance(screen, KioskScreen | KioskModal):
@@ -193,20 +231,49 @@ class KioskApp(App[None]):
             if isinstance(screen, HomeScreen):
                 screen.set_paused(self.site_locked)
 
+    @work(exclusive=True, group="help")
+    async def fetch_help(self) -> None:
+        """`help` and `layout`: whom to call (Help screen, door failures), and the bank's
+        front for the picture shown with an open door."""
+        try:
+            answer = await self.link.call("help")
+        except (ApiError, DaemonUnreachable):
+            return
+        self.help_info = {k: str(answer.get(k) or "") for k in ("phone", "text")}
+        try:
+            self.bank_layout = list((await self.link.call("layout")).get("cells") or [])
+        except (ApiError, DaemonUnreachable):
+            return
+        for screen in self.screen_stack:
+            if isinstance(screen, Relabels):
+                screen.relabel()
+
+    def action_help(self) -> None:
+        """The Help screen on top of whatever shows now; its Back returns there."""
+        if self.top is not None and not isinstance(self.top, HelpScreen):
+            self.push_screen(HelpScreen())
+
     # --- moving between screens ---------------------------------------------
 
     def go_home(self) -> None:
-        """Back to the home screen; a technician still logged in is logged out."""
+        """The visit is over: home, in the site's language; a technician is logged out."""
+        self._to_home()
+        if self.lang != self.default_lang:
+            self.set_language(self.default_lang)
+
+    def _to_home(self) -> None:
         if self.technician is not None:
             self.logout()
         while len(self.screen_stack) > 1 and not isinstance(self.top, HomeScreen):
             self.pop_screen()
 
     def show(self, screen: KioskScreen) -> None:
-        """Home, then `screen` on top of it: one state screen at a time (none at shutdown)."""
+        """Home, then `screen` on top of it: one state screen at a time (none at shutdown).
+
+        The visit goes on: the language chosen stays."""
         if self.top is None:
             return
-        self.go_home()
+        self._to_home()
         self.push_screen(screen)
 
     def type_digit(self, digit: str) -> None:
@@ -238,7 +305,11 @@ class KioskApp(App[None]):
     # --- actions (keys and the top bar's buttons) ---------------------------
 
     def action_language(self) -> None:
-        self.texts = i18n.Texts(i18n.next_language(self.lang))
+        self.set_language(i18n.next_language(self.lang))
+
+    def set_language(self, lang: str) -> None:
+        """Show every screen in `lang` (until the visit ends)."""
+        self.texts = i18n.Texts(lang)
         self.title = self.texts.t("app.title")
         for screen in self.screen_stack:
             if isinstance(screen, Relabels):
@@ -249,7 +320,7 @@ class KioskApp(App[None]):
         top = self.top
         if top is None or isinstance(top, MaintenanceScreen | PinModal | UnreachableScreen):
             return
-        self.go_home()
+        self._to_home()
         self.push_screen(PinModal(), self._logged_in)
 
     def _logged_in(self, session: dict[str, Any] | None) -> None:

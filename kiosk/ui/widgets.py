@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from kiosk.ui.i18n import Texts
+from kiosk.ui.i18n import LANGUAGES, Texts, language_name
 
 if TYPE_CHECKING:
     from kiosk.ui.host import KioskHost
@@ -174,7 +174,7 @@ class BigLabel(Horizontal):
 
 
 class TopBar(Horizontal):
-    """Title, the small "offline" badge, the language switch and the service button."""
+    """Title, the small "offline" badge, Help, the language switch and the service button."""
 
     def __init__(self, service: bool = True) -> None:
         super().__init__(classes="topbar")
@@ -182,10 +182,75 @@ class TopBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Msg("app.title", classes="apptitle")
-        yield Msg("app.offline", classes="badge offline")
+        yield Msg("app.offline", id="offline", classes="badge offline")
+        yield Msg("", id="countdown-idle", classes="badge idle-countdown")
+        yield TButton("app.help", id="help", classes="small")
         yield TButton("app.language", id="language", classes="small")
         if self.service:
             yield TButton("app.service", id="service", classes="small")
 
-    def set_online(self, online: bool) -> None:
+    def set_countdown(self, seconds: int | None) -> None:
+        """The idle return home in `seconds` (None: no countdown shown)."""
+        self.set_class(seconds is not None, "counting")  # the badge takes the title's place
+        for badge in self.query("#countdown-idle").results(Msg):
+            badge.display = seconds is not None
+            if seconds is not None:
+                badge.say("app.idle_home", seconds=seconds)
+
+    def on_mount(self) -> None:
+        self.set_countdown(None)
+
+    def set_online(self, online: bool, down_s: int | None = None) -> None:
+        """Hide the badge (`online`), or show it with how long the link has been down."""
         self.set_class(online, "online")
+        for badge in self.query("#offline").results(Msg):
+            if online or down_s is None:
+                badge.say("app.offline")
+            elif down_s < 60:
+                badge.say("app.offline_s", seconds=down_s)
+            else:
+                badge.say("app.offline_min", minutes=down_s // 60)
+
+
+class LanguageButton(TapFeedback, Button):
+    """One language of the chooser, named in itself; shows the finger on it like every target."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__(language_name(lang), id=f"lang-{lang}", classes="lang")
+        self.can_focus = False
+
+
+class LanguageChooser(Horizontal):
+    """One button per language, each named in itself ("English", "Deutsch")."""
+
+    def compose(self) -> ComposeResult:
+        for lang in LANGUAGES:
+            yield LanguageButton(lang)
+
+    def on_mount(self) -> None:
+        self.relabel()
+
+    def relabel(self) -> None:
+        """Mark the language shown now."""
+        current = texts_of(self).lang
+        for button in self.query(Button):
+            button.set_class(button.id == f"lang-{current}", "-current")
+
+
+class HelpLine(Static):
+    """Whom to call ([site] help_phone and help_text), or what to do when none is set."""
+
+    def __init__(self, *, id: str | None = None, classes: str = "") -> None:
+        super().__init__("", id=id, classes=classes)
+
+    def on_mount(self) -> None:
+        self.relabel()
+
+    def relabel(self) -> None:
+        info = cast("KioskHost", self.app).help_info
+        texts = texts_of(self)
+        phone, text = info.get("phone", ""), info.get("text", "")
+        lines = [texts.t("support.call", phone=phone) if phone else texts.t("support.none")]
+        if text:
+            lines.append(text)
+        self.update("\n".join(lines))

@@ -7,9 +7,9 @@ import pytest
 from kiosk.config import load_config
 
 
-def test_a_config_without_them_loads_and_each_is_none(write, doc):
+def test_a_config_without_them_loads_placed_by_its_label(write, doc):
     locker = load_config(write(doc)).lockers[0]
-    assert (locker.column, locker.row, locker.rows) == (None, None, None)
+    assert (locker.column, locker.row, locker.rows) == (None, None, 1)
 
 
 def test_given_they_load(write, doc):
@@ -19,7 +19,16 @@ def test_given_they_load(write, doc):
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("column", 0), ("column", 65), ("row", 0), ("rows", 33), ("row", "2")]
+    ("key", "value"),
+    [
+        ("column", 0),
+        ("column", 65),
+        ("row", 0),
+        ("row", 65),
+        ("rows", 0),
+        ("rows", 17),
+        ("row", "2"),
+    ],
 )
 def test_out_of_range_is_an_error_naming_the_key(write, doc, refused, key, value):
     doc["locker"][1][key] = value

@@ -6,15 +6,18 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kiosk.api.client import ApiClient
 from kiosk.domain.codes import code_digest, parse_code_key
 
 TIMEOUT_S = 60  # a whole headless run; it takes a few seconds
@@ -248,4 +251,61 @@ def test_demo_without_a_terminal_prints_the_codes_and_stops(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Sample parcels" in proc.stdout and "No terminal" in proc.stdout
     assert len(read_codes(tmp_path)) == 3
+    assert "kiosk daemon stopped" in (tmp_path / "daemon.log").read_text()
+
+
+# --- every role, and the browser -----------------------------------------------------
+
+PIN_LINE = re.compile(r"Technician PIN: (\d{6,10}) \(technician (\S+);")
+URL_LINE = re.compile(r"The keypad screen: (http://localhost:\d+/)")
+
+
+def test_headless_prints_a_technician_pin(headless):
+    _, proc = headless
+    assert PIN_LINE.search(proc.stdout), proc.stdout
+
+
+def test_readme_says_the_demo_prints_a_technician_pin():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "technician PIN" in readme and "kiosk demo --web" in readme
+
+
+def test_demo_web_serves_the_screen_and_its_pin_opens_maintenance(tmp_path):
+    """`kiosk demo --web`: its URL serves the keypad page; its PIN logs a technician in."""
+    proc = subprocess.Popen(
+        kiosk("demo", "--web", "--state-dir", str(tmp_path)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        seen = ""
+        while not URL_LINE.search(seen):
+            line = proc.stdout.readline()  # the demo prints the URL before serving
+            assert line, f"the demo ended without a URL: {seen}{proc.stderr.read()}"
+            seen += line
+        url = URL_LINE.search(seen)[1]
+        pin, technician = PIN_LINE.search(seen).groups()
+        deadline = time.monotonic() + STEP_S
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as reply:
+                    page = reply.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert "locker-kiosk" in page  # textual-serve's page of the keypad app
+        with ApiClient(str(tmp_path / "kiosk.sock")) as client:
+            assert client.call("tech.login", pin=pin)["technician_id"] == technician
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl+C: the server stops, then the demo's daemon
+        try:
+            proc.wait(timeout=STEP_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     assert "kiosk daemon stopped" in (tmp_path / "daemon.log").read_text()

@@ -93,6 +93,7 @@ def rig_config(
     backend: str = "gpio",
     presence: bool = False,
     silence: bool = False,
+    site: dict[str, Any] | None = None,
 ) -> KioskConfig:
     """`presence` (gpio): an IR parcel-presence sensor per locker (`presence_pins`);
     `silence` (modbus): the short reply timeout of a test that waits out a silent board."""
@@ -104,7 +105,7 @@ def rig_config(
         assert backend == "gpio", "presence sensors in the daemon rig: gpio presence_pins"
         bus["presence_pins"] = [PRESENCE_PIN0 + i for i in range(len(lockers))]
     data: dict[str, Any] = {
-        "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4},
+        "site": {"id": "rig-01", "name": "Rig", "lat": 52.5, "lon": 13.4, **(site or {})},
         "ledger": {"path": "ledger.db"},
         "keys": {"site_code_key_file": "site-code.key"},
         "api": {"socket": "kiosk.sock"},

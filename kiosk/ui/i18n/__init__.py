@@ -17,6 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from babel import Locale
+
 LANGUAGES = ("en", "de")
 DEFAULT = "en"
 
@@ -61,6 +63,18 @@ def catalogue(lang: str) -> dict[str, str]:
     return _flatten(tomllib.loads(text))
 
 
+@cache
+def language_name(lang: str) -> str:
+    """The language's name in itself ("Deutsch", "English"), from the CLDR via Babel."""
+    name = Locale.parse(lang).get_display_name(lang) or lang
+    return name[:1].upper() + name[1:]
+
+
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(lang)
+
+
 def next_language(lang: str) -> str:
     return LANGUAGES[(LANGUAGES.index(lang) + 1) % len(LANGUAGES)]
 
@@ -82,8 +96,13 @@ class Texts:
         return text.format(**fmt) if fmt else text
 
     def plural(self, key: str, count: int, **fmt: Any) -> str:
-        """`key.one` for a count of 1, else `key.other`; both get `count` as a field too."""
-        return self.t(f"{key}.{'one' if count == 1 else 'other'}", count=count, **fmt)
+        """`key.<category>` for the CLDR plural category of `count` in this language
+        (Babel: one, few, many, other...), `key.other` if the catalogue lacks that
+        category; `count` is a field too."""
+        category = _locale(self.lang).plural_form(count)
+        if f"{key}.{category}" not in catalogue(self.lang):
+            category = "other"
+        return self.t(f"{key}.{category}", count=count, **fmt)
 
     def error_text(self, error: dict[str, Any], pin: bool = False) -> str:
         """What to tell the person for a daemon error {"code", "message", ...}."""

@@ -57,7 +57,7 @@ class KioskScreen(Relabels, Screen[None]):
 
     def set_online(self, online: bool | None) -> None:
         for bar in self.query(TopBar):
-            bar.set_online(online is not False)
+            bar.set_online(online is not False, self.kiosk.offline_s)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "language":
@@ -66,6 +66,12 @@ class KioskScreen(Relabels, Screen[None]):
         elif event.button.id == "service":
             event.stop()
             self.kiosk.action_service()
+        elif event.button.id == "help":
+            event.stop()
+            self.kiosk.action_help()
+        elif (event.button.id or "").startswith("lang-"):
+            event.stop()
+            self.kiosk.set_language(event.button.id.removeprefix("lang-"))
 
     def handed_over(self, event: events.Key) -> bool:
         """Pass on a key that reached this screen after it handed over to an entry screen.

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button
 
 from kiosk.ui.link import ApiError, DaemonUnreachable
+from kiosk.ui.picture import BankPicture
 from kiosk.ui.screens.base import KioskScreen
 from kiosk.ui.widgets import BigLabel, Msg, TButton, TopBar
 
@@ -46,6 +47,9 @@ class OpenScreen(KioskScreen):
         self.finished: str | None = None  # the DoorOutcome.result once the door is shut
         self.choice: str | None = None  # "doesnt_fit" | "cancel" while waiting for the door
         self.visit = 0  # counts loads, so a timer of an earlier door cannot act on this one
+        self.token = ""  # the daemon's visit token: this visit's right to reopen or report
+        self.used: set[str] = set()  # what the visit has asked already (each once)
+        self.left_window = False  # "I left something" still possible (after a pickup)
 
     @property
     def IDLE_HOME(self) -> bool:  # type: ignore[override]
@@ -58,12 +62,16 @@ class OpenScreen(KioskScreen):
                 yield Msg("open.title", classes="door-title")
                 yield BigLabel(id="label")
             yield Msg("", id="what", classes="what")
+            yield BankPicture(id="picture", classes="picture")
             yield Msg("", id="prompt", classes="warning")
             with Horizontal(classes="actions"):
                 yield TButton("open.doesnt_fit", id="doesnt-fit")
                 yield TButton("open.cancel", id="cancel")
                 yield TButton("open.next", id="next", classes="primary")
                 yield TButton("open.done", id="done")
+                yield TButton("open.didnt_open", id="reopen")
+                yield TButton("open.report", id="report")
+                yield TButton("open.left_something", id="left")
 
     def load(self, result: dict[str, Any], since: int) -> None:
         """Show this door (a CodeResult dict); outcomes after `since` may have shut it already."""
@@ -71,6 +79,9 @@ class OpenScreen(KioskScreen):
         self.locker = str(result.get("locker", ""))
         self.role = str(result.get("role", "customer"))
         self.finished = self.choice = None
+        self.left_window = False
+        if result.get("visit"):  # a new visit (a reopen's answer keeps the one it had)
+            self.token, self.used = str(result["visit"]), set()
         if self.query("#what"):
             self._apply()
 
@@ -83,6 +94,7 @@ class OpenScreen(KioskScreen):
         for role in ("courier", "customer", "collector", "technician"):
             self.set_class(role == self.role, f"role-{role}")
         self.query_one(BigLabel).show(self.locker)
+        self.query_one(BankPicture).show(self.kiosk.bank_layout, self.locker)
         self.query_one("#what", Msg).say(f"open.{self.role}", locker=self.locker)
         self.query_one("#prompt", Msg).say("")
         self._buttons()
@@ -97,8 +109,16 @@ class OpenScreen(KioskScreen):
             ("#cancel", courier and self.finished is None and not waiting),
             ("#next", courier and self.finished == "delivered"),
             ("#done", not courier or self.finished is not None),
+            ("#reopen", self._after("didnt_open") and "didnt_open" not in self.used),
+            ("#report", self._after("report") and "didnt_open" in self.used),
+            ("#left", self.left_window and self._after("left_something")),
         ):
             self.query_one(button_id).display = show
+
+    def _after(self, what: str) -> bool:
+        """The door shut after a delivery or pickup, and the visit has not asked `what` yet."""
+        done = self.finished in ("delivered", "picked_up", "closed")  # closed: after a reopen
+        return done and bool(self.token) and what not in self.used
 
     def daemon_event(self, event: str, data: dict[str, Any]) -> None:
         if data.get("locker", data.get("label")) != self.locker or not self.query("#what"):
@@ -130,8 +150,10 @@ class OpenScreen(KioskScreen):
         if result == "delivered":
             self.query_one("#prompt", Msg).say("open.next_hint")
         else:
-            visit = self.visit
-            self.set_timer(kiosk.thanks_s, lambda: self._thanks_over(visit))
+            visit, wait = self.visit, kiosk.thanks_s
+            if result in ("picked_up", "closed") and self.token:  # time to come back to it
+                self.left_window, wait = result == "picked_up", max(wait, kiosk.reopen_s)
+            self.set_timer(wait, lambda: self._thanks_over(visit))
         self._buttons()
 
     def _thanks_over(self, visit: int) -> None:
@@ -149,6 +171,14 @@ class OpenScreen(KioskScreen):
         elif button_id == "done":
             event.stop()
             self.kiosk.go_home()
+        elif button_id in ("reopen", "left", "report"):
+            event.stop()
+            what = {"reopen": "didnt_open", "left": "left_something"}.get(button_id, "report")
+            if what in self.used:
+                return
+            self.used.add(what)
+            self.query_one("#what", Msg).say("open.wait_reopen", locker=self.locker)
+            self._aftercare(what)
 
     def on_key(self, event: events.Key) -> None:
         if self.handed_over(event):
@@ -184,3 +214,29 @@ class OpenScreen(KioskScreen):
             return  # the screen shows another door by now
         if outcome.get("result") != "awaiting_close" and self.finished is None:
             self._finish(outcome)  # the door was shut already: decided at once
+
+    @work(group="aftercare")
+    async def _aftercare(self, what: str) -> None:
+        """door.reopen (the same door again) or door.report (a technician; a courier's
+        parcel gets another locker, already open)."""
+        kiosk, label, token = self.kiosk, self.locker, self.token
+        try:
+            if what == "report":
+                answer = await kiosk.link.call("door.report", visit=token)
+            else:
+                answer = await kiosk.link.call("door.reopen", visit=token, why=what)
+        except ApiError as exc:
+            kiosk.show_error(exc.error, retry=False)
+            return
+        except DaemonUnreachable:
+            kiosk.show_unreachable()
+            return
+        if what != "report":
+            kiosk.show_open(answer, since=kiosk.outcome_mark())
+        elif answer.get("next"):
+            kiosk.show_open(answer["next"], since=kiosk.outcome_mark())
+        else:
+            self.finished = "reported"
+            self.query_one("#what", Msg).say("open.reported", locker=label)
+            self.query_one("#prompt", Msg).say("")
+            self._buttons()

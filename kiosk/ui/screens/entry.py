@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 
 from kiosk.ui.link import ApiError, DaemonUnreachable
 from kiosk.ui.screens.base import KioskScreen
-from kiosk.ui.widgets import MAX_DIGITS, CodeDisplay, Keypad, Msg, TopBar
+from kiosk.ui.widgets import MAX_DIGITS, CodeDisplay, Keypad, LanguageChooser, Msg, TopBar
 
 
 class HomeScreen(KioskScreen):
@@ -23,6 +23,7 @@ class HomeScreen(KioskScreen):
                 yield Msg("home.welcome", classes="headline")
                 yield Msg("home.prompt", classes="prompt")
                 yield Msg("home.who", classes="hint")
+                yield LanguageChooser(classes="languages")
                 yield Msg("home.paused", id="paused", classes="warning")
                 demo = self.kiosk.demo_codes
                 if demo:
@@ -35,6 +36,8 @@ class HomeScreen(KioskScreen):
                             delivery=delivery,
                             pickup=pickup,
                         )
+                if self.kiosk.demo_pin:
+                    yield Msg("home.demo_pin", classes="demo", pin=self.kiosk.demo_pin)
             yield Keypad()
 
     def on_mount(self) -> None:

@@ -155,12 +155,16 @@ class MaintenanceScreen(KioskScreen):
         grid = self.query_one("#grid", DataTable)
         state = "online" if self.status.get("online") else "offline"
         sync = self.query_one("#sync", Msg)
-        sync.say(
-            "tech.sync",
-            state=self.t(f"tech.{state}"),
-            depth=self.status.get("outbox_depth", 0),
-            contact=self.status.get("last_contact") or self.t("tech.never"),
-        )
+        depth = self.status.get("outbox_depth", 0)
+        if not self.status.get("cloud"):  # no [mqtt]: nothing to be offline from
+            sync.say("tech.no_cloud", depth=depth)
+        else:
+            sync.say(
+                "tech.sync",
+                state=self.t(f"tech.{state}"),
+                depth=depth,
+                contact=self.status.get("last_contact") or self.t("tech.never"),
+            )
         locked = self.query_one("#site-locked", Msg)
         locked.say("tech.site_locked" if self.status.get("site_locked") else "")
         for locker in self.status.get("lockers", []):

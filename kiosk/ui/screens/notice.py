@@ -9,12 +9,14 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.widgets import Button, Digits
 
 from kiosk.ui.screens.base import KioskScreen
-from kiosk.ui.widgets import Msg, TButton, TopBar, texts_of
+from kiosk.ui.widgets import HelpLine, Msg, TButton, TopBar, texts_of
 
 #: Errors after which typing the code again can help.
 RETRYABLE = {"invalid_code", "bad_request", "invalid_state", "hardware_error"}
 #: Errors that come with a second line of help (catalogue key `help.<code>`): what to do now.
 HELPED = {"door_state_unknown"}
+#: A door failed or its state is unknown: whom to call shows right here, too.
+DOOR_TROUBLE = {"door_jammed", "door_state_unknown", "hardware_error"}
 
 
 class _Translated(Msg):
@@ -44,7 +46,9 @@ class ErrorScreen(KioskScreen):
             yield Msg("error.title", classes="headline")
             yield _Translated(self.error, id="reason", classes="reason")
             if self.code in HELPED:
-                yield Msg(f"help.{self.code}", id="help", classes="hint")
+                yield Msg(f"help.{self.code}", id="help-hint", classes="hint")
+            if self.code in DOOR_TROUBLE:
+                yield HelpLine(id="help-line", classes="help-line")
             with Horizontal(classes="actions"):
                 if self.retry:
                     yield TButton("error.try_again", id="retry", classes="primary")

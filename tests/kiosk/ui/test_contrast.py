@@ -97,8 +97,8 @@ def too_faint(app: Any) -> list[str]:
 async def test_every_text_on_every_screen_meets_aa(rig, admin, screen):
     app = make_app(rig.socket)
     async with app.run_test(size=KIOSK) as pilot:
-        await until(pilot, lambda: app.link.up and app.online is not None, what="status")
-        await SCREENS[screen](app, pilot, admin)
+        await until(pilot, lambda: app.link.up and app.last_status is not None, what="status")
+        await SCREENS[screen](app, pilot, admin, rig)
         await pilot.pause()
         faint = too_faint(app)
         for target in app.screen.query("Button, .key"):  # as a finger on each shows it

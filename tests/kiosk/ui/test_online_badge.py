@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from cryptography.hazmat.primitives import serialization
@@ -55,7 +56,9 @@ async def test_the_badge_follows_the_broker_going_and_coming_back(tmp_path):
             assert "offline" not in screen_text(app)
             broker.kill()  # the link drops: the bank works on, the badge says so
             await until(pilot, lambda: not bar.has_class("online"), what="offline badge")
-            assert "offline" in screen_text(app)
+            # ... and for how long (the daemon counts from the moment the link dropped)
+            await until(pilot, lambda: "offline for" in screen_text(app), what="how long")
+            assert re.search(r"offline for \d+ (s|min)", screen_text(app))
             broker.start()
             await until(pilot, lambda: bar.has_class("online"), timeout=15, what="back online")
             assert "offline" not in screen_text(app)

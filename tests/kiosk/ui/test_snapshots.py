@@ -84,9 +84,9 @@ def bank(tmp_path) -> Iterator[ThreadedRig]:
 
 
 async def settled(pilot) -> None:
-    """Connected, the first `status` in (the offline badge shows), nothing moving."""
+    """Connected, the first `status` in (no offline badge: the rig has no cloud link)."""
     app = pilot.app
-    await until(pilot, lambda: app.link.up and app.online is not None, what="status")
+    await until(pilot, lambda: app.link.up and app.last_status is not None, what="status")
     await pilot.pause(0.1)
 
 

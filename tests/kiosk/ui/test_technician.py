@@ -199,3 +199,16 @@ async def test_flagged_locker_checked_from_the_screen_and_parcels_listed(tmp_pat
         await admin.close()
     checked = [r for r in rows if r["action"] == "locker.checked"]
     assert [(r["actor"], r["subject"]) for r in checked] == [("technician:t1", "A-1")]
+
+
+async def test_the_sync_line_says_no_cloud_link_is_configured_on_a_bank_without_one(rig, admin):
+    """No [mqtt] table: nothing to be offline from, so no "offline, last contact never"."""
+    assert rig.config.mqtt is None
+    await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
+    app = make_app(rig.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await logged_in(pilot, app)
+        sync = str(screen.query_one("#sync").content)
+        assert sync.startswith("No cloud link configured."), sync
+        assert "offline" not in sync and "never" not in sync
+        assert "Events waiting to be sent: 0" in sync

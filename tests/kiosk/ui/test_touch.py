@@ -48,8 +48,8 @@ async def test_every_tap_target_is_at_least_48_px(rig, admin, name, screen):
     display: Display = DISPLAYS[name]
     app = make_app(rig.socket)
     async with app.run_test(size=display.grid) as pilot:
-        await until(pilot, lambda: app.link.up and app.online is not None, what="status")
-        await SCREENS[screen](app, pilot, admin)
+        await until(pilot, lambda: app.link.up and app.last_status is not None, what="status")
+        await SCREENS[screen](app, pilot, admin, rig)
         await pilot.pause()
         found = targets(app)
         assert found, screen_text(app)

@@ -210,6 +210,30 @@ async def test_the_page_sizes_the_terminal_to_the_display(bank, tmp_path, name):
     assert width >= display.cell[0] and height >= display.cell[1]
 
 
+SGR = re.compile(rb"\x1b\[([0-9;]*)m|\x1b\[[0-9;?<>=]*[A-Za-z~]")
+BOX = re.compile(r"\[\s*([^\[\]\s][^\[\]]*?)\s*\]")
+
+
+def picture_boxes(raw: bytes) -> tuple[list[str], list[str]]:
+    """The compartment boxes ("[A-1]") the terminal drew on the amber highlight, and the
+    others: the text is split by the SGR colours it is drawn in (a cursor move ends a run)."""
+    runs: dict[bool, list[str]] = {True: [], False: []}
+    amber, at = False, 0
+    for match in SGR.finditer(raw):
+        runs[amber].append(raw[at : match.start()].decode("utf-8", "replace"))
+        runs[amber].append("\n")
+        params = match.group(1)
+        if params is not None:  # a colour change: the background is amber or not
+            if params in (b"", b"0") or params.startswith(b"0;"):
+                amber = False
+            if b"48;" in params or params == b"49" or b";49" in params:
+                amber = AMBER in params
+        at = match.end()
+    runs[amber].append(raw[at:].decode("utf-8", "replace"))
+    lit, plain = ("".join(runs[flag]) for flag in (True, False))
+    return BOX.findall(lit), BOX.findall(plain)
+
+
 async def _key_regions(sock: str, grid: tuple[int, int]) -> dict[str, dict[str, Any]]:
     """Where each key is on the home and the code screen at `grid` (same app, same layout)."""
     app = KioskApp(sock)
@@ -290,14 +314,20 @@ async def test_a_courier_taps_the_code_and_a_customer_types_theirs(bank, tmp_pat
             await screen.wait_text("Your code")
             for digit in code[1:]:
                 await tap("entry", digit)
+            sent = len(screen.received)
             await tap("entry", "ok")
 
             door = await seen(lambda: opened(parcel["parcel_id"], "delivery"), "the door open")
             label = door["label"]
             text = await screen.wait_text(f"Locker {label} is open")
             assert code not in text  # masked on its way, too
-            # TODO(bank picture): once the door screen draws the bank, assert here that
-            # its compartment `label` is the highlighted one (see docs/ui.md).
+            # The picture of the bank: exactly that compartment highlighted, every other
+            # one drawn plain (what the page received since the code was sent).
+            cells = (await watcher.call("layout"))["cells"]
+            await screen.wait_text(f"◀ locker {label}")
+            lit, plain = picture_boxes(b"".join(screen.received[sent:]))
+            assert lit and set(lit) == {label}, (lit, plain)  # drawn again on each refresh
+            assert {str(c["label"]) for c in cells} - {label} <= set(plain), plain
             await screen.page.screenshot(path=str(tmp_path / "door-open-1280x800.png"))
 
             # The simulated person shuts the door; then the pickup, typed on a keyboard.
@@ -314,3 +344,20 @@ async def test_a_courier_taps_the_code_and_a_customer_types_theirs(bank, tmp_pat
             await screen.wait_text("take your parcel")
     finally:
         await watcher.close()
+
+
+def test_picture_boxes_reads_the_highlight_from_terminal_output():
+    """The reader above, on the picture as a truecolor terminal receives it."""
+    from rich.console import Console
+
+    from kiosk.ui.picture import draw
+
+    cells = [
+        {"label": label, "column": column, "row": row}
+        for column, row, label in ((1, 1, "A-1"), (1, 2, "A-2"), (2, 1, "B-1"), (2, 2, "B-2"))
+    ]
+    console = Console(color_system="truecolor", force_terminal=True, width=80)
+    with console.capture() as out:
+        console.print(draw(cells, "B-1", "◀ locker B-1"))
+    lit, plain = picture_boxes(out.get().encode())
+    assert lit == ["B-1"] and sorted(plain) == ["A-1", "A-2", "B-2"], (lit, plain)

@@ -11,6 +11,7 @@ from ui_support import built, click, until
 from kiosk.ui.app import KioskApp
 from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen
+from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal, ReasonModal
 from kiosk.ui.screens.notice import ErrorScreen
@@ -18,45 +19,72 @@ from kiosk.ui.screens.notice import ErrorScreen
 PIN = "471108"
 
 
-async def _home(app: KioskApp, pilot: Any, admin: Any) -> None:
+async def _home(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     pass
 
 
-async def _entry(app: KioskApp, pilot: Any, admin: Any) -> None:
+async def _entry(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await pilot.press(*"1234")
     await until(pilot, lambda: isinstance(app.screen, CodeScreen))
 
 
-async def _open(app: KioskApp, pilot: Any, admin: Any) -> None:
+async def _open(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     parcel = await admin.call("parcels.announce", size="M")
     await pilot.press(*parcel["delivery_code"], "enter")
     await until(pilot, lambda: isinstance(app.screen, OpenScreen))
 
 
-async def _error(app: KioskApp, pilot: Any, admin: Any) -> None:
+async def _error(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await pilot.press(*"000000", "enter")
     await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
 
 
-async def _pin(app: KioskApp, pilot: Any, admin: Any) -> None:
+async def _pin(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await pilot.press("f2")
     await until(pilot, lambda: isinstance(app.screen, PinModal))
 
 
-async def _maintenance(app: KioskApp, pilot: Any, admin: Any) -> None:
+async def _maintenance(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
     await pilot.press("f2", *PIN, "enter")
     screen = await built(pilot, MaintenanceScreen)
     await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4)
 
 
-async def _reason(app: KioskApp, pilot: Any, admin: Any) -> None:
-    await _maintenance(app, pilot, admin)
+async def _help(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    await click(pilot, "#help")
+    await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def _aftercare(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    """A pickup's door shut: "Door didn't open?" and "I left something" beside "Done"."""
+    parcel = await admin.call("parcels.announce", size="S")
+    opened = await admin.call("code.submit", code=parcel["delivery_code"])
+    rig.doors.close(opened["locker"])
+    finished = False
+
+    async def poll() -> None:
+        nonlocal finished
+        finished = (await admin.call("courier.done", locker=opened["locker"]))["finished"]
+
+    while not finished:  # the daemon sees the door shut (the test's deadline bounds this)
+        await poll()
+        if not finished:
+            await pilot.pause(0.02)
+    await pilot.press(*parcel["pickup_code"], "enter")
+    await until(pilot, lambda: isinstance(app.screen, OpenScreen) and app.screen.token)
+    rig.doors.close(opened["locker"])
+    await until(pilot, lambda: app.screen.finished == "picked_up", what="picked up")
+    await until(pilot, lambda: all(w.display for w in app.screen.query("#reopen, #left")))
+
+
+async def _reason(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    await _maintenance(app, pilot, admin, rig)
     await click(pilot, "#out")
     await until(pilot, lambda: isinstance(app.screen, ReasonModal))
 
 
-SCREENS: dict[str, Callable[[KioskApp, Any, Any], Awaitable[None]]] = {
+SCREENS: dict[str, Callable[[KioskApp, Any, Any, Any], Awaitable[None]]] = {
     "home": _home,
     "entry": _entry,
     "open": _open,
@@ -64,4 +92,6 @@ SCREENS: dict[str, Callable[[KioskApp, Any, Any], Awaitable[None]]] = {
     "pin": _pin,
     "maintenance": _maintenance,
     "reason": _reason,
+    "help": _help,
+    "aftercare": _aftercare,
 }

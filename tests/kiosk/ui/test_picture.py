@@ -1,0 +1,46 @@
+"""A picture of the bank: with an open door, the grid of compartments, that one highlighted."""
+
+from __future__ import annotations
+
+from fit_support import FIT_SIZE, cut_off
+from ui_support import at_keypad, make_app, screen_text, until
+
+from kiosk.ui.picture import BankPicture, draw
+from kiosk.ui.screens.door import OpenScreen
+
+
+async def test_an_open_door_shows_where_it_is_in_the_bank(rig, admin):
+    parcel = await admin.call("parcels.announce", size="M")  # the rig's one M locker: B-1
+    async with at_keypad(rig.socket) as (app, pilot):
+        await until(pilot, lambda: app.bank_layout, what="layout fetched")
+        await pilot.press(*parcel["delivery_code"], "enter")
+        await until(pilot, lambda: isinstance(app.screen, OpenScreen), what="door open")
+        picture = app.screen.query_one(BankPicture)
+        await until(pilot, lambda: picture.display and "◀ locker B-1" in str(picture.content))
+        text = picture.content
+        for label in ("A-1", "A-2", "B-1", "C-1"):
+            assert f"[{label}]" in text.plain
+        lit = [text.plain[s.start : s.end] for s in text.spans if "on #ffd400" in str(s.style)]
+        assert lit == ["[B-1]"]  # the open one, and only it, highlighted
+        assert "◀ locker B-1" in screen_text(app)
+
+
+async def test_the_picture_fits_800x480(rig, admin):
+    parcel = await admin.call("parcels.announce", size="S")
+    app = make_app(rig.socket, language="de")
+    async with app.run_test(size=FIT_SIZE) as pilot:
+        await until(pilot, lambda: app.link.up and app.bank_layout)
+        await pilot.press(*parcel["delivery_code"], "enter")
+        await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+        await pilot.pause()
+        assert app.screen.query_one(BankPicture).display and not cut_off(app)
+
+
+def test_a_tall_compartment_is_drawn_over_its_rows():
+    cells = [
+        {"label": "A-1", "column": 1, "row": 1, "rows": 1},
+        {"label": "A-2", "column": 1, "row": 2, "rows": 1},
+        {"label": "B-1", "column": 2, "row": 1, "rows": 2},
+    ]
+    text = draw(cells, "B-1", "<")
+    assert text.plain.splitlines() == ["[A-1] [B-1] <", "[A-2] [   ] "]
