@@ -124,8 +124,8 @@ class MaintenanceScreen(KioskScreen):
 
     def relabel(self) -> None:
         super().relabel()
-        if not self.is_mounted:
-            return  # still being built (F3 on a slow machine): on_mount labels the rest
+        if not self.is_mounted or self.taken_off:
+            return  # still being built (F3 on a slow machine; on_mount labels the rest), or gone
         self._tabs()
         self._columns()
         self._fill_grid()
