@@ -154,7 +154,7 @@ async def _measure(config_path: Path, flows: int, rss_wait_s: float) -> dict[str
     pins = {
         lk.label: (bus.relay_pins[lk.channel], bus.sensor_pins[lk.channel]) for lk in config.lockers
     }
-    doors = GpioDoorSim(factory, pins)
+    doors = GpioDoorSim(factory, pins, tick_s=0.002)  # the figures of docs/benchmarks.md
     bank = GpioLockBank(
         "gpio",
         [GpioChannel(lk.channel, *pins[lk.label]) for lk in config.lockers],

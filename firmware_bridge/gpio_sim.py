@@ -15,16 +15,25 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
-_TICK_S = 0.002
+#: How often the simulator looks at the relays (s). A pulse is never missed however long the
+#: look takes (it reads the MockPin's record of changes), so this is only how late a door
+#: springs open; a quicker look keeps the process busy, and Textual's Pilot waits for an idle
+#: process after every key (up to a second each).
+TICK_S = 0.02
 
 
 class GpioDoorSim:
     def __init__(
-        self, factory: MockFactory, pins: dict[str, tuple[int, int]], auto_close_s: float = 0.0
+        self,
+        factory: MockFactory,
+        pins: dict[str, tuple[int, int]],
+        auto_close_s: float = 0.0,
+        tick_s: float = TICK_S,
     ) -> None:
         self.factory = factory
         self.pins = pins  # label -> (relay_pin, sensor_pin)
         self.auto_close_s = auto_close_s
+        self.tick_s = tick_s
         self.jammed: set[str] = set()
         self.pulses: dict[str, int] = dict.fromkeys(pins, 0)
         # Per relay: the MockPin's list of state changes and how far it was read.
@@ -80,7 +89,7 @@ class GpioDoorSim:
         loop = asyncio.get_running_loop()
         while True:
             self.tick(loop.time())
-            await asyncio.sleep(_TICK_S)
+            await asyncio.sleep(self.tick_s)
 
     def start(self) -> None:
         """Shut every door and start watching the relays on the running loop.
