@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from fit_support import FIT_SIZE, cut_off
 from test_customer import delivered
-from ui_support import click, make_app, screen_text, until
-
-from kiosk.ui.screens.door import OpenScreen
+from ui_support import click, door_on_screen, make_app, screen_text, until
 
 
 def _shown(app, selector: str) -> bool:
@@ -21,7 +19,7 @@ async def test_a_pickup_can_reopen_once_then_report_and_left_something(rig, admi
     async with app.run_test(size=FIT_SIZE) as pilot:
         await until(pilot, lambda: app.link.up)
         await pilot.press(*parcel["pickup_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, OpenScreen) and app.screen.token)
+        await until(pilot, lambda: door_on_screen(app) and app.screen.token)
         rig.doors.close(label)
         await until(pilot, lambda: app.screen.finished == "picked_up", what="picked up")
         assert _shown(app, "#reopen") and _shown(app, "#left") and not _shown(app, "#report")
@@ -50,7 +48,7 @@ async def test_a_courier_report_opens_another_locker_for_the_parcel(rig, admin):
     async with app.run_test(size=FIT_SIZE) as pilot:
         await until(pilot, lambda: app.link.up)
         await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, OpenScreen) and app.screen.token)
+        await until(pilot, lambda: door_on_screen(app) and app.screen.token)
         first = app.screen.locker
         rig.doors.close(first)
         await until(pilot, lambda: app.screen.finished == "delivered")

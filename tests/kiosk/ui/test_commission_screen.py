@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from support.daemon_rig import DaemonRig
 from textual.widgets import Button, Input, Static
-from ui_support import SIZE, click, make_app, screen_text, until
+from ui_support import SIZE, click, make_app, on_top, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.commission import CommissionScreen
@@ -38,10 +38,10 @@ async def test_the_screen_maps_the_free_channels_and_shows_their_entries(rig):
         await pilot.press("f2")
         assert isinstance(app.screen, PinModal)
         await pilot.press(*PIN, "enter")
-        await until(pilot, lambda: isinstance(app.screen, MaintenanceScreen), what="maintenance")
+        await until(pilot, lambda: on_top(app, MaintenanceScreen), what="maintenance")
         app.screen.query_one("#tabs").active = "tab-health"
         await click(pilot, "#commission")
-        await until(pilot, lambda: isinstance(app.screen, CommissionScreen), what="map screen")
+        await until(pilot, lambda: on_top(app, CommissionScreen), what="map screen")
         screen = app.screen
         await until(pilot, lambda: screen.query_one("#map-bus", Input).value == "rs485")
         screen.query_one("#map-unit", Input).value = "1"

@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from support.daemon_rig import DaemonRig
 from support.rig import BACKENDS
-from ui_support import SIZE, at_keypad, click, make_app, screen_text, until
+from ui_support import SIZE, at_keypad, click, door_on_screen, make_app, on_top, screen_text, until
 
 from kiosk.domain.codes import code_digest
-from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen, HomeScreen
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen
 from kiosk.ui.widgets import TopBar
@@ -39,13 +38,13 @@ async def test_pickup_opens_the_parcels_locker_then_thanks_and_home(rig, admin):
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.link.up)
         await pilot.press(*parcel["pickup_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+        await until(pilot, lambda: door_on_screen(app))
         assert app.screen.role == "customer" and app.screen.locker == "A-1"
         assert "Locker A-1 is open: take your parcel and close the door." in screen_text(app)
         assert not app.screen.query_one("#doesnt-fit").display  # no courier buttons here
         rig.doors.close("A-1")
         await until(pilot, lambda: "Have a nice day" in screen_text(app))
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home after thanks")
+        await until(pilot, lambda: on_top(app, HomeScreen), what="home after thanks")
     listing = await admin.call("parcels")
     assert [p["status"] for p in listing["parcels"]] == ["PICKED_UP"]
 
@@ -58,7 +57,7 @@ async def test_collector_takes_an_expired_parcel_back(rig, admin):
     service.schedule_return(parcel["parcel_id"], code_digest(service.ctx.code_key, "424242"))
     async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*"424242", "enter")
-        await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+        await until(pilot, lambda: door_on_screen(app))
         assert app.screen.role == "collector"
         assert "Locker B-1 is open: take the parcel for return" in screen_text(app)
         rig.doors.close("B-1")
@@ -71,19 +70,19 @@ async def test_pickup_at_a_jammed_door_says_a_technician_is_called(rig, admin):
     rig.doors.jammed.add("A-1")
     async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["pickup_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=8)
+        await until(pilot, lambda: on_top(app, ErrorScreen), timeout=8)
         assert "The door did not open. A technician has been called" in screen_text(app)
 
 
 async def test_wrong_code_says_how_many_tries_are_left_and_lets_you_retry(rig):
     async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*UNUSED, "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(app, ErrorScreen))
         assert "That code is not valid. Check the code in your message. 4 tries left." in (
             screen_text(app)
         )
         await click(pilot, "#retry")
-        await until(pilot, lambda: isinstance(app.screen, CodeScreen) and app.screen.digits == "")
+        await until(pilot, lambda: on_top(app, CodeScreen) and app.screen.digits == "")
         await pilot.press(*UNUSED, "enter")
         await until(pilot, lambda: "3 tries left" in screen_text(app))
 
@@ -93,7 +92,7 @@ async def test_german_texts_for_the_daemons_english_errors(rig):
         await pilot.press("f3")
         assert "Willkommen" in screen_text(app)
         await pilot.press(*UNUSED, "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(app, ErrorScreen))
         assert "Dieser Code ist ungültig" in screen_text(app)
         assert "Noch 4 Versuche." in screen_text(app)
         await click(pilot, "#language")  # and back, on the error screen itself
@@ -110,14 +109,14 @@ async def test_lockout_counts_down_then_entry_opens_again(tmp_path, backend):
         await pilot.press(*UNUSED, "enter")
         await until(pilot, lambda: "1 try left" in screen_text(app))
         await pilot.press(*UNUSED, "enter")
-        await until(pilot, lambda: isinstance(app.screen, LockoutScreen))
+        await until(pilot, lambda: on_top(app, LockoutScreen))
         assert "Too many wrong codes. You can try again in:" in screen_text(app)
         assert "0:02" in screen_text(app)
         now[0] += 1
         await until(pilot, lambda: "0:01" in screen_text(app), what="tick")
         assert isinstance(app.screen, LockoutScreen)
         now[0] += 1
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home at 0:00")
+        await until(pilot, lambda: on_top(app, HomeScreen), what="home at 0:00")
 
 
 async def test_site_lock_is_explained_and_shown_at_home(tmp_path, backend):
@@ -127,7 +126,7 @@ async def test_site_lock_is_explained_and_shown_at_home(tmp_path, backend):
     ):
         assert not app.screen.query_one("#paused").display
         await pilot.press(*UNUSED, "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(app, ErrorScreen))
         assert "Code entry is paused at this locker bank for safety" in screen_text(app)
         await click(pilot, "#back")
         await until(pilot, lambda: app.site_locked)
@@ -157,4 +156,4 @@ async def test_idle_timeout_goes_home(rig):
         await pilot.pause()
         assert isinstance(app.screen, CodeScreen)
         now[0] += 2  # idle long enough: the timer's next run goes home
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="idle return home")
+        await until(pilot, lambda: on_top(app, HomeScreen), what="idle return home")

@@ -7,7 +7,7 @@ import pytest
 from fit_support import FIT_SIZE, cut_off
 from support.daemon_rig import DaemonRig
 from test_customer import delivered
-from ui_support import at_keypad, click, make_app, screen_text, until
+from ui_support import at_keypad, click, door_on_screen, make_app, on_top, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui import i18n
@@ -29,11 +29,11 @@ async def helped(tmp_path):
 
 async def _help_and_back(app, pilot, screen_type) -> None:
     await click(pilot, "#help")
-    await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help screen")
+    await until(pilot, lambda: on_top(app, HelpScreen), what="help screen")
     await until(pilot, lambda: PHONE in screen_text(app), what="the phone")
     assert TEXT in screen_text(app)
     await click(pilot, "#help-back")
-    await until(pilot, lambda: isinstance(app.screen, screen_type), what=f"back to {screen_type}")
+    await until(pilot, lambda: on_top(app, screen_type), what=f"back to {screen_type}")
 
 
 async def test_help_is_one_tap_away_on_every_public_screen(helped):
@@ -41,23 +41,23 @@ async def test_help_is_one_tap_away_on_every_public_screen(helped):
         await until(pilot, lambda: app.help_info["phone"] == PHONE, what="help fetched")
         await _help_and_back(app, pilot, HomeScreen)
         await pilot.press("4", "2")
-        await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+        await until(pilot, lambda: on_top(app, CodeScreen))
         await _help_and_back(app, pilot, CodeScreen)
         assert app.screen.digits == "42"  # nothing typed was lost
         await pilot.press("escape")
         await pilot.press(*"000000", "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(app, ErrorScreen))
         await _help_and_back(app, pilot, ErrorScreen)
         parcel = await _announce(helped)
         app.go_home()
         await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+        await until(pilot, lambda: door_on_screen(app))
         await _help_and_back(app, pilot, OpenScreen)
         app.show(LockoutScreen(120))
-        await until(pilot, lambda: isinstance(app.screen, LockoutScreen))
+        await until(pilot, lambda: on_top(app, LockoutScreen))
         await _help_and_back(app, pilot, LockoutScreen)
         app.show(UnreachableScreen())
-        await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+        await until(pilot, lambda: on_top(app, UnreachableScreen))
         await _help_and_back(app, pilot, UnreachableScreen)
 
 
@@ -75,7 +75,7 @@ async def test_a_door_failure_says_whom_to_call_right_there(helped, code):
     async with at_keypad(helped.socket) as (app, pilot):
         await until(pilot, lambda: app.help_info["phone"] == PHONE, what="help fetched")
         app.show_error({"code": code}, retry=False)
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(app, ErrorScreen))
         await until(pilot, lambda: PHONE in screen_text(app), what="the phone on the error")
         assert TEXT in screen_text(app)
 
@@ -92,14 +92,14 @@ async def test_a_jammed_pickup_door_shows_the_help_phone(helped):
     async with at_keypad(helped.socket) as (app, pilot):
         await until(pilot, lambda: app.help_info["phone"] == PHONE, what="help fetched")
         await pilot.press(*parcel["pickup_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=8, what="error")
+        await until(pilot, lambda: on_top(app, ErrorScreen), timeout=8, what="error")
         await until(pilot, lambda: PHONE in screen_text(app), what="the phone")
 
 
 async def test_without_help_keys_the_help_screen_still_says_what_to_do(rig):
     async with at_keypad(rig.socket) as (app, pilot):
         await click(pilot, "#help")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await until(pilot, lambda: on_top(app, HelpScreen))
         assert "Please ask the staff nearby" in screen_text(app)
 
 
@@ -109,12 +109,12 @@ async def test_the_help_screen_fits_800x480(helped, lang):
     async with app.run_test(size=FIT_SIZE) as pilot:
         await until(pilot, lambda: app.help_info["phone"] == PHONE, what="help fetched")
         app.action_help()
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await until(pilot, lambda: on_top(app, HelpScreen))
         await pilot.pause()
         assert not cut_off(app)
         app.pop_screen()
         app.show_error({"code": "door_state_unknown"}, retry=False)
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(app, ErrorScreen))
         await pilot.pause()
         await pilot.pause()
         assert not cut_off(app), cut_off(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui_support import SIZE, make_app, screen_text, until
+from ui_support import SIZE, make_app, on_top, screen_text, until
 
 from kiosk.ui.screens.entry import CodeScreen, HomeScreen
 
@@ -22,5 +22,5 @@ async def test_a_countdown_shows_before_the_idle_return_home(rig):
         now[0] += 55
         await until(pilot, lambda: "home in 5 s" in screen_text(app), what="countdown again")
         now[0] += 5
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+        await until(pilot, lambda: on_top(app, HomeScreen), what="home")
         assert "home in" not in screen_text(app)  # home waits: no countdown there

@@ -7,10 +7,18 @@ import pytest
 from babel import Locale
 from fit_support import FIT_SIZE, cut_off
 from textual.widgets import Button
-from ui_support import DISPLAYS, at_keypad, click, make_app, screen_text, until
+from ui_support import (
+    DISPLAYS,
+    at_keypad,
+    click,
+    door_on_screen,
+    make_app,
+    on_top,
+    screen_text,
+    until,
+)
 
 from kiosk.ui import i18n
-from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen, HomeScreen
 from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.modals import PinModal
@@ -33,10 +41,10 @@ async def test_the_language_goes_back_to_the_sites_when_the_visit_ends(rig):
     async with at_keypad(rig.socket) as (app, pilot):
         await click(pilot, "#lang-de")
         await pilot.press(*WRONG, "enter")  # the visit goes on in German ...
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(app, ErrorScreen))
         assert "Code ist nicht gültig" in screen_text(app) or app.lang == "de"
         await click(pilot, "#back")  # ... and ends: home, in the site's language
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await until(pilot, lambda: on_top(app, HomeScreen))
         await until(pilot, lambda: "Welcome" in screen_text(app), what="English home")
         assert app.lang == "en"
 
@@ -51,7 +59,7 @@ async def test_a_chosen_language_is_dropped_when_the_visitor_walks_away(rig):
         await pilot.press("1")
         assert isinstance(app.screen, CodeScreen) and app.lang == "en"
         now[0] += 61  # walked away mid-code: home, and the site's language again
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="idle home")
+        await until(pilot, lambda: on_top(app, HomeScreen), what="idle home")
         await until(pilot, lambda: "Willkommen" in screen_text(app), what="German again")
 
 
@@ -79,33 +87,33 @@ async def _screens(app, pilot, admin):
     """Walk the app through each public screen; yield a name once each is on top."""
     yield "home"
     await pilot.press("1", "2")
-    await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+    await until(pilot, lambda: on_top(app, CodeScreen))
     yield "code entry"
     await pilot.press("escape")
-    await until(pilot, lambda: isinstance(app.screen, HomeScreen))
+    await until(pilot, lambda: on_top(app, HomeScreen))
     await pilot.press(*WRONG, "enter")
-    await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+    await until(pilot, lambda: on_top(app, ErrorScreen))
     yield "wrong code"
     app.show_error({"code": "door_state_unknown"}, retry=False)
-    await until(pilot, lambda: isinstance(app.screen, ErrorScreen) and app.screen.code != "")
+    await until(pilot, lambda: on_top(app, ErrorScreen) and app.screen.code != "")
     yield "door state unknown"
     parcel = await admin.call("parcels.announce", size="S")
     await pilot.press(*parcel["delivery_code"], "enter")
-    await until(pilot, lambda: isinstance(app.screen, OpenScreen) and app.screen.role == "courier")
+    await until(pilot, lambda: door_on_screen(app) and app.screen.role == "courier")
     yield "door open (courier)"
     app.show(LockoutScreen(300))
-    await until(pilot, lambda: isinstance(app.screen, LockoutScreen))
+    await until(pilot, lambda: on_top(app, LockoutScreen))
     yield "lockout"
     app.show(UnreachableScreen())
-    await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+    await until(pilot, lambda: on_top(app, UnreachableScreen))
     yield "out of order"
     app.go_home()
     app.action_help()
-    await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+    await until(pilot, lambda: on_top(app, HelpScreen))
     yield "help"
     app.go_home()
     app.action_service()
-    await until(pilot, lambda: isinstance(app.screen, PinModal))
+    await until(pilot, lambda: on_top(app, PinModal))
     yield "technician PIN"
 
 
@@ -154,7 +162,7 @@ async def test_the_top_bar_fits_with_every_badge_shown(rig, lang, display):
     async with app.run_test(size=DISPLAYS[display].grid) as pilot:
         await until(pilot, lambda: app.link.up and app.last_status is not None)
         await pilot.press("1")
-        await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+        await until(pilot, lambda: on_top(app, CodeScreen))
         bar = app.screen.query_one(TopBar)
         bar.set_online(False, 999 * 60)  # what `status` shows of a configured link down long
         now[0] += 50.5  # walked away: the countdown comes, at its widest ("10 s")

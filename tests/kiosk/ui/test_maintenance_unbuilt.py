@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable, TabbedContent
-from ui_support import at_keypad, built, screen_text, until
+from ui_support import at_keypad, built, on_top, screen_text, until
 
 from kiosk.ui.app import DaemonEvent
 from kiosk.ui.screens.entry import HomeScreen
@@ -42,12 +42,12 @@ async def test_a_maintenance_screen_popped_before_it_is_built(rig, leave, lands_
         app.push_screen(screen)
         getattr(app, leave)()  # same turn of the loop: the screen's compose has not run
         await until(pilot, lambda: screen.is_mounted, what="the popped screen's mount")
-        await until(pilot, lambda: isinstance(app.screen, lands_on), what=lands_on.__name__)
+        await until(pilot, lambda: on_top(app, lands_on), what=lands_on.__name__)
         await until(pilot, lambda: not screen.is_running, what="the popped screen gone")
         assert app.return_code is None  # the app still runs: no exception ended it
         if lands_on is HomeScreen:
             await pilot.press("f2")
-            await until(pilot, lambda: isinstance(app.screen, PinModal), what="PIN modal")
+            await until(pilot, lambda: on_top(app, PinModal), what="PIN modal")
     # leaving run_test re-raises whatever exception the app ended on
 
 

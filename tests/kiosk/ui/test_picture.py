@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fit_support import FIT_SIZE, cut_off
-from ui_support import at_keypad, make_app, screen_text, until
+from ui_support import at_keypad, door_on_screen, make_app, screen_text, until
 
 from kiosk.ui.picture import BankPicture, draw
-from kiosk.ui.screens.door import OpenScreen
 
 
 async def test_an_open_door_shows_where_it_is_in_the_bank(rig, admin):
@@ -14,7 +13,7 @@ async def test_an_open_door_shows_where_it_is_in_the_bank(rig, admin):
     async with at_keypad(rig.socket) as (app, pilot):
         await until(pilot, lambda: app.bank_layout, what="layout fetched")
         await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, OpenScreen), what="door open")
+        await until(pilot, lambda: door_on_screen(app), what="door open")
         picture = app.screen.query_one(BankPicture)
         await until(pilot, lambda: picture.display and "◀ locker B-1" in str(picture.content))
         text = picture.content
@@ -31,7 +30,7 @@ async def test_the_picture_fits_800x480(rig, admin):
     async with app.run_test(size=FIT_SIZE) as pilot:
         await until(pilot, lambda: app.link.up and app.bank_layout)
         await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+        await until(pilot, lambda: door_on_screen(app))
         await pilot.pause()
         assert app.screen.query_one(BankPicture).display and not cut_off(app)
 

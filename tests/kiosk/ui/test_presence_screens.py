@@ -8,10 +8,9 @@ from pathlib import Path
 
 from support.daemon_proc import short_dir
 from support.daemon_rig import DaemonRig
-from ui_support import at_keypad, screen_text, until
+from ui_support import at_keypad, door_on_screen, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
-from kiosk.ui.screens.door import OpenScreen
 
 WAIT_S = 15.0
 
@@ -32,7 +31,7 @@ async def test_courier_is_asked_to_put_the_parcel_in_then_told_it_was_not_delive
         ann = await admin.call("parcels.announce", size="S")
         async with at_keypad(rig.socket) as (app, pilot):
             await pilot.press(*ann["delivery_code"], "enter")
-            await until(pilot, lambda: isinstance(app.screen, OpenScreen), what="door open")
+            await until(pilot, lambda: door_on_screen(app), what="door open")
             rig.doors.close("A-1")  # nothing put in
             want = "Locker A-1 looks empty. Please put the parcel in and close the door."
             await until(pilot, lambda: want in screen_text(app), what="put-it-in prompt")
@@ -68,7 +67,7 @@ async def test_customer_is_asked_to_take_the_parcel_then_told_it_stays(tmp_path)
 
             await until_async(pilot, delivered, "delivered")
             await pilot.press(*ann["pickup_code"], "enter")
-            await until(pilot, lambda: isinstance(app.screen, OpenScreen), what="door open")
+            await until(pilot, lambda: door_on_screen(app), what="door open")
             rig.doors.close("A-1")  # the parcel left inside
             want = "Something is still in locker A-1. Please take your parcel and close the door."
             await until(pilot, lambda: want in screen_text(app), what="take-it prompt")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from support.daemon_rig import DaemonRig
-from ui_support import SIZE, at_keypad, make_app, screen_text, until
+from ui_support import SIZE, at_keypad, door_on_screen, make_app, on_top, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
-from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import HomeScreen
 from kiosk.ui.screens.notice import UnreachableScreen
 
@@ -21,7 +20,7 @@ async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path, ba
     async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press("1", "2")  # half a code typed when the daemon goes
         await rig.__aexit__(None, None, None)
-        await until(pilot, lambda: isinstance(app.screen, UnreachableScreen), what="unreachable")
+        await until(pilot, lambda: on_top(app, UnreachableScreen), what="unreachable")
         assert "Out of order" in screen_text(app)
         assert "reconnecting" in screen_text(app).lower()
         await pilot.press(*"123456", "enter")  # typing at a dead bank does nothing bad
@@ -31,9 +30,9 @@ async def test_daemon_stops_and_a_new_one_starts_on_the_same_socket(tmp_path, ba
         # The same state dir, so the same socket path.
         async with DaemonRig(tmp_path, backend=backend) as again:
             assert again.socket == rig.socket
-            await until(pilot, lambda: isinstance(app.screen, HomeScreen), what="home again")
+            await until(pilot, lambda: on_top(app, HomeScreen), what="home again")
             await pilot.press(*parcel["delivery_code"], "enter")  # the ledger kept the parcel
-            await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+            await until(pilot, lambda: door_on_screen(app))
             assert app.screen.locker == "A-1"
             again.doors.close("A-1")
             await until(pilot, lambda: app.screen.finished == "delivered")
@@ -43,10 +42,10 @@ async def test_ui_started_before_the_daemon_waits_for_it(tmp_path, backend):
     socket = str(tmp_path / "kiosk.sock")  # what rig_config puts there
     app = make_app(socket)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+        await until(pilot, lambda: on_top(app, UnreachableScreen))
         async with DaemonRig(tmp_path, backend=backend) as rig:
             assert rig.socket == socket
-            await until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.link.up)
+            await until(pilot, lambda: on_top(app, HomeScreen) and app.link.up)
 
 
 async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path, backend):
@@ -62,7 +61,7 @@ async def test_a_call_in_flight_when_the_daemon_dies_shows_out_of_order(tmp_path
         await pilot.press(*parcel["delivery_code"], "enter")
         await until(pilot, lambda: getattr(app.screen, "busy", False))
         await rig.daemon.server.close()  # the socket drops while the reply is pending
-        await until(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+        await until(pilot, lambda: on_top(app, UnreachableScreen))
     await rig.__aexit__(None, None, None)
 
 

@@ -21,10 +21,9 @@ from typing import Any
 import pytest
 from support.daemon_rig import DaemonRig
 from textual.widgets import DataTable, Input, ProgressBar
-from ui_support import DISPLAYS, KIOSK, built, click, make_app, until
+from ui_support import DISPLAYS, KIOSK, built, click, door_on_screen, make_app, on_top, until
 
 from kiosk.api.aclient import AsyncApiClient
-from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import CheckModal, PinModal, ReasonModal
 from kiosk.ui.screens.notice import ErrorScreen, LockoutScreen, UnreachableScreen
@@ -101,7 +100,7 @@ async def door_opened(pilot, code: str) -> None:
     """Settled, `code` typed and entered, the door screen up."""
     await settled(pilot)
     await pilot.press(*code, "enter")
-    await until(pilot, lambda: isinstance(pilot.app.screen, OpenScreen))
+    await until(pilot, lambda: door_on_screen(pilot.app))
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -153,7 +152,7 @@ def test_error(snap_compare, bank, lang):
     async def refused(pilot):
         await settled(pilot)
         await pilot.press(*WRONG, "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ErrorScreen))
+        await until(pilot, lambda: on_top(pilot.app, ErrorScreen))
 
     assert snap(snap_compare, bank, lang, refused)
 
@@ -163,7 +162,7 @@ def test_lockout(snap_compare, tmp_path, lang):
     async def locked(pilot):
         await settled(pilot)
         await pilot.press(*WRONG, "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, LockoutScreen))
+        await until(pilot, lambda: on_top(pilot.app, LockoutScreen))
 
     with ThreadedRig(tmp_path, policy={"max_failures": 1, "backoff_first_s": 90}) as rig:
         # A stopped clock: the countdown shows the daemon's 90 s, not whatever is left.
@@ -174,7 +173,7 @@ def test_lockout(snap_compare, tmp_path, lang):
 @pytest.mark.parametrize("lang", LANGS)
 def test_unreachable(snap_compare, tmp_path, lang):
     async def down(pilot):
-        await until(pilot, lambda: isinstance(pilot.app.screen, UnreachableScreen))
+        await until(pilot, lambda: on_top(pilot.app, UnreachableScreen))
 
     app = make_app(str(tmp_path / "nobody.sock"), language=lang)
     assert snap_compare(app, terminal_size=KIOSK, run_before=down)
@@ -185,7 +184,7 @@ def test_pin_modal(snap_compare, bank, lang):
     async def asked(pilot):
         await settled(pilot)
         await pilot.press("f2")
-        await until(pilot, lambda: isinstance(pilot.app.screen, PinModal))
+        await until(pilot, lambda: on_top(pilot.app, PinModal))
         await pilot.press("4", "7")
 
     assert snap(snap_compare, bank, lang, asked)
@@ -214,9 +213,9 @@ def test_check_modal(snap_compare, bank, lang):
     async def asked(pilot):
         await settled(pilot)
         await pilot.press("f2", *"471108", "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, MaintenanceScreen))
+        await until(pilot, lambda: on_top(pilot.app, MaintenanceScreen))
         pilot.app.push_screen(CheckModal("C-1"))  # what "Record check" asks of a flagged one
-        await until(pilot, lambda: isinstance(pilot.app.screen, CheckModal))
+        await until(pilot, lambda: on_top(pilot.app, CheckModal))
         await until(pilot, lambda: pilot.app.screen.query(Input))  # composed
         pilot.app.screen.query_one(Input).cursor_blink = False  # a blink is not a change
         await pilot.press(*"parcel seen")
@@ -267,7 +266,7 @@ def test_reason_modal(snap_compare, bank, lang):
     async def asked(pilot):
         await _maintenance(pilot)
         await click(pilot, "#out")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ReasonModal))
+        await until(pilot, lambda: on_top(pilot.app, ReasonModal))
         await until(pilot, lambda: pilot.app.screen.query(Input))  # composed
         pilot.app.screen.query_one(Input).cursor_blink = False  # a blink is not a change
         await pilot.press(*"lock sticks")

@@ -7,7 +7,7 @@ from support.daemon_rig import DaemonRig
 from support.rig import BACKENDS
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, ProgressBar
-from ui_support import SIZE, at_keypad, built, click, make_app, screen_text, until
+from ui_support import SIZE, at_keypad, built, click, make_app, on_top, screen_text, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.entry import HomeScreen
@@ -39,7 +39,7 @@ async def choose(pilot, screen: MaintenanceScreen, label: str) -> None:
 
 
 async def give_reason(pilot, app, reason: str) -> None:
-    await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+    await until(pilot, lambda: on_top(app, ReasonModal))
     await pilot.press(*reason, "enter")
     await until(pilot, lambda: not isinstance(app.screen, ReasonModal))
 
@@ -58,7 +58,7 @@ async def test_star_at_home_opens_the_pin_modal_and_a_wrong_pin_counts(rig, admi
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
         await click(pilot, "#service")  # the small Service button: the same modal
-        await until(pilot, lambda: isinstance(app.screen, PinModal))
+        await until(pilot, lambda: on_top(app, PinModal))
 
 
 @pytest.mark.backends(
@@ -92,7 +92,7 @@ async def test_grid_open_with_reason_service_out_and_in_then_logout(rig, admin):
         await until(pilot, lambda: cell(screen, "B-1", "status") == "free")
 
         await click(pilot, "#logout")
-        await until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await until(pilot, lambda: on_top(app, HomeScreen))
         await until(pilot, lambda: app.link.session is None)
     rows = (await admin.call("audit.tail", n=50))["rows"]
     by_t1 = {(r["action"], r["subject"]) for r in rows if r["actor"] == "technician:t1"}
@@ -181,7 +181,7 @@ async def test_flagged_locker_checked_from_the_screen_and_parcels_listed(tmp_pat
             await click(pilot, "#--content-tab-tab-doors")
             await choose(pilot, screen, "A-1")
             await click(pilot, "#check")
-            await until(pilot, lambda: isinstance(app.screen, CheckModal))
+            await until(pilot, lambda: on_top(app, CheckModal))
             await click(pilot, "#check-inside")  # no words yet: the modal waits for them
             await until(pilot, lambda: "First type what you saw" in screen_text(app))
             assert isinstance(app.screen, CheckModal)

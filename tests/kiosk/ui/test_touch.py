@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import Button, Tab
 from ui_screens import SCREENS
-from ui_support import DISPLAYS, Display, make_app, screen_text, until
+from ui_support import DISPLAYS, Display, make_app, on_top, screen_text, until
 
 import kiosk.ui.app as kiosk_app_module
 from kiosk.ui.screens.entry import CodeScreen
@@ -70,7 +70,7 @@ async def test_keys_and_the_typed_code_are_large(rig, name):
     async with app.run_test(size=display.grid) as pilot:
         await until(pilot, lambda: app.link.up, what="link up")
         await pilot.press(*"123456")
-        await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+        await until(pilot, lambda: on_top(app, CodeScreen))
         await pilot.pause()
         keypad = app.screen.query_one(Keypad)
         assert keypad.region.width * 2 >= display.grid[0] * 0.8  # the keypad is most of a half
@@ -92,7 +92,7 @@ async def test_a_key_shows_the_finger_on_it_and_types_once(rig):
         assert key.has_class("-pressed")  # seen while the finger is down
         await pilot.mouse_up("#key-5")
         await pilot.click("#key-5")  # a whole tap (Pilot's down and up make no click)
-        await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+        await until(pilot, lambda: on_top(app, CodeScreen))
         assert app.screen.digits == "5"
 
 

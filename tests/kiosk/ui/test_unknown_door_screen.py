@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from support.daemon_proc import kiosk_json, write_config
 from textual.widgets import DataTable, TabbedContent
-from ui_support import at_keypad, built, click, screen_text, until
+from ui_support import at_keypad, built, click, on_top, screen_text, until
 
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.screens.modals import PinModal
@@ -42,7 +42,7 @@ async def delivered(rig, admin) -> dict:
 async def maintenance(pilot, app) -> MaintenanceScreen:
     """Log in with PIN at the keypad; the maintenance screen once its grid is filled."""
     await pilot.press("f2")
-    await until(pilot, lambda: isinstance(app.screen, PinModal))
+    await until(pilot, lambda: on_top(app, PinModal))
     await pilot.press(*PIN, "enter")
     screen = await built(pilot, MaintenanceScreen, what="maintenance")
     await until(pilot, lambda: screen.query_one("#grid", DataTable).row_count == 4, what="grid")
@@ -59,7 +59,7 @@ async def test_pickup_at_a_door_that_cannot_be_read_says_so_and_flags_the_locker
     board.inputs_failed = True
     async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["pickup_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=15)
+        await until(pilot, lambda: on_top(app, ErrorScreen), timeout=15)
         text = screen_text(app)
         assert "we cannot tell whether the door opened. A technician has been called." in text
         assert "If the door is open, take out or put in your parcel and close the door." in text
@@ -103,7 +103,7 @@ async def test_a_dead_board_is_told_at_once_and_shown_offline_to_the_technician(
     rig.doors.board("A-1")[0].silent = True  # unit 1 unplugged
     async with at_keypad(rig.socket) as (app, pilot):
         await pilot.press(*parcel["delivery_code"], "enter")
-        await until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=15)
+        await until(pilot, lambda: on_top(app, ErrorScreen), timeout=15)
         assert "The lock controller did not answer. Please try again later." in screen_text(app)
         assert rig.doors.pulses["A-1"] == 0
         await click(pilot, "#back")

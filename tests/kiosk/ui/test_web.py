@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, WebSocket, async_playwright
-from ui_support import DISPLAYS, until
+from ui_support import DISPLAYS, on_top, until
 
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.api.client import ApiClient, DaemonUnreachable
@@ -242,7 +242,7 @@ async def _key_regions(sock: str, grid: tuple[int, int]) -> dict[str, dict[str, 
         await until(pilot, lambda: app.link.up, what="link up")
         regions["home"] = {k.id: k.region for k in app.screen.query(".key")}
         await pilot.press("1")
-        await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+        await until(pilot, lambda: on_top(app, CodeScreen))
         await pilot.pause()
         regions["entry"] = {k.id: k.region for k in app.screen.query(".key")}
     return regions

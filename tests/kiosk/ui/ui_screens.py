@@ -6,10 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual.widgets import DataTable
-from ui_support import built, click, until
+from ui_support import built, click, door_on_screen, on_top, until
 
 from kiosk.ui.app import KioskApp
-from kiosk.ui.screens.door import OpenScreen
 from kiosk.ui.screens.entry import CodeScreen
 from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
@@ -25,23 +24,23 @@ async def _home(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
 
 async def _entry(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await pilot.press(*"1234")
-    await until(pilot, lambda: isinstance(app.screen, CodeScreen))
+    await until(pilot, lambda: on_top(app, CodeScreen))
 
 
 async def _open(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     parcel = await admin.call("parcels.announce", size="M")
     await pilot.press(*parcel["delivery_code"], "enter")
-    await until(pilot, lambda: isinstance(app.screen, OpenScreen))
+    await until(pilot, lambda: door_on_screen(app))
 
 
 async def _error(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await pilot.press(*"000000", "enter")
-    await until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+    await until(pilot, lambda: on_top(app, ErrorScreen))
 
 
 async def _pin(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await pilot.press("f2")
-    await until(pilot, lambda: isinstance(app.screen, PinModal))
+    await until(pilot, lambda: on_top(app, PinModal))
 
 
 async def _maintenance(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
@@ -53,7 +52,7 @@ async def _maintenance(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
 
 async def _help(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await click(pilot, "#help")
-    await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+    await until(pilot, lambda: on_top(app, HelpScreen))
 
 
 async def _aftercare(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
@@ -72,7 +71,7 @@ async def _aftercare(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
         if not finished:
             await pilot.pause(0.02)
     await pilot.press(*parcel["pickup_code"], "enter")
-    await until(pilot, lambda: isinstance(app.screen, OpenScreen) and app.screen.token)
+    await until(pilot, lambda: door_on_screen(app) and app.screen.token)
     rig.doors.close(opened["locker"])
     await until(pilot, lambda: app.screen.finished == "picked_up", what="picked up")
     await until(pilot, lambda: all(w.display for w in app.screen.query("#reopen, #left")))
@@ -81,7 +80,7 @@ async def _aftercare(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
 async def _reason(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
     await _maintenance(app, pilot, admin, rig)
     await click(pilot, "#out")
-    await until(pilot, lambda: isinstance(app.screen, ReasonModal))
+    await until(pilot, lambda: on_top(app, ReasonModal))
 
 
 SCREENS: dict[str, Callable[[KioskApp, Any, Any, Any], Awaitable[None]]] = {

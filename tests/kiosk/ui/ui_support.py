@@ -11,6 +11,7 @@ from typing import Any
 from textual.widgets import Button, Digits, Static
 
 from kiosk.ui.app import KioskApp
+from kiosk.ui.screens.door import OpenScreen
 
 SIZE = (80, 24)
 
@@ -74,10 +75,35 @@ async def built(pilot, screen_type: type, what: str = "") -> Any:
     app = pilot.app
     await until(
         pilot,
-        lambda: isinstance(app.screen, screen_type) and app.screen.is_mounted,
+        lambda: on_top(app, screen_type),
         what=what or f"{screen_type.__name__} built",
     )
     return app.screen
+
+
+def on_top(app: KioskApp, screen_type: type) -> bool:
+    """A `screen_type` is on top and built: composed, mounted, and its on_mount has run.
+
+    A pushed screen is on top at once, but its widgets come turns of the event
+    loop later (many on a loaded machine): a test that reads it before that finds
+    nothing, so every wait for a screen waits for this.
+    """
+    return isinstance(app.screen, screen_type) and app.screen.is_mounted
+
+
+def door_on_screen(app: KioskApp) -> bool:
+    """The door screen is on top and shows its door (the plate says the locker's label).
+
+    The app keeps one door screen and loads each door into it. The first time it
+    is pushed it is on top at once, but its widgets are composed turns of the
+    event loop later, and only then does it fill in the door: reading it before
+    that finds the title and the buttons without the label.
+    """
+    screen = app.screen
+    if not isinstance(screen, OpenScreen) or not screen.locker or not screen.is_mounted:
+        return False
+    plate = screen.query(".big-text")
+    return bool(plate) and str(plate.first(Static).content) == screen.locker
 
 
 def screen_text(app: KioskApp) -> str:
