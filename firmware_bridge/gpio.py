@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: A GPIO bank is a single "board": every ref on a gpio bus has unit 1.
 GPIO_UNIT = 1
+#: How long after a pulse should have ended its relay may still be on before it is called stuck (s).
+PULSE_END_SLACK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -214,14 +216,16 @@ class GpioLockBank:
             # energised longer than max_pulse_ms in one go; ignoring the request
             # would let a second unlock (the next person, a retry) pass unseen.
             # So wait for it to end, let the coil rest as long, then pulse anew.
-            for _ in range(int(on_time_s / 0.005) + 2):
-                if not relay.is_active:
-                    break
+            # gpiozero's thread ends the pulse, and a busy machine can hold that thread
+            # back: the relay is called stuck only PULSE_END_SLACK_S after the pulse's end.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + on_time_s + PULSE_END_SLACK_S
+            while relay.is_active:
+                if loop.time() > deadline:
+                    raise BoardUnavailable(
+                        f"{ref}: relay still on after its pulse", fix="check the relay"
+                    )
                 await asyncio.sleep(0.005)
-            else:
-                raise BoardUnavailable(
-                    f"{ref}: relay still on after its pulse", fix="check the relay"
-                )
             await asyncio.sleep(min(on_time_s, 0.1))
         relay.blink(on_time=on_time_s, off_time=0, n=1, background=True)
         self._pulses += 1

@@ -183,6 +183,37 @@ async def test_unlock_during_a_pulse_waits_then_pulses_again(
     assert gap >= 0.09  # the coil rests between the two pulses
 
 
+async def test_unlock_waits_for_a_pulse_that_ends_late(
+    make_bank: Callable[..., GpioLockBank], factory: MockFactory
+) -> None:
+    """gpiozero's thread ends a pulse, and on a busy machine it ends it late: the next
+    unlock waits for that end (the coil rests, then pulses) instead of calling the relay
+    stuck. It used to wait for a count of 5 ms sleeps just past pulse_ms."""
+    bank = make_bank(pulse_ms=60, max_pulse_ms=60)
+    await bank.start()
+    relay = factory.pin(17)
+    relay.state = True  # the previous pulse, whose end is held back 0.25 s
+    asyncio.get_running_loop().call_later(0.25, setattr, relay, "state", False)
+    relay.clear_states()
+
+    await bank.unlock(REF0)
+    await wait_for_state(relay, False)
+
+    assert [bool(s.state) for s in relay.states] == [True, False, True, False]
+
+
+async def test_a_relay_still_on_long_after_its_pulse_is_reported(
+    make_bank: Callable[..., GpioLockBank], factory: MockFactory
+) -> None:
+    bank = make_bank(pulse_ms=60, max_pulse_ms=60)
+    await bank.start()
+    relay = factory.pin(17)
+    relay.state = True  # welded contacts, or a driver stuck on: it never goes off
+    with pytest.raises(BoardUnavailable, match="relay still on after its pulse"):
+        await bank.unlock(REF0)
+    relay.state = False
+
+
 async def test_active_low_relay_pulses_low(
     make_bank: Callable[..., GpioLockBank], factory: MockFactory
 ) -> None:
