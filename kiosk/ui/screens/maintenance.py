@@ -13,6 +13,7 @@ from textual.widgets import Button, DataTable, ProgressBar, TabbedContent, TabPa
 from kiosk.ui.link import ApiError, DaemonUnreachable
 from kiosk.ui.screens.base import KioskScreen
 from kiosk.ui.screens.modals import CheckModal, ReasonModal
+from kiosk.ui.tables import TapTable
 from kiosk.ui.widgets import Msg, TButton
 
 #: Seconds between refreshes of the door grid (events refresh it at once too).
@@ -55,7 +56,7 @@ class MaintenanceScreen(KioskScreen):
             yield Msg("", id="note", classes="note")
         with TabbedContent(id="tabs"):
             with TabPane(self.t("tech.doors"), id="tab-doors"), Horizontal():
-                yield DataTable(id="grid", cursor_type="row", zebra_stripes=True)
+                yield TapTable(id="grid", zebra_stripes=True)
                 with Vertical(classes="tech-actions"):
                     for key, button_id in (
                         ("tech.open", "open"),
@@ -66,11 +67,11 @@ class MaintenanceScreen(KioskScreen):
                     ):
                         yield TButton(key, id=button_id, classes="compact", focus=True)
             with TabPane(self.t("tech.parcels"), id="tab-parcels"):
-                yield DataTable(id="parcels", cursor_type="row", zebra_stripes=True)
+                yield TapTable(id="parcels", zebra_stripes=True)
             with TabPane(self.t("tech.audit"), id="tab-audit"):
-                yield DataTable(id="audit", cursor_type="row")
+                yield TapTable(id="audit")
             with TabPane(self.t("tech.health"), id="tab-health"), Vertical():
-                yield DataTable(id="health", cursor_type="row")
+                yield TapTable(id="health")
                 yield TButton("tech.commission", id="commission", classes="compact", focus=True)
             with TabPane(self.t("tech.selftest"), id="tab-selftest"), Vertical():
                 yield TButton("tech.run", id="run-selftest", classes="compact", focus=True)

@@ -346,6 +346,39 @@ async def test_a_courier_taps_the_code_and_a_customer_types_theirs(bank, tmp_pat
         await watcher.close()
 
 
+async def test_a_technician_drags_the_door_grid_to_its_last_locker(bank, tmp_path):
+    """800x480: the demo bank's eight lockers do not all show beside the actions (rows two
+    cells tall); a finger dragged up the grid scrolls it until the last one, C-2, shows."""
+    display = DISPLAYS["800x480"]
+    watcher = AsyncApiClient(bank.socket)
+    await watcher.connect()
+    try:
+        await watcher.call("tech.set_pin", technician_id="t-web", pin="471108")
+    finally:
+        await watcher.close()
+    async with chromium() as browser:
+        screen = await open_screen(browser, bank.url, display.pixels)
+        await screen.page.keyboard.press("F2")
+        await screen.page.keyboard.type("471108")
+        await screen.page.keyboard.press("Enter")
+        await screen.wait_text("Log out")
+        await screen.wait_text("B-2")  # the grid, as far as it shows
+        await screen.page.screenshot(path=str(tmp_path / "grid-800x480.png"))
+        assert "C-2" not in screen.text()  # below the table's end
+        left, top, width, height = await screen.cells()
+        # The grid's second row: under the top bar (3), the sync line, the tabs (2), the header.
+        x, y = left + 4 * width, top + 9.5 * height
+        cdp = await screen.page.context.new_cdp_session(screen.page)
+        touch = "Input.dispatchTouchEvent"
+        await cdp.send(touch, {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for cells in range(1, 9):  # the finger goes up eight cells, a cell at a time
+            point = {"x": x, "y": y - cells * height}
+            await cdp.send(touch, {"type": "touchMove", "touchPoints": [point]})
+        await cdp.send(touch, {"type": "touchEnd", "touchPoints": []})
+        await screen.wait_text("C-2")
+        await screen.page.screenshot(path=str(tmp_path / "grid-dragged-800x480.png"))
+
+
 def test_picture_boxes_reads_the_highlight_from_terminal_output():
     """The reader above, on the picture as a truecolor terminal receives it."""
     from rich.console import Console

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, ProgressBar
 from ui_support import built, click, door_on_screen, on_top, until
 
 from kiosk.ui.app import KioskApp
+from kiosk.ui.screens.commission import CommissionScreen
 from kiosk.ui.screens.entry import CodeScreen
 from kiosk.ui.screens.help import HelpScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
-from kiosk.ui.screens.modals import PinModal, ReasonModal
+from kiosk.ui.screens.modals import CheckModal, PinModal, ReasonModal
 from kiosk.ui.screens.notice import ErrorScreen
 
 PIN = "471108"
@@ -93,4 +94,63 @@ SCREENS: dict[str, Callable[[KioskApp, Any, Any, Any], Awaitable[None]]] = {
     "reason": _reason,
     "help": _help,
     "aftercare": _aftercare,
+}
+
+
+async def _tab(app: KioskApp, pilot: Any, admin: Any, rig: Any, tab: str) -> MaintenanceScreen:
+    """The maintenance screen with one of its tabs shown (`tab`: parcels, audit, ...)."""
+    await _maintenance(app, pilot, admin, rig)
+    screen = app.screen
+    assert isinstance(screen, MaintenanceScreen)
+    await click(pilot, f"#--content-tab-tab-{tab}")
+    return screen
+
+
+async def _parcels(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    for size in ("S", "L"):
+        await admin.call("parcels.announce", size=size)
+    screen = await _tab(app, pilot, admin, rig, "parcels")
+    await until(pilot, lambda: screen.query_one("#parcels", DataTable).row_count == 2)
+
+
+async def _audit(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    screen = await _tab(app, pilot, admin, rig, "audit")
+    await until(pilot, lambda: screen.query_one("#audit", DataTable).row_count > 0)
+
+
+async def _health(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    screen = await _tab(app, pilot, admin, rig, "health")
+    await until(pilot, lambda: screen.query_one("#health", DataTable).row_count == 1)
+
+
+async def _selftest(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    screen = await _tab(app, pilot, admin, rig, "selftest")
+    await click(pilot, "#run-selftest")
+    bar = screen.query_one("#progress", ProgressBar)
+    await until(pilot, lambda: bar.total == 4 and bar.progress == 4, what="self-test done")
+
+
+async def _commission(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    await _health(app, pilot, admin, rig)
+    await click(pilot, "#commission")
+    await built(pilot, CommissionScreen)
+
+
+async def _check(app: KioskApp, pilot: Any, admin: Any, rig: Any) -> None:
+    """What "Record check" asks of a flagged locker."""
+    await _maintenance(app, pilot, admin, rig)
+    app.push_screen(CheckModal("A-1"))
+    await built(pilot, CheckModal)
+
+
+#: The technician's screen, each tab and each screen and modal it leads to.
+MAINTENANCE: dict[str, Callable[[KioskApp, Any, Any, Any], Awaitable[None]]] = {
+    "doors": _maintenance,
+    "parcels": _parcels,
+    "audit": _audit,
+    "health": _health,
+    "selftest": _selftest,
+    "commission": _commission,
+    "reason": _reason,
+    "check": _check,
 }
