@@ -32,12 +32,15 @@ class Maintenance:
         actor: str = "technician",
         journal_with: Callable[[], None] | None = None,
         action: str = "technician.open",
+        kind: str = "technician",
+        role: str = "",
     ) -> CodeResult:
         """Open any door for a technician (audited); a door that will not open -> out of service.
 
         `journal_with()` runs inside the transaction that journals the door
         operation: the caller's own rows that must be on disk before the pulse
-        commit with it (one fsync before the pulse, not two).
+        commit with it (one fsync before the pulse, not two). A visit's reopen
+        is journalled as `kind` "reopen" with its `role` as the operation's actor.
         """
         why = _reason(reason)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
@@ -45,9 +48,7 @@ class Maintenance:
         if ledger.doors.unfinished_for(label) is not None:
             raise InvalidState(f"Locker {label} is in use right now; try again when it is shut.")
         with ledger.tx():
-            op = ledger.doors.add(
-                "technician", label, locker.parcel_id, now, actor=actor, reason=why
-            )
+            op = ledger.doors.add(kind, label, locker.parcel_id, now, actor=role or actor, reason=why)
             ledger.audit.record(now, actor, action, label, reason=why)
             if journal_with is not None:
                 journal_with()
