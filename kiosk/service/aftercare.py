@@ -49,7 +49,13 @@ class Aftercare:
             # Once per visit, as the ledger says: a restart forgets nothing.
             raise InvalidState("This door has already been opened again once; ask for help.")
         opened = await self.maintenance.open_door(
-            label, why, actor=actor, action="visit.reopen", kind="reopen", role=role
+            label,
+            why,
+            actor=actor,
+            action="visit.reopen",
+            kind="reopen",
+            role=role,
+            parcel_id=parcel_id,
         )
         return CodeResult(role, label, parcel_id, opened.size)
 
