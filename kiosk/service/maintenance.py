@@ -9,6 +9,7 @@ from kiosk.domain.status import PARCEL_INSIDE, LockerStatus, ParcelStatus
 from kiosk.ledger.records import LockerRow
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
+from kiosk.service.presence import presence_by_label
 from kiosk.service.results import CodeResult
 from kiosk.service.transitions import settle_in_doubt
 
@@ -192,15 +193,18 @@ class Maintenance:
         records what is inside (`resolve_check`).
 
         One exception at start (`doors` read): an operation whose door the
-        presence sensor already had opened again (`reopened`) and whose door
-        reads open or shut is not in doubt: it stays OPEN, and its closing is
-        judged by the sensor as it would have been without the restart.
+        presence sensor already had opened again (`reopened`), whose door reads
+        open or shut and whose sensor was read is not in doubt: it stays OPEN,
+        and its closing is judged by the sensor as it would have been without
+        the restart.
         """
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         settled = 0
+        inside = presence_by_label(self.ctx) if doors else {}
         for op in ledger.doors.unfinished():
             seen = (doors or {}).get(op.label)
-            if op.state == "OPEN" and op.reopened and seen in ("open", "shut"):
+            judged = seen in ("open", "shut") and inside.get(op.label) is not None
+            if op.state == "OPEN" and op.reopened and judged:
                 with ledger.tx():
                     ledger.audit.record(
                         now, "kiosk", "door_op.resumed", op.label, op=op.id, door=seen
