@@ -69,3 +69,14 @@ class DoorJournal:
             (label,),
         )
         return DoorOp.from_row(row) if row else None
+
+    def reopens_since_visit(self, label: str, parcel_id: str, actor: str, reason: str) -> int:
+        """`reopen` operations of `actor` for `reason` on `label` and `parcel_id` since the
+        parcel's last door operation of another kind (the visit's own), however they ended."""
+        row = self._link.one(
+            "SELECT COUNT(*) AS n FROM door_ops WHERE kind = 'reopen' AND parcel_id = ?"
+            " AND label = ? AND actor = ? AND reason = ? AND id > (SELECT COALESCE(MAX(id), 0)"
+            " FROM door_ops WHERE parcel_id = ? AND kind != 'reopen')",
+            (parcel_id, label, actor, reason, parcel_id),
+        )
+        return int(row["n"]) if row else 0

@@ -154,6 +154,43 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        """
+        -- A visit's reopen ("door didn't open?", "I left something") is a door
+        -- operation of its own kind, no longer a technician's; `reopened` counts
+        -- the times the presence sensor had an operation's door opened again
+        -- (its "once" is a fact of the file, so it survives a restart). SQLite
+        -- cannot change a CHECK in place: the journal is copied into a new
+        -- table with the same ids, and its AUTOINCREMENT counter goes along.
+        CREATE TABLE door_ops_v3 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL
+                CHECK (kind IN ('delivery', 'pickup', 'collection', 'technician', 'reopen')),
+            label TEXT NOT NULL REFERENCES lockers (label),
+            parcel_id TEXT REFERENCES parcels (parcel_id),
+            state TEXT NOT NULL CHECK (state IN ('PENDING', 'OPEN', 'DONE', 'FAILED', 'RECOVERED')),
+            intent TEXT NOT NULL DEFAULT '' CHECK (intent IN ('', 'doesnt_fit', 'cancel')),
+            actor TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            reopened INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        INSERT INTO door_ops_v3
+            (id, kind, label, parcel_id, state, intent, actor, reason, created_at, updated_at)
+            SELECT id, kind, label, parcel_id, state, intent, actor, reason, created_at,
+                   updated_at
+            FROM door_ops ORDER BY id;
+        DELETE FROM sqlite_sequence WHERE name = 'door_ops_v3';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'door_ops_v3', seq FROM sqlite_sequence WHERE name = 'door_ops';
+        DROP TABLE door_ops;
+        ALTER TABLE door_ops_v3 RENAME TO door_ops;
+        CREATE INDEX door_ops_unfinished ON door_ops (state) WHERE state IN ('PENDING', 'OPEN');
+        CREATE INDEX door_ops_parcel ON door_ops (parcel_id, id);
+        """,
+    ),
 ]
 
 

@@ -103,13 +103,14 @@ class CodeRow:
 @dataclass(frozen=True)
 class DoorOp:
     id: int
-    kind: str  # delivery | pickup | collection | technician
+    kind: str  # delivery | pickup | collection | technician | reopen (a visit's door again)
     label: str
     parcel_id: str | None
     state: str  # PENDING | OPEN | DONE | FAILED | RECOVERED
     intent: str  # '' | doesnt_fit | cancel
-    actor: str
+    actor: str  # for a flow's operation and a reopen: the role (courier, customer, ...)
     reason: str
+    reopened: int = 0  # times the presence sensor had this door opened again
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> DoorOp:
@@ -122,6 +123,7 @@ class DoorOp:
             r["intent"],
             r["actor"],
             r["reason"],
+            r["reopened"],
         )
 
 

@@ -30,7 +30,7 @@ from kiosk.domain.status import (
 from kiosk.ledger.records import CodeRow, DoorOp, ParcelRow
 from kiosk.service.attempts import audit_failure
 from kiosk.service.context import ServiceContext
-from kiosk.service.doors import DoorDriver
+from kiosk.service.doors import DoorDriver, door_body
 from kiosk.service.presence import ClosingCheck
 from kiosk.service.results import ROLE_OF_CODE, CodeResult, DoorOutcome
 from kiosk.service.transitions import mark_delivered
@@ -308,16 +308,11 @@ class AccessFlows:
             if op.state != "OPEN":
                 raise InvalidState(f"Locker {op.label} has no open door operation.")
             ledger.doors.update(op, now, state="DONE")
-            ledger.outbox.add(
-                now,
-                "door.closed",
-                {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind},
-            )
+            ledger.outbox.add(now, "door.closed", door_body(op))
             if finding is not None:
                 result = self.closing.refuse(op, finding, now)
             else:
                 result = self._apply_close(op, now)
-        self.closing.forget(op.id)
         if op.intent != "doesnt_fit":
             return DoorOutcome(op.label, op.kind, result, op.parcel_id)
         parcel = ledger.parcels.get(op.parcel_id or "")
@@ -337,7 +332,7 @@ class AccessFlows:
     def _apply_close(self, op: DoorOp, now: datetime) -> str:
         ctx, ledger = self.ctx, self.ctx.ledger
         locker = ledger.parcels.locker(op.label)
-        if op.kind == "technician":
+        if op.kind in ("technician", "reopen"):
             ledger.audit.record(now, op.actor, "door.closed", op.label, op=op.id)
             return "closed"
         parcel = ledger.parcels.get(op.parcel_id or "")

@@ -1,11 +1,13 @@
 """After a door opened for a visit: reopen it once, reopen after a pickup, report a problem.
 
 The daemon's API decides which visit may ask (its `Visits`); these use cases
-decide what the bank does: a reopen is a door operation like a technician's
-(journalled, audited as `visit.reopen`, `door.opened` in the outbox), a
-report takes the locker out of service for a technician (`locker.out_of_service`)
-and, for a courier whose parcel never got in, corrects the parcel back to
-expected and opens another free locker for it.
+decide what the bank does: a reopen is a door operation of its own kind,
+`reopen` (journalled with the visit's role and why, audited as
+`visit.reopen`, `door.opened` with reason `reopen` in the outbox), at most
+once per visit and why, counted from the journal so a restart forgets
+nothing; a report takes the locker out of service for a technician
+(`locker.out_of_service`) and, for a courier whose parcel never got in,
+corrects the parcel back to expected and opens another free locker for it.
 """
 
 from __future__ import annotations
@@ -43,8 +45,17 @@ class Aftercare:
                 or since > timedelta(seconds=REOPEN_AFTER_PICKUP_S)
             ):
                 raise InvalidState("This door can no longer be opened again; ask for help.")
+        if parcel_id and self.ctx.ledger.doors.reopens_since_visit(label, parcel_id, role, why):
+            # Once per visit, as the ledger says: a restart forgets nothing.
+            raise InvalidState("This door has already been opened again once; ask for help.")
         opened = await self.maintenance.open_door(
-            label, f"{why} ({role})", actor=actor, action="visit.reopen"
+            label,
+            why,
+            actor=actor,
+            action="visit.reopen",
+            kind="reopen",
+            role=role,
+            parcel_id=parcel_id,
         )
         return CodeResult(role, label, parcel_id, opened.size)
 

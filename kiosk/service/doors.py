@@ -114,14 +114,14 @@ class DoorDriver:
 
     def record_open(self, op: DoorOp) -> None:
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
+        body = door_body(op)
         with ledger.tx():
             ledger.doors.update(op, now, state="OPEN")
-            ledger.outbox.add(
-                now,
-                "door.opened",
-                {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind},
+            ledger.outbox.add(now, "door.opened", body)
+            extra = {"reason": "reopen", "role": body["role"]} if "role" in body else {}
+            ledger.audit.record(
+                now, op.actor or op.kind, "door.opened", op.label, op=op.id, **extra
             )
-            ledger.audit.record(now, op.actor or op.kind, "door.opened", op.label, op=op.id)
         self.ctx.observer.door_operation("opened")
 
     def record_jam(self, op: DoorOp) -> None:
@@ -159,3 +159,12 @@ class DoorDriver:
                 now, "kiosk", "door.unreachable", op.label, op=op.id, kind=op.kind, error=error.code
             )
         self.ctx.observer.door_operation("unreachable")
+
+
+def door_body(op: DoorOp) -> dict[str, object]:
+    """A `door.opened` / `door.closed` body: `reason` is the operation's kind, or `reopen`
+    (with the `role` it was reopened for) for a visit's reopen and a presence reopening."""
+    body: dict[str, object] = {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind}
+    if op.kind == "reopen" or op.reopened:
+        body.update(reason="reopen", role=op.actor)
+    return body

@@ -9,6 +9,7 @@ from kiosk.domain.status import PARCEL_INSIDE, LockerStatus, ParcelStatus
 from kiosk.ledger.records import LockerRow
 from kiosk.service.context import ServiceContext
 from kiosk.service.doors import DoorDriver
+from kiosk.service.presence import presence_by_label
 from kiosk.service.results import CodeResult
 from kiosk.service.transitions import settle_in_doubt
 
@@ -32,12 +33,17 @@ class Maintenance:
         actor: str = "technician",
         journal_with: Callable[[], None] | None = None,
         action: str = "technician.open",
+        kind: str = "technician",
+        role: str = "",
+        parcel_id: str | None = None,
     ) -> CodeResult:
         """Open any door for a technician (audited); a door that will not open -> out of service.
 
         `journal_with()` runs inside the transaction that journals the door
         operation: the caller's own rows that must be on disk before the pulse
-        commit with it (one fsync before the pulse, not two).
+        commit with it (one fsync before the pulse, not two). A visit's reopen
+        is journalled as `kind` "reopen" with its `role` as the operation's actor
+        and its own `parcel_id` (the locker may hold none any more).
         """
         why = _reason(reason)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
@@ -45,9 +51,8 @@ class Maintenance:
         if ledger.doors.unfinished_for(label) is not None:
             raise InvalidState(f"Locker {label} is in use right now; try again when it is shut.")
         with ledger.tx():
-            op = ledger.doors.add(
-                "technician", label, locker.parcel_id, now, actor=actor, reason=why
-            )
+            parcel_id = parcel_id or locker.parcel_id
+            op = ledger.doors.add(kind, label, parcel_id, now, actor=role or actor, reason=why)
             ledger.audit.record(now, actor, action, label, reason=why)
             if journal_with is not None:
                 journal_with()
@@ -186,10 +191,25 @@ class Maintenance:
         needs_check; a pickup or collection keeps its parcel inside, flagged.
         The locker is flagged too and is not handed out until a technician
         records what is inside (`resolve_check`).
+
+        One exception at start (`doors` read): an operation whose door the
+        presence sensor already had opened again (`reopened`), whose door reads
+        open or shut and whose sensor was read is not in doubt: it stays OPEN,
+        and its closing is judged by the sensor as it would have been without
+        the restart.
         """
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         settled = 0
+        inside = presence_by_label(self.ctx) if doors else {}
         for op in ledger.doors.unfinished():
+            seen = (doors or {}).get(op.label)
+            judged = seen in ("open", "shut") and inside.get(op.label) is not None
+            if op.state == "OPEN" and op.reopened and judged:
+                with ledger.tx():
+                    ledger.audit.record(
+                        now, "kiosk", "door_op.resumed", op.label, op=op.id, door=seen
+                    )
+                continue
             with ledger.tx():
                 settle_in_doubt(self.ctx, op, now, (doors or {}).get(op.label, "unknown"))
             settled += 1

@@ -34,7 +34,7 @@ from kiosk.domain.errors import DoorJammed, KioskError
 from kiosk.domain.status import PARCEL_INSIDE, LockerStatus
 from kiosk.ledger.records import DoorOp
 from kiosk.service.context import ServiceContext
-from kiosk.service.doors import DoorDriver
+from kiosk.service.doors import DoorDriver, door_body
 from kiosk.service.results import DoorOutcome
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,6 @@ class ClosingCheck:
     def __init__(self, ctx: ServiceContext, doors: DoorDriver) -> None:
         self.ctx = ctx
         self.doors = doors
-        self._reopened: set[int] = set()  # door operations already reopened once
 
     def finding(self, op: DoorOp) -> str | None:
         """EMPTY (a delivery closed on nothing), STILL_INSIDE (a pickup closed on its parcel),
@@ -126,32 +125,29 @@ class ClosingCheck:
 
         A door that does not open again is recorded as a jam (the courier's
         parcel stays EXPECTED, the customer's stays inside).
+
+        "Once" is the operation's `reopened` count in the journal, written with
+        the closing's event: a restart between the two closings forgets nothing.
+        The door opened again is a reopen: its `door.opened` says `reopen` and
+        the role it was reopened for.
         """
-        if op.id in self._reopened:
-            self._reopened.discard(op.id)
+        if op.reopened:
             return None
-        self._reopened.add(op.id)
         ledger, now = self.ctx.ledger, self.ctx.clock.now()
         with ledger.tx():  # the door did close: said so, though the operation goes on
-            body = {"label": op.label, "parcel_id": op.parcel_id, "reason": op.kind}
-            ledger.outbox.add(now, "door.closed", body)
+            ledger.outbox.add(now, "door.closed", door_body(op))
+            op = ledger.doors.update(op, now, reopened=op.reopened + 1)
             ledger.audit.record(now, "kiosk", f"{op.kind}.{finding}", op.label, op=op.id)
         log.info("locker %s closed %s: reopening it once", op.label, finding.replace("_", " "))
         try:
             opened = await self.doors.open(op)
         except KioskError as exc:
-            self._reopened.discard(op.id)
             return DoorOutcome(op.label, op.kind, REFUSED[finding], op.parcel_id, error=exc)
         if opened:
             return DoorOutcome(op.label, op.kind, finding, op.parcel_id)
-        self._reopened.discard(op.id)
         self.doors.record_jam(op)
         err = DoorJammed(f"The door of locker {op.label} did not open again.", locker=op.label)
         return DoorOutcome(op.label, op.kind, REFUSED[finding], op.parcel_id, error=err)
-
-    def forget(self, op_id: int) -> None:
-        """`op` is finished: its reopening, if any, is no longer remembered."""
-        self._reopened.discard(op_id)
 
     def refuse(self, op: DoorOp, finding: str, now: datetime) -> str:
         """The second refused closing, inside the caller's transaction; returns the result."""

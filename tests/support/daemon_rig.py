@@ -162,7 +162,8 @@ class DaemonRig:
             where = {lk.label: (lk.unit, lk.channel) for lk in self.config.lockers}
             self.doors = SimDoorPhysics(sim_bank.sim, where)
             self.bank = bank
-        self.daemon = Daemon(self.config, bank=self.bank, notifier=notifier or Notifier(""))
+        self.notifier = notifier or Notifier("")
+        self.daemon = Daemon(self.config, bank=self.bank, notifier=self.notifier)
         self.socket = str(self.config.api.socket)
 
     def put(self, label: str, inside: bool = True) -> None:
@@ -180,6 +181,29 @@ class DaemonRig:
         self.doors.start()  # ... shut the doors ...
         await self.daemon.start()  # ... then the daemon reads them
         return self
+
+    async def restart(self) -> None:
+        """`systemctl restart` (gpio): the daemon stops, a new one starts on the same ledger
+        file, pins and doors. A door open before is open after, and each presence sensor
+        sees what it saw (claiming a pin with its pull-up would drive it high)."""
+        assert self.backend == "gpio", "restart: the gpio rig"
+        labels = [lk.label for lk in self.config.lockers]
+        was_open = {label for label in labels if self.doors.is_open(label)}
+        pins = self.config.buses[0].presence_pins
+        seen = {pin: self.factory.pin(pin).state for pin in pins}
+        await self.doors.stop()  # releasing a relay pin reads as an edge, not a pulse
+        await self.daemon.stop()
+        await self.bank.start()  # claimed again before the new daemon reads anything
+        self.doors.start()  # all shut, watching the relays from here on
+        for label in was_open:
+            self.doors.open(label)
+        for pin, state in seen.items():
+            if state:
+                self.factory.pin(pin).drive_high()
+            else:
+                self.factory.pin(pin).drive_low()
+        self.daemon = Daemon(self.config, bank=self.bank, notifier=self.notifier)
+        await self.daemon.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.doors.stop()

@@ -103,3 +103,23 @@ def test_parcel_bodies_carry_parcel_and_locker_door_and_locker_bodies_a_label():
         }
         with pytest.raises(jsonschema.ValidationError):
             contract.check_event(event)
+
+
+def test_a_reopen_is_a_door_reason_with_its_role_in_the_contract():
+    """Contract 1.2: door.opened / door.closed `reason: "reopen"` with `role`, listed in
+    cloud.md and announced in mqtt.md."""
+    contract = Contract()
+    assert contract.doc["info"]["version"] == "1.2.0"
+    body = {"label": "A-1", "parcel_id": "P-1", "reason": "reopen", "role": "courier"}
+    for event_type in ("door.opened", "door.closed"):
+        event = {
+            "id": "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+            "seq": 1,
+            "type": event_type,
+            "ts": "2026-11-24T12:00:00Z",
+            "body": body,
+        }
+        contract.check_event(event)
+        with pytest.raises(jsonschema.ValidationError):
+            contract.check_event({**event, "body": {**body, "role": "technician"}})
+    assert "`reopen` with `role`" in CLOUD_MD and "## v1.2: reopens" in MQTT_MD

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 
 import pytest
@@ -95,3 +96,34 @@ async def test_a_courier_report_flags_the_locker_and_moves_the_parcel(rig, admin
     assert "locker.out_of_service" in events
     with pytest.raises(ApiError):  # once
         await keypad.call("door.report", visit=opened["visit"])
+
+
+async def test_a_couriers_reopen_is_announced_as_a_reopen_not_a_technician(rig, admin, keypad):
+    parcel = await admin.call("parcels.announce", size="S")
+    opened = await keypad.call("code.submit", code=parcel["delivery_code"])
+    label = opened["locker"]
+    rig.doors.close(label)
+    await finished(admin, label)
+    await keypad.call("door.reopen", visit=opened["visit"], why="didnt_open")
+    assert rig.doors.is_open(label)
+    rig.doors.close(label)
+    await finished(admin, label)
+    moves = [
+        (t, json.loads(b))
+        for t, b in rows(rig, "SELECT type, body FROM outbox ORDER BY seq")
+        if t in ("door.opened", "door.closed")
+    ]
+    assert [(t, b["reason"], b.get("role")) for t, b in moves] == [
+        ("door.opened", "delivery", None),
+        ("door.closed", "delivery", None),
+        ("door.opened", "reopen", "courier"),
+        ("door.closed", "reopen", "courier"),
+    ]
+    assert {b["parcel_id"] for _, b in moves} == {parcel["parcel_id"]}
+    ops = rows(rig, "SELECT kind, actor, reason, state FROM door_ops ORDER BY id")
+    assert ops == [("delivery", "courier", "", "DONE"), ("reopen", "courier", "didnt_open", "DONE")]
+    tail = (await admin.call("audit.tail", n=20))["rows"]
+    assert any(
+        r["action"] == "door.opened" and json.loads(r["detail"]).get("reason") == "reopen"
+        for r in tail
+    ), tail

@@ -159,3 +159,41 @@ async def test_presence_check_without_sensors_finds_nothing_wrong(state):
             "ok": True,
         }
         await admin.close()
+
+
+async def test_a_restart_between_the_two_empty_closings_neither_reopens_again_nor_loses_it(state):
+    """The reopen-once is in the ledger: after `systemctl restart` with the reopened door
+    still open, the second empty closing is refused as it would have been, no third pulse."""
+    async with DaemonRig(state, presence=True) as rig:
+        admin = AsyncApiClient(rig.socket)
+        await admin.connect()
+        ann = await admin.call("parcels.announce", size="S")
+        res = await admin.call("code.submit", code=ann["delivery_code"])
+        assert res["locker"] == "A-1" and rig.doors.is_open("A-1")
+        rig.doors.close("A-1")
+
+        async def reopened() -> bool:
+            rows = (await admin.call("audit.tail", n=50))["rows"]
+            return sum(r["action"] == "door.opened" and r["subject"] == "A-1" for r in rows) == 2
+
+        await eventually(reopened, "A-1 reopened")
+        await admin.close()
+        await rig.restart()
+        admin = AsyncApiClient(rig.socket)
+        await admin.connect()
+        assert rig.doors.is_open("A-1")
+        rig.doors.close("A-1")  # still empty
+
+        async def released() -> bool:
+            status = (await admin.call("status"))["lockers"]
+            return any(lk["label"] == "A-1" and lk["status"] == "AVAILABLE" for lk in status)
+
+        await eventually(released, "A-1 free again")
+        parcels = (await admin.call("parcels"))["parcels"]
+        assert [(p["parcel_id"], p["status"], p["needs_check"]) for p in parcels] == [
+            (ann["parcel_id"], "EXPECTED", False)
+        ]
+        assert rig.doors.pulses["A-1"] == 2 and not rig.doors.is_open("A-1")
+        actions = [r["action"] for r in (await admin.call("audit.tail", n=50))["rows"]]
+        assert "door_op.resumed" in actions and "door_op.recovered" not in actions
+        await admin.close()
