@@ -359,6 +359,7 @@ async def test_a_technician_drags_the_door_grid_to_its_last_locker(bank, tmp_pat
     async with chromium() as browser:
         screen = await open_screen(browser, bank.url, display.pixels)
         await screen.page.keyboard.press("F2")
+        await screen.wait_text("Type your PIN")  # the modal is up: the keys go to it
         await screen.page.keyboard.type("471108")
         await screen.page.keyboard.press("Enter")
         await screen.wait_text("Log out")
