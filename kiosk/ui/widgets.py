@@ -10,6 +10,7 @@ from textual.containers import Grid, Horizontal
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
@@ -46,8 +47,10 @@ class TapFeedback:
     """
 
     FLASH_S = 0.15
+    _unmark: Timer | None = None  # the pending end of the last tap's mark
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._keep_mark()  # a second tap within FLASH_S: the first one's end must not clear it
         cast(Widget, self).add_class("-pressed")
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
@@ -56,10 +59,16 @@ class TapFeedback:
     def on_leave(self, event: events.Leave) -> None:
         self._release()
 
+    def _keep_mark(self) -> None:
+        if self._unmark is not None:
+            self._unmark.stop()
+            self._unmark = None
+
     def _release(self) -> None:
         widget = cast(Widget, self)
         if widget.has_class("-pressed"):
-            widget.set_timer(self.FLASH_S, lambda: widget.remove_class("-pressed"))
+            self._keep_mark()
+            self._unmark = widget.set_timer(self.FLASH_S, lambda: widget.remove_class("-pressed"))
 
 
 class Msg(Static):

@@ -17,7 +17,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.errors import NoWidget
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Tab
+from textual.widgets import Button, DataTable, Input, Static, Tab
 from ui_screens import MAINTENANCE, PIN, SCREENS
 from ui_support import DISPLAYS, Display, built, make_app, on_top, screen_text, until
 
@@ -25,7 +25,7 @@ import kiosk.ui.app as kiosk_app_module
 from kiosk.api.aclient import AsyncApiClient
 from kiosk.ui.screens.entry import CodeScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
-from kiosk.ui.widgets import BigLabel, CodeDisplay, Keypad
+from kiosk.ui.widgets import BigLabel, CodeDisplay, Keypad, TapFeedback
 
 #: The least tap target, each way (the issue's rule, WCAG 2.5.5 asks 44 px).
 TARGET_PX = 48
@@ -210,15 +210,41 @@ async def test_a_row_shows_the_finger_on_it_and_a_tap_chooses_it(rig, admin):
         y = row_top(grid, 2)
         assert drawn_on(grid, row_top(grid, 0), AMBER) and not drawn_on(grid, y, WHITE)
         await pilot.mouse_down(grid, offset=(2, y))
-        assert drawn_on(grid, y, WHITE) and drawn_on(grid, y + 1, WHITE)  # the whole row
+        await until(
+            pilot,
+            lambda: drawn_on(grid, y, WHITE) and drawn_on(grid, y + 1, WHITE),
+            what="the whole row under the finger drawn white",
+        )
         assert drawn_on(grid, row_top(grid, 0), AMBER)  # the chosen row stays as it was
         await pilot.mouse_up(grid, offset=(2, y))
         await pilot.click(grid, offset=(2, y))
         await until(pilot, lambda: screen.selected() == "B-1", what="B-1 chosen")
-        assert drawn_on(grid, y, AMBER)
+        await until(pilot, lambda: drawn_on(grid, y, AMBER), what="B-1 drawn as the chosen row")
         await until(pilot, lambda: not grid.has_class("-pressed"), what="the finger off")
         await pilot.mouse_down(grid, offset=(2, y))  # the chosen row, touched again
-        assert drawn_on(grid, y, WHITE)
+        await until(pilot, lambda: drawn_on(grid, y, WHITE), what="the chosen row touched")
+        await pilot.pause(TapFeedback.FLASH_S * 2)  # every earlier tap's mark would be over
+        assert grid.has_class("-pressed")  # the finger is still down: its mark stays
+
+
+async def test_a_second_tap_keeps_its_mark_when_the_first_ones_ends():
+    """Two quick taps: the first tap's end of mark (FLASH_S after it lifted) must not
+    clear the mark of a finger that is down again."""
+
+    class Key(TapFeedback, Static):
+        pass
+
+    class Pad(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Key("5", id="b")
+
+    app = Pad()
+    async with app.run_test(size=(40, 10)) as pilot:
+        button = app.query_one("#b", Key)
+        await pilot.click("#b")  # down, up: its mark ends FLASH_S later
+        await pilot.mouse_down("#b")  # the next tap, at once
+        await pilot.pause(TapFeedback.FLASH_S * 2)
+        assert button.has_class("-pressed")
 
 
 BIG_BANK = [(f"{column}-{row}", "S") for column in "ABCD" for row in range(1, 5)]
