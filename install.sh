@@ -239,6 +239,22 @@ if ! python3 -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null; then
     python3 -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null ||
         die "python3's venv module is still missing after apt-get: apt-get install python3-venv, then run install.sh again"
 fi
+if ! staged; then
+    # The venv links to this interpreter and the service user kiosk runs it:
+    # one under /root (pyenv, conda) is closed to it.
+    python3 - <<'PY' || exit 1
+import os, stat, sys
+exe = path = os.path.realpath(sys.executable)
+while path != "/":
+    if not os.stat(path).st_mode & stat.S_IXOTH:
+        sys.exit(
+            f"install.sh: error: python3 is {exe}, which other users cannot run ({path} is closed to "
+            "them), so the service user kiosk could not: run it with the system's python3 "
+            "(sudo ./install.sh finds /usr/bin/python3)"
+        )
+    path = os.path.dirname(path)
+PY
+fi
 if ! staged && ! systemd_running; then
     say "note: systemd is not running here (a container or a chroot): the units are installed and enabled but not started"
 fi
