@@ -272,8 +272,10 @@ fi
 install_file 0644 "$SRC/systemd/kiosk.sysusers" /etc/sysusers.d/kiosk.conf
 install_file 0644 "$SRC/systemd/kiosk.tmpfiles" /etc/tmpfiles.d/kiosk.conf
 if ! staged; then
-    systemd-sysusers /etc/sysusers.d/kiosk.conf 2>&1 | prefixed
-    systemd-tmpfiles --create /etc/tmpfiles.d/kiosk.conf 2>&1 | prefixed
+    systemd-sysusers /etc/sysusers.d/kiosk.conf 2>&1 | prefixed ||
+        die "systemd-sysusers could not make the users kiosk, kiosk-ui, kiosk-browser (above); fix that and run install.sh again"
+    systemd-tmpfiles --create /etc/tmpfiles.d/kiosk.conf 2>&1 | prefixed ||
+        die "systemd-tmpfiles could not make /var/lib/kiosk, /run/kiosk, /var/backups/kiosk (above); fix that and run install.sh again"
 fi
 
 # The program: its own virtual environment (made again if a first run was cut
