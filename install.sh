@@ -69,6 +69,13 @@ if [ -n "$ROOT" ]; then
 fi
 R() { printf '%s%s' "$ROOT" "$1"; }
 staged() { [ -n "$ROOT" ]; }
+# systemd as PID 1 (sd_booted(3)): not so in a container or a chroot, where
+# the units are installed and enabled but nothing can be started.
+systemd_running() { ! staged && [ -d /run/systemd/system ]; }
+# udev running: it has its control socket (not in a container).
+udev_running() { ! staged && command -v udevadm >/dev/null && [ -S /run/udev/control ]; }
+# A tool's own output, as lines of ours.
+prefixed() { sed -u 's/^/install.sh: /'; }
 
 if ! staged && [ "$(id -u)" -ne 0 ]; then
     die "run as root: sudo $0 (or --root DIR to install into a staging root without root rights)"
@@ -96,7 +103,7 @@ trap on_exit EXIT
 unit_enabled() { systemctl is-enabled --quiet "$1" 2>/dev/null; }
 
 stop_units() {
-    staged && return 0
+    systemd_running || return 0
     local unit
     for unit in "${SCREENS[@]}" kiosk-backup.timer kiosk.service; do
         if systemctl is-active --quiet "$unit" 2>/dev/null; then
@@ -175,8 +182,10 @@ install_file() { # MODE SOURCE TARGET
 
 if [ "$UNINSTALL" -eq 1 ]; then
     if ! staged; then
+        now=()
+        systemd_running && now=(--now)
         for unit in "${UNITS[@]}"; do
-            systemctl disable --now "$unit" 2>/dev/null || true
+            systemctl disable --quiet ${now[@]+"${now[@]}"} "$unit" 2>/dev/null || true
         done
     fi
     for unit in "${UNITS[@]}"; do
@@ -188,12 +197,16 @@ if [ "$UNINSTALL" -eq 1 ]; then
     fi
     rm -f -- "$(R /etc/udev/rules.d/99-kiosk-rs485.rules)" "$(R /etc/udev/rules.d/99-kiosk-gpio.rules)" \
         "$(R /etc/pam.d/kiosk-browser)" "$(R /etc/sysusers.d/kiosk.conf)" "$(R /etc/tmpfiles.d/kiosk.conf)"
-    if ! staged; then
+    if systemd_running; then
         systemctl daemon-reload
         systemctl reset-failed "${UNITS[@]}" 2>/dev/null || true
-        udevadm control --reload 2>/dev/null || true
+    fi
+    if udev_running; then
+        udevadm control --reload || true
+    fi
+    if ! staged; then
         # Give tty1 its login prompt back (the console screen had taken it).
-        systemctl enable getty@tty1.service 2>/dev/null || true
+        systemctl enable --quiet getty@tty1.service 2>/dev/null || true
     fi
     say "removed $PREFIX, the units and the udev rules"
     say "kept $ETC (config and keys), $(dirname "$(ledger_path)") (the ledger), $BACKUPS and the users kiosk, kiosk-ui, kiosk-browser"
@@ -202,26 +215,52 @@ fi
 
 # --- install or upgrade ------------------------------------------------------------------
 
+command -v python3 >/dev/null ||
+    die "python3 is missing: apt-get install python3 python3-venv, then run install.sh again"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
     die "Python 3.11 or newer is needed as python3 (Debian 12 and Raspberry Pi OS bookworm have it)"
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    if staged || [ -n "$WHEELS" ] || ! command -v apt-get >/dev/null; then
-        die "python3's venv module is missing: apt-get install python3-venv"
-    fi
-    say "installing python3-venv"
-    apt-get install -y -qq python3-venv
-fi
 if ! staged; then
-    . /etc/os-release 2>/dev/null || true
-    [ "${VERSION_CODENAME:-}" = bookworm ] ||
+    VERSION_CODENAME=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}") || true
+    PRETTY_NAME=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}") || true
+    [ "$VERSION_CODENAME" = bookworm ] ||
         say "note: made for Debian 12 / Raspberry Pi OS bookworm; this is ${PRETTY_NAME:-unknown}"
     for tool in systemctl systemd-sysusers systemd-tmpfiles; do
-        command -v "$tool" >/dev/null || die "$tool is missing: this system does not run systemd"
+        command -v "$tool" >/dev/null ||
+            die "$tool is missing: this installer needs systemd (apt-get install systemd)"
     done
+fi
+if ! python3 -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null; then
+    if staged || [ -n "$WHEELS" ] || ! command -v apt-get >/dev/null; then
+        die "python3's venv module is missing: apt-get install python3-venv, then run install.sh again"
+    fi
+    say "installing python3-venv"
+    apt-get install -y -qq python3-venv </dev/null ||
+        die "apt-get could not install python3-venv (above): apt-get update && apt-get install python3-venv, then run install.sh again"
+    python3 -c 'import ensurepip, venv; ensurepip.version()' 2>/dev/null ||
+        die "python3's venv module is still missing after apt-get: apt-get install python3-venv, then run install.sh again"
+fi
+if ! staged; then
+    # The venv links to this interpreter and the service user kiosk runs it:
+    # one under /root (pyenv, conda) is closed to it.
+    python3 - <<'PY' || exit 1
+import os, stat, sys
+exe = path = os.path.realpath(sys.executable)
+while path != "/":
+    if not os.stat(path).st_mode & stat.S_IXOTH:
+        sys.exit(
+            f"install.sh: error: python3 is {exe}, which other users cannot run ({path} is closed to "
+            "them), so the service user kiosk could not: run it with the system's python3 "
+            "(sudo ./install.sh finds /usr/bin/python3)"
+        )
+    path = os.path.dirname(path)
+PY
+fi
+if ! staged && ! systemd_running; then
+    say "note: systemd is not running here (a container or a chroot): the units are installed and enabled but not started"
 fi
 
 UPGRADE=0
-if [ -x "$(R $VENV)/bin/python" ]; then
+if [ -x "$(R $VENV)/bin/kiosk" ]; then
     UPGRADE=1
     say "upgrading the installation in $(R $PREFIX)"
     stop_units
@@ -233,20 +272,25 @@ fi
 install_file 0644 "$SRC/systemd/kiosk.sysusers" /etc/sysusers.d/kiosk.conf
 install_file 0644 "$SRC/systemd/kiosk.tmpfiles" /etc/tmpfiles.d/kiosk.conf
 if ! staged; then
-    systemd-sysusers /etc/sysusers.d/kiosk.conf
-    systemd-tmpfiles --create /etc/tmpfiles.d/kiosk.conf
+    systemd-sysusers /etc/sysusers.d/kiosk.conf 2>&1 | prefixed ||
+        die "systemd-sysusers could not make the users kiosk, kiosk-ui, kiosk-browser (above); fix that and run install.sh again"
+    systemd-tmpfiles --create /etc/tmpfiles.d/kiosk.conf 2>&1 | prefixed ||
+        die "systemd-tmpfiles could not make /var/lib/kiosk, /run/kiosk, /var/backups/kiosk (above); fix that and run install.sh again"
 fi
 
-# The program: its own virtual environment.
-if [ ! -x "$(R $VENV)/bin/python" ]; then
+# The program: its own virtual environment (made again if a first run was cut
+# short before it had pip).
+if ! "$(R $VENV)/bin/python" -c 'import pip' 2>/dev/null; then
     mkdir -p -- "$(R $PREFIX)"
-    python3 -m venv -- "$(R $VENV)"
+    python3 -m venv --clear -- "$(R $VENV)"
 fi
 pip=("$(R $VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade)
 if [ -n "$WHEELS" ]; then
-    "${pip[@]}" --no-index --find-links "$WHEELS" locker-kiosk
+    "${pip[@]}" --no-index --find-links "$WHEELS" locker-kiosk ||
+        die "pip could not install locker-kiosk from $WHEELS (above): the folder must hold the wheels of every dependency too (docs/operations.md, section 2)"
 else
-    "${pip[@]}" "$SRC"
+    "${pip[@]}" "$SRC" ||
+        die "pip could not install $SRC (above): no internet? Use --wheels DIR (docs/operations.md, section 2)"
 fi
 if staged; then
     # Scripts and activate files name the venv by its staging path; on the target it is $VENV.
@@ -294,10 +338,11 @@ install_file 0644 "$SRC/config/udev/99-kiosk-rs485.rules" /etc/udev/rules.d/99-k
 if [ ! -e "$(R /etc/udev/rules.d/99-com.rules)" ]; then
     install_file 0644 "$SRC/config/udev/99-kiosk-gpio.rules" /etc/udev/rules.d/99-kiosk-gpio.rules
 fi
-if ! staged; then
-    udevadm control --reload 2>/dev/null || true
-    udevadm trigger --subsystem-match=tty --subsystem-match=usb-serial --subsystem-match=gpio \
-        2>/dev/null || true
+if udev_running; then
+    udevadm control --reload || true
+    udevadm trigger --subsystem-match=tty --subsystem-match=usb-serial --subsystem-match=gpio || true
+elif ! staged; then
+    say "note: udev is not running here: the rules apply from the next boot"
 fi
 
 # The units, and the PAM service of the browser screen's login session.
@@ -311,7 +356,7 @@ if staged; then
     exit 0
 fi
 
-systemctl daemon-reload
+systemd_running && systemctl daemon-reload
 enable=(kiosk.service kiosk-backup.timer)
 # The screen: kept as the operator left it on an upgrade; on a first install
 # the browser pair where cage and Chromium are installed, else the console.
@@ -323,22 +368,29 @@ if [ "$UPGRADE" -eq 1 ]; then
 elif command -v cage >/dev/null && { command -v chromium || command -v chromium-browser; } >/dev/null; then
     screens=(kiosk-web.service kiosk-browser.service)
 else
-    systemctl disable getty@tty1.service 2>/dev/null || true
+    systemctl disable --quiet getty@tty1.service 2>/dev/null || true
     screens=(kiosk-ui.service)
 fi
-systemctl enable --quiet "${enable[@]}" ${screens[@]+"${screens[@]}"}
-if systemctl start kiosk.service; then
-    say "kiosk.service is running"
-else
-    say "kiosk.service did not start: journalctl -u kiosk -n 5 says why (edit $ETC/kiosk.toml: docs/operations.md)"
-fi
-systemctl start kiosk-backup.timer ${screens[@]+"${screens[@]}"} ||
-    say "a screen did not start: journalctl -u ${screens[*]:-kiosk-ui} -n 20"
+# Enabling is links in /etc/systemd/system: it works without a running systemd too.
+systemctl enable --quiet "${enable[@]}" ${screens[@]+"${screens[@]}"} ||
+    die "systemctl could not enable ${enable[*]} ${screens[*]:-} (above); run install.sh again"
 say "enabled ${enable[*]} ${screens[*]:-(no screen)}"
+if systemd_running; then
+    if systemctl start kiosk.service; then
+        say "kiosk.service is running"
+    else
+        say "kiosk.service did not start: journalctl -u kiosk -n 5 says why (edit $ETC/kiosk.toml: docs/operations.md)"
+    fi
+    systemctl start kiosk-backup.timer ${screens[@]+"${screens[@]}"} ||
+        say "a screen did not start: journalctl -u ${screens[*]:-kiosk-ui} -n 20"
+else
+    say "systemd is not running here: nothing started; the units start at the next boot under systemd"
+fi
 
 if "$VENV/bin/kiosk" doctor --help >/dev/null 2>&1; then
     say "running kiosk doctor"
-    "$VENV/bin/kiosk" doctor || say "kiosk doctor found problems (above): fix them and run it again"
+    "$VENV/bin/kiosk" --config "$ETC/kiosk.toml" doctor ||
+        say "kiosk doctor found problems (above): fix them and run it again"
 else
     say "kiosk doctor is not in this version: skipped (check with: sudo kiosk status)"
 fi
