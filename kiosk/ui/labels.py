@@ -1,16 +1,17 @@
 """Door labels proposed while mapping a bank: the next one in the bank's naming, and steps.
 
 A bank's doors are named column letter and row number, `A-1` down to `A-4`, then
-`B-1` (kiosk/domain/layout.py reads the same labels for the picture). While a
-technician maps a new bank by touch, the screen proposes the label after the last
-one (`A-4` -> `A-5`), and steps its column letter or row number on a tap.
+`B-1`, or `B12` (the daemon reads the same labels for the picture of the bank).
+While a technician maps a new bank by touch, the screen proposes the label after
+the last one (`A-4` -> `A-5`), and steps its column letter or row number on a tap.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
-from kiosk.domain.layout import from_label
+_LABEL = re.compile(r"([A-Za-z]{1,2})-?(\d{1,3})")
 
 #: The first door of a bank whose doors have no column-and-row labels yet.
 FIRST = "A-1"
@@ -23,6 +24,17 @@ def letters(column: int) -> str:
         column, rest = divmod(column - 1, 26)
         out = chr(ord("A") + rest) + out
     return out
+
+
+def from_label(text: str) -> tuple[int, int] | None:
+    """(column, row) of a label like A-1 or B12 (column A = 1); None if it is not one."""
+    match = _LABEL.fullmatch(text)
+    if match is None:
+        return None
+    column = 0
+    for ch in match[1].upper():
+        column = column * 26 + (ord(ch) - ord("A") + 1)
+    return column, int(match[2])
 
 
 def label(column: int, row: int) -> str:

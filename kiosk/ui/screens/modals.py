@@ -26,10 +26,10 @@ PHRASES = {
         "customer_asked",
         "lock_sticks",
         "parcel_stuck",
-        "other",
+        "misc",
     ),
-    "tech.out": ("lock_sticks", "door_damaged", "sensor_fault", "cleaning", "inspection", "other"),
-    "tech.in": ("fixed", "cleaned", "inspected", "lock_replaced", "sensor_replaced", "other"),
+    "tech.out": ("lock_sticks", "door_damaged", "sensor_fault", "cleaning", "inspection", "misc"),
+    "tech.in": ("fixed", "cleaned", "inspected", "lock_replaced", "sensor_replaced", "misc"),
     "tech.check": (
         "parcel_seen",
         "label_readable",

@@ -114,7 +114,7 @@ async def test_a_door_opened_and_a_locker_out_and_back_by_taps_alone(rig, admin,
         await until(pilot, lambda: cell(screen, "B-1", "status") == "out of service")
         await tap(pilot, "#in")
         await built(pilot, ReasonModal)
-        await give(pilot, "other", "fixed", "other")  # a second tap takes "Other" back
+        await give(pilot, "misc", "fixed", "misc")  # a second tap takes "Other" back
         await until(pilot, lambda: cell(screen, "B-1", "status") == "free")
 
         await tap(pilot, "#logout")
