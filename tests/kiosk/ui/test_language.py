@@ -173,3 +173,52 @@ async def test_the_top_bar_fits_with_every_badge_shown(rig, lang, display):
         assert {"offline", "countdown-idle", "help", "language", "service"} <= shown, shown
         assert "999 min" in screen_text(app) and "10 s" in screen_text(app)
         assert not cut_off(app), cut_off(app)
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+async def test_the_technicians_touch_answers_fit_800x480_in_every_language(tmp_path, lang):
+    """The reason of each action and a check's words as buttons, with their hints shown, and
+    mapping a door (its label, size, column and row steps): whole at the smallest display."""
+    from support.daemon_rig import DaemonRig
+
+    from kiosk.api.aclient import AsyncApiClient
+    from kiosk.ui.screens.commission import CommissionScreen
+    from kiosk.ui.screens.maintenance import MaintenanceScreen
+    from kiosk.ui.screens.modals import CheckModal, ReasonModal
+
+    async with DaemonRig(tmp_path, backend="modbus", lockers=[("A-1", "S")]) as rig:
+        admin = AsyncApiClient(rig.socket)
+        await admin.connect()
+        await admin.call("tech.set_pin", technician_id="t1", pin="471108")
+        await admin.close()
+        app = make_app(rig.socket, language=lang, idle_s=3600)
+        async with app.run_test(size=FIT_SIZE) as pilot:
+            await until(pilot, lambda: app.link.up and app.last_status is not None)
+            await click(pilot, "#service")
+            await until(pilot, lambda: on_top(app, PinModal))
+            for digit in "471108":
+                await click(pilot, f"#key-{digit}")
+            await click(pilot, "#key-ok")
+            await until(pilot, lambda: on_top(app, MaintenanceScreen), what="maintenance")
+            for action in ("tech.open", "tech.out", "tech.in"):
+                app.push_screen(ReasonModal(action, "A-1"))
+                await until(pilot, lambda: on_top(app, ReasonModal))
+                await click(pilot, "#reason-ok")  # nothing chosen: the hint shows
+                await until(pilot, lambda: app.screen.query_one("#reason-hint").key != "")
+                await pilot.pause()
+                assert not cut_off(app), f"{lang}, {action}: {cut_off(app)}"
+                app.pop_screen()
+            app.push_screen(CheckModal("A-1"))
+            await until(pilot, lambda: on_top(app, CheckModal))
+            await click(pilot, "#check-empty")
+            await until(pilot, lambda: app.screen.query_one("#check-hint").key != "")
+            await pilot.pause()
+            assert not cut_off(app), f"{lang}, check: {cut_off(app)}"
+            app.pop_screen()
+            app.push_screen(CommissionScreen())
+            await until(pilot, lambda: on_top(app, CommissionScreen))
+            await until(pilot, lambda: app.screen.query_one("#map-unit").value == "1")
+            await click(pilot, "#map-start")
+            await until(pilot, lambda: app.screen.query_one("#map-form").display, what="door")
+            await pilot.pause()
+            assert not cut_off(app), f"{lang}, mapping a door: {cut_off(app)}"

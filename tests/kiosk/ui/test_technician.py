@@ -183,7 +183,7 @@ async def test_flagged_locker_checked_from_the_screen_and_parcels_listed(tmp_pat
             await click(pilot, "#check")
             await until(pilot, lambda: on_top(app, CheckModal))
             await click(pilot, "#check-inside")  # no words yet: the modal waits for them
-            await until(pilot, lambda: "First type what you saw" in screen_text(app))
+            await until(pilot, lambda: "First tap (or type) what you saw" in screen_text(app))
             assert isinstance(app.screen, CheckModal)
             await pilot.press(*"parcel seen")
             await click(pilot, "#check-inside")

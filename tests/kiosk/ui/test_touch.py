@@ -19,10 +19,11 @@ from textual.errors import NoWidget
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Static, Tab
 from ui_screens import MAINTENANCE, PIN, SCREENS
-from ui_support import DISPLAYS, Display, built, make_app, on_top, screen_text, until
+from ui_support import DISPLAYS, Display, built, click, make_app, on_top, screen_text, until
 
 import kiosk.ui.app as kiosk_app_module
 from kiosk.api.aclient import AsyncApiClient
+from kiosk.ui.screens.commission import CommissionScreen
 from kiosk.ui.screens.entry import CodeScreen
 from kiosk.ui.screens.maintenance import MaintenanceScreen
 from kiosk.ui.widgets import BigLabel, CodeDisplay, Keypad, TapFeedback
@@ -288,3 +289,31 @@ async def test_every_locker_of_a_big_bank_is_reached_by_touch(tmp_path):
 def _mouse(kind: type[events.MouseEvent], x: int, y: int) -> events.MouseEvent:
     """A mouse event as the terminal driver posts it to the app (the app makes the click)."""
     return kind(None, x, y, 0, 0, 1, False, False, False, screen_x=x, screen_y=y)
+
+
+@pytest.mark.parametrize("name", list(DISPLAYS))
+async def test_every_target_of_mapping_a_door_is_at_least_48_px(tmp_path, name):
+    """Mapping a new bank with a channel open: the label's column and row steps, S/M/L, the
+    column and row steps and the actions (the form shows only while a door is open)."""
+    display: Display = DISPLAYS[name]
+    async with DaemonRig(tmp_path, backend="modbus", lockers=[("A-1", "S")]) as rig:
+        admin = AsyncApiClient(rig.socket)
+        await admin.connect()
+        await admin.call("tech.set_pin", technician_id="t1", pin=PIN)
+        await admin.close()
+        app = make_app(rig.socket)
+        async with app.run_test(size=display.grid) as pilot:
+            await until(pilot, lambda: app.link.up and app.last_status, what="status")
+            await pilot.press("f2", *PIN, "enter")
+            await built(pilot, MaintenanceScreen)
+            await click(pilot, "#--content-tab-tab-health")
+            await click(pilot, "#commission")
+            screen = await built(pilot, CommissionScreen)
+            await until(pilot, lambda: screen.query_one("#map-unit", Input).value == "1")
+            await click(pilot, "#map-start")
+            await until(pilot, lambda: "Channel 1 is open" in screen_text(app), what="ch 1")
+            await pilot.pause()
+            shown = {widget.id for _, widget, _ in targets(app)}
+            assert {"map-label-right", "map-size-M", "map-row-more", "map-save"} <= shown
+            small = too_small(app, display)
+            assert not small, f"mapping a door at {name}: {small}"
