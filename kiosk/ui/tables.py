@@ -25,6 +25,25 @@ class TapTable(TapFeedback, DataTable[str]):
     def __init__(self, *, id: str | None = None, zebra_stripes: bool = False) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=zebra_stripes)
         self._scrolled = False
+        self._widths: tuple[int, ...] = ()
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        await super()._on_idle(event)
+        self._redraw_if_widened()
+
+    def _redraw_if_widened(self) -> None:
+        """Columns widened (DataTable measures new rows when idle): draw everything anew.
+
+        DataTable keeps the lines it drew, keyed by its update count, and widening the
+        columns when idle does not count as an update: a header drawn between a new row
+        and that idle moment kept the old widths (the header out of line with the rows,
+        seen in the technician's grid) until the next change of a cell.
+        """
+        widths = tuple(column.content_width for column in self.columns.values())
+        if widths != self._widths:
+            self._widths = widths
+            self.notify_style_update()  # DataTable drops every line it kept
+            self.refresh()
 
     def add_row(
         self,

@@ -13,6 +13,7 @@ report before committing.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,6 +203,7 @@ def test_maintenance_grid(snap_compare, bank, lang):
         table = screen.query_one("#grid", DataTable)
         await until(pilot, lambda: table.row_count == 4)
         await until(pilot, lambda: doors_read(screen), what="every door's first reading")
+        await until(pilot, lambda: header_in_line(pilot), what="the header over its columns")
         await pilot.pause(0.2)
 
     assert snap(snap_compare, bank, lang, grid)
@@ -250,6 +252,20 @@ def test_left_open_prompt(snap_compare, bank, lang):
     assert snap(snap_compare, bank, lang, prompted)
 
 
+def cell_starts(svg: str, line: int) -> list[str]:
+    """Where the cells of screen line `line` start in a screenshot (x of each drawn text)."""
+    return re.findall(rf'<text[^>]* x="([\d.]+)"[^>]*url\(#terminal-[\d-]*line-{line}\)', svg)
+
+
+def header_in_line(pilot) -> bool:  # type: ignore[no-untyped-def]
+    """The grid's header as drawn starts its columns where the rows' cells start (a
+    header drawn before its columns widened and never redrawn would not)."""
+    table = pilot.app.screen.query_one("#grid", DataTable)
+    svg = pilot.app.export_screenshot()
+    top = table.region.y
+    return cell_starts(svg, top)[:4] == cell_starts(svg, top + 1)[:4]
+
+
 def doors_read(screen: MaintenanceScreen) -> bool:
     """Every door of the grid shows the supervisor's reading, shut: on a loaded machine
     the grid can come before the first poll, and a snapshot then shows doors unread."""
@@ -265,6 +281,7 @@ async def _maintenance(pilot) -> MaintenanceScreen:
     await pilot.press("f2", *"471108", "enter")
     screen = await built(pilot, MaintenanceScreen)
     await until(pilot, lambda: doors_read(screen), what="every door's first reading")
+    await until(pilot, lambda: header_in_line(pilot), what="the header over its columns")
     return screen
 
 
