@@ -94,7 +94,7 @@ def assignment_table(result: dict[str, Any]) -> list[str]:
             )
     lines += [
         "",
-        _row(["bank", "parcel", "ledger picks", "seed picks", "verdict"]),
+        _row(["bank", "parcel", "ledger picks", "load-all picks", "verdict"]),
         _row(["---"] * 5),
     ]
     for sc in result["scenarios"]:
@@ -105,7 +105,7 @@ def assignment_table(result: dict[str, Any]) -> list[str]:
                         sc["scenario"],
                         p["parcel"],
                         f"{p['ledger']} ({p['ledger_size']})",
-                        f"{p['seed']} ({p['seed_size']})",
+                        f"{p['load_all']} ({p['load_all_size']})",
                         p["verdict"],
                     ]
                 )

@@ -1,9 +1,9 @@
 """Assignment latency: `ledger.parcels.free_locker` (one query) against the load-all baseline.
 
-The baseline (labelled `seed 5.3`) is the textbook design: it loads every
+The baseline (labelled `load-all`) is the textbook design: it loads every
 AVAILABLE locker of the site from the database, keeps those whose size fits
 in application code, and takes the minimum by (size != parcel size,
-locker_number), locker_number compared as a plain string. `seed_assign`
+locker_number), locker_number compared as a plain string. `load_all_assign`
 does exactly that against the same ledger file, through the same
 sqlite-utils row path `ledger.parcels.free_locker` uses.
 
@@ -33,7 +33,7 @@ _ORDINAL = {"S": 0, "M": 1, "L": 2}
 _SEED_SQL = "SELECT * FROM lockers WHERE status = ?"
 
 
-def seed_assign(ledger: Ledger, parcel_size: Size) -> str | None:
+def load_all_assign(ledger: Ledger, parcel_size: Size) -> str | None:
     """The baseline, steps 1 to 3 (step 4, the reservation, is not timed for either)."""
     available = list(ledger.db.query(_SEED_SQL, ["AVAILABLE"]))  # findByLocationAndStatus
     wanted = parcel_size.value
@@ -51,7 +51,7 @@ def ledger_assign(ledger: Ledger, parcel_size: Size) -> str | None:
 
 ALGORITHMS: dict[str, Callable[[Ledger, Size], str | None]] = {
     "ledger.free_locker": ledger_assign,
-    "seed 5.3": seed_assign,
+    "load-all": load_all_assign,
 }
 
 
@@ -77,13 +77,13 @@ def _size_of(ledger: Ledger, label: str | None) -> str | None:
     return ledger.parcels.locker(label).size.value if label else None
 
 
-def classify(ledger: Ledger, parcel: Size, ours: str | None, seed: str | None) -> str:
+def classify(ledger: Ledger, parcel: Size, ours: str | None, base: str | None) -> str:
     """'agree', 'string_order' (same size, text order) or 'size_step' (baseline went bigger)."""
-    if ours == seed:
+    if ours == base:
         return "agree"
-    if ours is None or seed is None:
+    if ours is None or base is None:
         return "one_found_none"  # cannot happen: both read the same AVAILABLE set
-    if _size_of(ledger, ours) != _size_of(ledger, seed):
+    if _size_of(ledger, ours) != _size_of(ledger, base):
         return "size_step"
     return "string_order"
 
@@ -92,15 +92,15 @@ def picks_now(ledger: Ledger) -> list[dict[str, Any]]:
     """What each algorithm picks for each parcel size in the file's current state."""
     out = []
     for size in SIZES:
-        ours, seed = ledger_assign(ledger, size), seed_assign(ledger, size)
+        ours, base = ledger_assign(ledger, size), load_all_assign(ledger, size)
         out.append(
             {
                 "parcel": size.value,
                 "ledger": ours,
                 "ledger_size": _size_of(ledger, ours),
-                "seed": seed,
-                "seed_size": _size_of(ledger, seed),
-                "verdict": classify(ledger, size, ours, seed),
+                "load_all": base,
+                "load_all_size": _size_of(ledger, base),
+                "verdict": classify(ledger, size, ours, base),
             }
         )
     return out
@@ -124,18 +124,18 @@ def fill_walk(ledger: Ledger, rng: random.Random, max_steps: int) -> dict[str, A
     try:
         for _ in range(max_steps):
             size = rng.choices(SIZES, WALK_WEIGHTS)[0]
-            ours, seed = ledger_assign(ledger, size), seed_assign(ledger, size)
-            if ours is None and seed is None:
+            ours, base = ledger_assign(ledger, size), load_all_assign(ledger, size)
+            if ours is None and base is None:
                 counts["no_locker"] += 1
                 if ledger.parcels.free_locker(0) is None:
                     break
                 continue
-            verdict = classify(ledger, size, ours, seed)
+            verdict = classify(ledger, size, ours, base)
             counts[verdict] += 1
             if verdict in examples and len(examples[verdict]) < 4:
                 examples[verdict].append(
                     f"{size.value} parcel: ledger {ours} ({_size_of(ledger, ours)}), "
-                    f"seed {seed} ({_size_of(ledger, seed)})"
+                    f"load-all {base} ({_size_of(ledger, base)})"
                 )
             if ours is not None:
                 conn.execute("UPDATE lockers SET status = 'RESERVED' WHERE label = ?", (ours,))

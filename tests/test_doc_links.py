@@ -105,7 +105,8 @@ def problem(source: Path, target: str) -> str | None:
 
 #: Citations of documents outside the repository, in any file of it (this one excepted).
 _CITATIONS = re.compile(
-    r"DESIGN\.md|\.\./shared|design card|\bthe seed\b|\bseed's|amazon-locker-lld"
+    r"DESIGN\.md|STYLE\.md|LIBRARY-NOTES|\.\./shared|design card|\bthe seed\b|\bseed's"
+    r"|\bseed \d|amazon-locker-lld"
     r"|\bissues? \d|\bissues? #\d",
     re.I,
 )

@@ -48,7 +48,7 @@ CORE = ("kiosk.domain", "kiosk.service", "kiosk.ledger")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "kiosk.domain": ("kiosk.domain",),
     "kiosk.clock": (),
-    "kiosk.config": ("kiosk.config", "kiosk.domain"),
+    "kiosk.config": ("kiosk.config", "kiosk.domain", "firmware_bridge.defaults"),
     "kiosk.ledger": ("kiosk.ledger", "kiosk.domain", "kiosk.clock"),
     "kiosk.service": (
         "kiosk.service",

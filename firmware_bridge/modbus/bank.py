@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import firmware_bridge.defaults as board_defaults
 from firmware_bridge.bank import (
     BoardInfo,
     BoardUnavailable,
@@ -36,16 +37,15 @@ class BoardSpec:
 
     pulse_ms / max_pulse_ms: the unlock pulse and its cap (ms); the board is
     never told to energise a lock for longer than max_pulse_ms. The defaults are
-    the config's (kiosk.config.model.BoardConfig; tests/config/test_board_defaults.py
-    keeps them equal).
+    firmware_bridge.defaults, which the config's [[board]] takes too.
     """
 
     bus: str
     unit: int
-    profile: str = "kiosk-v1"
-    channels: int = 16
-    pulse_ms: int = 500
-    max_pulse_ms: int = 2000
+    profile: str = board_defaults.PROFILE
+    channels: int = board_defaults.CHANNELS
+    pulse_ms: int = board_defaults.PULSE_MS
+    max_pulse_ms: int = board_defaults.MAX_PULSE_MS
     #: Input level of an open door, for profiles that let it be set (waveshare-relay-d).
     sensor_open_high: bool | None = None
     #: kerong-cu boards only (firmware_bridge.kerong); a Modbus board says its own sensors.

@@ -3,7 +3,7 @@
 Framing and CRC are pymodbus's own (FramerRTU / FramerSocket with a server-side
 DecodePDU); nothing here computes a checksum by hand. We do not use pymodbus's
 server because it answers a request for an unknown unit with an exception
-reply, while a real RS-485 board stays silent (LIBRARY-NOTES.md).
+reply, while a real RS-485 board stays silent.
 
 RTU frames end at a silence of 3.5 characters (1.75 ms above 19200 baud, as
 the Modbus serial line spec fixes it). A chunk that holds more than one whole

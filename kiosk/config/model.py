@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import firmware_bridge.defaults as board_defaults
 from kiosk.domain.sizes import Size
 
 BUS_KINDS = ("modbus-rtu", "modbus-tcp", "gpio", "simulated", "kerong-cu")
@@ -93,16 +94,15 @@ class BusConfig:
 class BoardConfig:
     """One lock board: a Modbus unit, or the set of GPIO pins of a gpio bus (unit 1).
 
-    The driver's BoardSpec (firmware_bridge) has the same defaults;
-    tests/config/test_board_defaults.py keeps them equal.
+    Its defaults are the driver's (firmware_bridge.defaults), written once.
     """
 
     bus: str
     unit: int
-    profile: str = "kiosk-v1"
-    channels: int = 16
-    pulse_ms: int = 500
-    max_pulse_ms: int = 2000
+    profile: str = board_defaults.PROFILE
+    channels: int = board_defaults.CHANNELS
+    pulse_ms: int = board_defaults.PULSE_MS
+    max_pulse_ms: int = board_defaults.MAX_PULSE_MS
     #: waveshare-relay-d only: True when an input is active while its door is open (the
     #: default); False for contacts that close when the door shuts. None: the profile's own.
     sensor_open_high: bool | None = None

@@ -25,7 +25,7 @@ def test_quick_bench_runs_and_reports(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "ledger.free_locker" in done.stdout and "seed 5.3" in done.stdout
+    assert "ledger.free_locker" in done.stdout and "load-all" in done.stdout
     report = json.loads(out.read_text())
     assert report["profile"] == "quick"
     assert report["machine"]["sqlite"] and report["machine"]["filesystem"]["type"]
@@ -38,11 +38,11 @@ def test_quick_bench_runs_and_reports(tmp_path):
         == 2_000
     )
     for scenario in assign["scenarios"]:
-        assert set(scenario["latency_us"]) == {"ledger.free_locker", "seed 5.3"}
+        assert set(scenario["latency_us"]) == {"ledger.free_locker", "load-all"}
         for stats in scenario["latency_us"].values():
             assert stats["n"] > 0 and 0 < stats["p50"] <= stats["p99"] <= stats["max"]
         for pick in scenario["picks"]:
-            assert pick["ledger"] and pick["seed"]  # both algorithms returned a locker
+            assert pick["ledger"] and pick["load_all"]  # both algorithms returned a locker
     assert [s["free_lockers"] for s in assign["scenarios"]][1] == 100
     assert assign["walk"]["counts"]["one_found_none"] == 0
     assert assign["walk"]["counts"]["steps"] == 100  # every locker assigned once
