@@ -96,10 +96,16 @@ class OpenScreen(KioskScreen):
         self.query_one(BigLabel).show(self.locker)
         self.query_one(BankPicture).show(self.kiosk.bank_layout, self.locker)
         self.query_one("#what", Msg).say(f"open.{self.role}", locker=self.locker)
-        self.query_one("#prompt", Msg).say("")
+        self._prompt("")
         self._buttons()
         for data in self.kiosk.outcomes_since(self.since):
             self.daemon_event("door.outcome", data)
+
+    def _prompt(self, key: str, **fmt: Any) -> None:
+        """The warning under the picture; none takes no room (the picture gets it)."""
+        prompt = self.query_one("#prompt", Msg)
+        prompt.say(key, **fmt)
+        prompt.display = bool(key)
 
     def _buttons(self) -> None:
         courier = self.role == "courier"
@@ -124,7 +130,7 @@ class OpenScreen(KioskScreen):
         if data.get("locker", data.get("label")) != self.locker or not self.query("#what"):
             return  # another door, or not built yet (on_mount reads what it missed)
         if event == "door.alert" and data.get("kind") == "left_open" and self.finished is None:
-            self.query_one("#prompt", Msg).say("open.close_door", locker=self.locker)
+            self._prompt("open.close_door", locker=self.locker)
         elif event == "door.outcome" and self.finished is None:
             self._finish(data)
 
@@ -139,16 +145,16 @@ class OpenScreen(KioskScreen):
             return
         result = str(outcome.get("result", "closed"))
         if result in _REOPENED_TEXT:  # reopened once; its next closing arrives later
-            self.query_one("#prompt", Msg).say(_REOPENED_TEXT[result], locker=self.locker)
+            self._prompt(_REOPENED_TEXT[result], locker=self.locker)
             return
         if self.choice == "cancel" or result == "released":
             kiosk.go_home()
             return
         self.finished = result
-        self.query_one("#prompt", Msg).say("")
+        self._prompt("")
         self.query_one("#what", Msg).say(_DONE_TEXT.get(result, "open.closed"), locker=self.locker)
         if result == "delivered":
-            self.query_one("#prompt", Msg).say("open.next_hint")
+            self._prompt("open.next_hint")
         else:
             visit, wait = self.visit, kiosk.thanks_s
             if result in ("picked_up", "closed") and self.token:  # time to come back to it
@@ -238,5 +244,5 @@ class OpenScreen(KioskScreen):
         else:
             self.finished = "reported"
             self.query_one("#what", Msg).say("open.reported", locker=label)
-            self.query_one("#prompt", Msg).say("")
+            self._prompt("")
             self._buttons()

@@ -43,3 +43,15 @@ def test_a_tall_compartment_is_drawn_over_its_rows():
     ]
     text = draw(cells, "B-1", "<")
     assert text.plain.splitlines() == ["[A-1] [B-1] <", "[A-2] [   ] "]
+
+
+def test_a_bank_taller_than_its_lines_is_drawn_in_bands_with_the_open_door_lit():
+    cells = [
+        {"label": f"{c}-{r}", "column": ord(c) - 64, "row": r} for c in "AB" for r in range(1, 7)
+    ]
+    text = draw(cells, "B-6", "<", lines=3)  # six rows in three lines: two rows a line
+    assert text.plain.splitlines() == ["[   ] [   ] ", "[   ] [   ] ", "[   ] [B-6] <"]
+    lit = [text.plain[s.start : s.end] for s in text.spans if "on #ffd400" in str(s.style)]
+    assert lit == ["[B-6]"]
+    assert draw(cells, "B-6", "<", lines=6).plain == draw(cells, "B-6", "<").plain
+    assert len(draw(cells, "A-3", "<", lines=4).plain.splitlines()) == 3  # at most 4 lines
