@@ -184,7 +184,12 @@ def cmd_simulate_board(args: argparse.Namespace) -> int:
     from firmware_bridge.simboard.cli import main_simulate
 
     argv = ["--pty"] if args.pty else ["--tcp", args.tcp]
-    return main_simulate([*argv, "--units", args.units, "--channels", args.channels])
+    argv += ["--units", args.units, "--channels", args.channels]
+    if args.map_version is not None:
+        argv += ["--map-version", str(args.map_version)]
+    if args.presence:
+        argv.append("--presence")
+    return main_simulate(argv)
 
 
 def _daemon_command(op: cli_ops.DaemonOp) -> Callable[[argparse.Namespace], int]:
@@ -410,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_sub = simulate.add_subparsers(dest="simulate_command", metavar="WHAT", required=True)
     board = command(
         "board",
-        "the simulated lock board (register map v1)",
+        "the simulated lock board (register map v1, or v2 with --presence / --map-version 2)",
         func=cmd_simulate_board,
         owner=simulate_sub,
     )
@@ -419,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--tcp", metavar="HOST:PORT", help="Modbus TCP on this address")
     board.add_argument("--units", metavar="N", default="1", help="boards at units 1..N")
     board.add_argument("--channels", metavar="N", default="16", help="channels per board")
+    board.add_argument(
+        "--map-version",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="register map version (default 1; 2 with --presence)",
+    )
+    board.add_argument(
+        "--presence",
+        action="store_true",
+        help="register map v2 with a parcel-presence sensor per channel (discrete inputs 1000+)",
+    )
     return parser
 
 
