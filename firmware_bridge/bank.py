@@ -135,8 +135,10 @@ class FoundBoard:
     """A board that answered a scan (`kiosk hardware scan`), read-only.
 
     `profile` is "kiosk-v1" when it answered the identity registers with map
-    v1 or v2, else "" (it answered, but not with that map: `problem` says how).
-    `map_version`, `channels` and `presence_sensors` are None where it could not tell.
+    v1 or v2, "kerong-cu" for a KR-CU board that answered its status command,
+    else "" (it answered, but not with that map: `problem` says how).
+    `map_version`, `channels` and `presence_sensors` are None where it could not
+    tell (a KR-CU board has no register map: its map_version is None).
     """
 
     bus: str
@@ -159,6 +161,15 @@ class FoundBoard:
             "configured": self.configured,
             "problem": self.problem,
         }
+
+
+@runtime_checkable
+class ScanningBank(Protocol):
+    """A LockBank whose bus can be scanned for boards, reads only (`kiosk hardware scan`)."""
+
+    async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
+        """Ask each unit of `units` on `bus` who it is (reads only); the ones that answered."""
+        ...
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@ from firmware_bridge.bank import (
     HasCommissioning,
     LockBank,
     Presence,
+    ScanningBank,
     Units,
     UnknownChannel,
     last_presence,
@@ -63,6 +64,11 @@ class MultiBank:
             raise UnknownChannel(f"no bus named {bus!r}")
         if isinstance(bank, HasCommissioning):
             return bank.commissioning()
+        if not isinstance(bank, CommissioningBank) and isinstance(bank, ScanningBank):
+            raise UnknownChannel(
+                f"bus {bus!r} cannot be mapped: its channels are not opened one by one here",
+                fix="write its [[locker]] entries by hand from `kiosk hardware scan`",
+            )
         if not isinstance(bank, CommissioningBank):
             raise UnknownChannel(
                 f"bus {bus!r} cannot be scanned or mapped: its channels are its configured pins",
@@ -71,6 +77,9 @@ class MultiBank:
         return bank
 
     async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
+        bank = self.banks.get(bus)
+        if isinstance(bank, ScanningBank) and not isinstance(bank, HasCommissioning):
+            return await bank.scan(bus, units, timeout_s)  # a kerong-cu bus: scan, no map
         return await self._commissioning(bus).scan(bus, units, timeout_s)
 
     async def commission_open(self, ref: ChannelRef, profile: str) -> int:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk import __version__, cli_backup, cli_config, cli_hardware, cli_ops, cli_tech
+from kiosk import __version__, cli_backup, cli_config, cli_hardware, cli_ops, cli_simulate, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -178,13 +178,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if lines:
             exc.add_note("\n".join(["kiosk run's log before it failed:", *lines]))
         raise
-
-
-def cmd_simulate_board(args: argparse.Namespace) -> int:
-    from firmware_bridge.simboard.cli import main_simulate
-
-    argv = ["--pty"] if args.pty else ["--tcp", args.tcp]
-    return main_simulate([*argv, "--units", args.units, "--channels", args.channels])
 
 
 def _daemon_command(op: cli_ops.DaemonOp) -> Callable[[argparse.Namespace], int]:
@@ -406,19 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # --- end kiosk cloud ---
 
-    simulate = command("simulate", "simulators")
-    simulate_sub = simulate.add_subparsers(dest="simulate_command", metavar="WHAT", required=True)
-    board = command(
-        "board",
-        "the simulated lock board (register map v1)",
-        func=cmd_simulate_board,
-        owner=simulate_sub,
-    )
-    where = board.add_mutually_exclusive_group(required=True)
-    where.add_argument("--pty", action="store_true", help="Modbus RTU on a new pseudo-terminal")
-    where.add_argument("--tcp", metavar="HOST:PORT", help="Modbus TCP on this address")
-    board.add_argument("--units", metavar="N", default="1", help="boards at units 1..N")
-    board.add_argument("--channels", metavar="N", default="16", help="channels per board")
+    cli_simulate.add_commands(sub, command)
     return parser
 
 

@@ -2,9 +2,11 @@
 
 scan lists the boards that answer on a bus, reading only. While the daemon
 runs it owns the bus, so the scan is asked of it (`hardware.scan`); with the
-daemon stopped the bus is opened here, read-only. map needs the daemon: it
-opens each channel in turn through `hardware.map_open` (audited), asks the
-technician at the terminal what the door is, and writes a new config file.
+daemon stopped the bus is opened here, read-only. A kerong-cu bus is scanned
+too (its board addresses 0..15, one status request each). map needs the
+daemon: it opens each channel in turn through `hardware.map_open` (audited),
+asks the technician at the terminal what the door is, and writes a new config
+file; a kerong-cu bus is not mapped (its entries are written by hand).
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from kiosk.config.model import MAX_BANK_COLUMNS, MAX_BANK_ROWS, BusConfig, Kiosk
 from kiosk.domain.errors import EXIT_USAGE
 
 #: Bus kinds with units to scan and channels to map.
-SCANNABLE = ("modbus-rtu", "modbus-tcp", "simulated")
+MAPPABLE = ("modbus-rtu", "modbus-tcp", "simulated")
+#: Bus kinds with boards to scan: a kerong-cu bus's are its addresses 0..15.
+SCANNABLE = (*MAPPABLE, "kerong-cu")
+KERONG_ADDRESSES = range(16)
 LABEL = re.compile(r"[A-Za-z0-9-]{1,16}")
 SIZES = ("S", "M", "L")
 
@@ -51,16 +56,26 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _buses(config: KioskConfig, name: str | None) -> list[BusConfig]:
+def _buses(
+    config: KioskConfig, name: str | None, kinds: tuple[str, ...] = SCANNABLE
+) -> list[BusConfig]:
     if name is None:
-        return [b for b in config.buses if b.kind in SCANNABLE]
+        return [b for b in config.buses if b.kind in kinds]
     bus = next((b for b in config.buses if b.name == name), None)
     if bus is None:
         known = ", ".join(b.name for b in config.buses)
         raise _Usage(f"no bus named {name!r} in {config.source} (buses: {known})")
-    if bus.kind not in SCANNABLE:
+    if bus.kind == "kerong-cu" and bus.kind not in kinds:
+        raise _Usage(_NO_KERONG_MAP.format(bus=bus.name))
+    if bus.kind not in kinds:
         raise _Usage(f"bus {name!r} is a {bus.kind} bus: it has no units to scan or map")
     return [bus]
+
+
+_NO_KERONG_MAP = (
+    "bus {bus!r} is a kerong-cu bus: `kiosk hardware map` cannot map it; write its [[board]] "
+    "and [[locker]] entries by hand from `kiosk hardware scan --bus {bus}` (docs/hardware.md)"
+)
 
 
 class _Usage(Exception):
@@ -104,7 +119,12 @@ def scan(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
             for b in found
         ]
         head = ["bus", "unit", "profile", "map", "channels", "presence", "config", "note"]
-        print(f"units {units[0]}-{units[-1]} ({'asked the daemon' if via == 'daemon' else via})")
+        asked = (
+            [f"units {units[0]}-{units[-1]}"] if any(b.kind != "kerong-cu" for b in buses) else []
+        )
+        if any(b.kind == "kerong-cu" for b in buses):
+            asked.append("Kerong board addresses 0-15")
+        print(f"{', '.join(asked)} ({'asked the daemon' if via == 'daemon' else via})")
         print(_table(rows, head) if rows else "no board answered")
     return EXIT_REFUSED if problems else EXIT_OK
 
@@ -114,7 +134,8 @@ def _scan_daemon(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     found: list[dict[str, Any]] = []
     # Generous: every silent unit costs timeout_ms, and door polls go on in between.
-    wait_s = 30.0 + len(units) * (timeout_ms / 1000 + 0.05) * 2
+    asked = max(len(units), len(KERONG_ADDRESSES))
+    wait_s = 30.0 + asked * (timeout_ms / 1000 + 0.05) * 2
     try:
         with ApiClient(str(config.api.socket), timeout_s=wait_s) as client:
             for bus in buses:
@@ -140,8 +161,6 @@ def _scan_here(
     config: KioskConfig, buses: list[BusConfig], units: range, timeout_ms: int
 ) -> tuple[list[dict[str, Any]], list[str]]:
     from firmware_bridge.bank import BridgeError
-    from firmware_bridge.modbus import BusSettings
-    from firmware_bridge.modbus.probe import scan_bus
 
     found: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -152,25 +171,45 @@ def _scan_here(
                 "start it (`kiosk run`) and scan again"
             )
             continue
-        rtu = bus.kind == "modbus-rtu"
-        settings = BusSettings(
-            bus.name,
-            "rtu" if rtu else "tcp",
-            device=bus.device or "",
-            baudrate=bus.baudrate,
-            host=bus.host or "",
-            port=bus.tcp_port or 502,
-            timeout_s=bus.timeout_s,
-            retries=0,
-        )
         mine = [b.unit for b in config.boards if b.bus == bus.name]
         try:
-            boards = asyncio.run(scan_bus(settings, units, timeout_ms / 1000, mine))
+            if bus.kind == "kerong-cu":
+                boards = asyncio.run(_scan_kerong(bus, timeout_ms / 1000, mine))
+            else:
+                boards = asyncio.run(_scan_modbus(bus, units, timeout_ms / 1000, mine))
         except BridgeError as exc:
             problems.append(str(exc))
             continue
-        found += [b.to_dict() for b in boards]
+        found += boards
     return found, problems
+
+
+async def _scan_kerong(bus: BusConfig, timeout_s: float, mine: list[int]) -> list[dict[str, Any]]:
+    from firmware_bridge.kerong import KerongBusSettings
+    from firmware_bridge.kerong.probe import scan_port
+
+    settings = KerongBusSettings(bus.name, bus.device or "", bus.baudrate, bus.timeout_s, 0)
+    return [b.to_dict() for b in await scan_port(settings, timeout_s, mine)]
+
+
+async def _scan_modbus(
+    bus: BusConfig, units: range, timeout_s: float, mine: list[int]
+) -> list[dict[str, Any]]:
+    from firmware_bridge.modbus import BusSettings
+    from firmware_bridge.modbus.probe import scan_bus
+
+    rtu = bus.kind == "modbus-rtu"
+    settings = BusSettings(
+        bus.name,
+        "rtu" if rtu else "tcp",
+        device=bus.device or "",
+        baudrate=bus.baudrate,
+        host=bus.host or "",
+        port=bus.tcp_port or 502,
+        timeout_s=bus.timeout_s,
+        retries=0,
+    )
+    return [b.to_dict() for b in await scan_bus(settings, units, timeout_s, mine)]
 
 
 # --- map ----------------------------------------------------------------------------
@@ -225,7 +264,7 @@ def map_bank(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
         print(f"error: {out} exists already; give a new file (--out)", file=sys.stderr)
         return EXIT_REFUSED
     try:
-        (bus,) = _buses(config, args.bus) if args.bus else _one_bus(config)
+        (bus,) = _buses(config, args.bus, MAPPABLE) if args.bus else _one_bus(config)
     except _Usage as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -271,7 +310,10 @@ def map_bank(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
 
 
 def _one_bus(config: KioskConfig) -> list[BusConfig]:
-    buses = [b for b in config.buses if b.kind in SCANNABLE]
+    buses = [b for b in config.buses if b.kind in MAPPABLE]
+    kerong = [b for b in config.buses if b.kind == "kerong-cu"]
+    if not buses and kerong:
+        raise _Usage(_NO_KERONG_MAP.format(bus=kerong[0].name))
     if len(buses) != 1:
         raise _Usage(f"{len(buses)} Modbus buses in the config: say which with --bus NAME")
     return buses
@@ -327,13 +369,15 @@ def add_commands(
         lambda args: scan(args, lambda: load(args)),
         hw_sub,
     )
-    scanner.add_argument("--bus", metavar="NAME", help="only this bus (default: every Modbus bus)")
+    scanner.add_argument(
+        "--bus", metavar="NAME", help="only this bus (default: every Modbus and kerong-cu bus)"
+    )
     scanner.add_argument(
         "--units",
         type=units_range,
         default=range(1, 248),
         metavar="FIRST-LAST",
-        help="units to ask (default 1-247)",
+        help="Modbus units to ask (default 1-247; a kerong-cu bus: addresses 0-15, always)",
     )
     scanner.add_argument(
         "--timeout-ms",

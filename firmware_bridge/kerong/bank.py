@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from firmware_bridge.bank import (
@@ -11,16 +11,16 @@ from firmware_bridge.bank import (
     BoardUnavailable,
     ChannelRef,
     DoorState,
+    FoundBoard,
     Presence,
     Units,
     UnknownChannel,
 )
 from firmware_bridge.kerong import codec
 from firmware_bridge.kerong.bus import KerongBus
+from firmware_bridge.kerong.probe import PROFILE, scan_line
 
 log = logging.getLogger(__name__)
-
-PROFILE = "kerong-cu"
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,19 @@ class KerongLockBank:
 
     def presence(self) -> Presence:
         return dict(self._presence)
+
+    async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
+        """Every board address 0..15 of the line asked its status (reads only).
+
+        `units` is for Modbus buses (1..247): a KR-CU line has 16 addresses and
+        all of them are asked, between the daemon's door polls (one request at
+        a time on the line).
+        """
+        if bus != self.bus.name:
+            raise UnknownChannel(f"no kerong-cu bus named {bus!r}")
+        if not self._started:
+            raise BoardUnavailable("the Kerong lock bank is not started", fix="call start()")
+        return await scan_line(self.bus, timeout_s, self._boards)
 
     def describe(self) -> list[BoardInfo]:
         infos = []

@@ -191,6 +191,18 @@ class KerongBus:
         health.online = False
         raise BoardSilent(self.name, board, attempts, garbage)
 
+    async def probe(self, board: int, timeout_s: float) -> codec.Status | None:
+        """One status request to `board`, waiting `timeout_s`: its Status, or None if silent.
+
+        For a scan (`kiosk hardware scan`): asked once, never re-sent, and the
+        board's health is left alone (most addresses of a line have no board).
+        """
+        frame = codec.status_frame(board)
+        async with self._lock:
+            port = self._open_port()
+            reply, _ = await asyncio.to_thread(self._transact, port, frame, board, timeout_s)
+        return reply
+
     def _observe(self, board: int, start: float, answered: bool) -> None:
         if self._observer is not None:
             self._observer(self.name, board, time.monotonic() - start, answered)
@@ -215,7 +227,7 @@ class KerongBus:
                 ) from None
 
     def _transact(
-        self, port: serial.Serial, frame: bytes, board: int
+        self, port: serial.Serial, frame: bytes, board: int, timeout_s: float | None = None
     ) -> tuple[codec.Status | None, bool]:
         """Write `frame`, read until `board`'s status reply or the timeout; (status, heard bytes).
 
@@ -225,7 +237,7 @@ class KerongBus:
         self._write(port, frame)
         parser = codec.FrameParser()
         heard = False
-        deadline = time.monotonic() + self.settings.timeout_s
+        deadline = time.monotonic() + (timeout_s or self.settings.timeout_s)
         with self._io:
             while (left := deadline - time.monotonic()) > 0:
                 port.timeout = left

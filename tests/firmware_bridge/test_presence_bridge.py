@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.framer import FramerType
+from support.broker import free_port
 
 from firmware_bridge.bank import ChannelRef, PresenceBank, last_presence
 from firmware_bridge.gpio import GpioChannel, GpioLockBank
@@ -214,6 +215,54 @@ def test_cli_presence_needs_map_v2(capsys):
         main_simulate(["--pty", "--presence", "--map-version", "1"])
     assert stop.value.code == 2
     assert "--presence needs --map-version 2" in capsys.readouterr().err
+
+
+async def test_kiosk_simulate_board_takes_presence_and_map_version_as_documented():
+    """`kiosk simulate board` (the documented command, not the module) passes them through."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "kiosk", "simulate", "board"),
+            *("--tcp", f"127.0.0.1:{port}", "--channels", "6", "--presence", "--map-version", "2"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        address = proc.stdout.readline().strip()
+        assert address == f"127.0.0.1:{port}", proc.communicate(timeout=30)[1]
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=1)
+        try:
+            assert await client.connect()
+            reply = await client.read_input_registers(0, count=3, device_id=1)
+            assert reply.registers == [2, 6, 6]  # map v2, 6 channels, 6 presence sensors
+            seen = await client.read_discrete_inputs(1000, count=6, device_id=1)
+            assert not seen.isError()
+            assert seen.bits[:6] == [False] * 6  # every compartment empty
+            beyond = await client.read_discrete_inputs(1000, count=7, device_id=1)
+            assert beyond.isError()  # exactly one sensor per channel
+        finally:
+            client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def test_kiosk_simulate_board_help_names_both_map_versions():
+    shown = subprocess.run(
+        [sys.executable, "-m", "kiosk", "simulate", "board", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0
+    assert "--presence" in shown.stdout and "--map-version" in shown.stdout
+    assert "(register map v1)" not in shown.stdout
 
 
 async def test_a_silent_board_reports_presence_null_not_its_last_reading():
