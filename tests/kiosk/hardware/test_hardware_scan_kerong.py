@@ -18,15 +18,28 @@ from pathlib import Path
 import pytest
 from support.daemon_proc import CLI_TIMEOUT_S, DaemonProcess, kiosk
 
+#: The simulated boards' addresses; board 0 is configured, the others are new.
+ADDRESSES = list(range(14))
 #: Generous: every address of the line is asked and the boards share a busy machine.
 WAIT_MS = "1000"
 
 
 @pytest.fixture
 def line() -> Iterator[str]:
-    """Simulated KR-CU boards at addresses 0 and 5 (doors stay shut unless unlocked); its pty."""
+    """Simulated KR-CU boards at addresses 0-13 (doors stay shut unless unlocked); its pty.
+
+    Addresses 14 and 15 stay silent: each silent address costs the scan a whole wait,
+    so the line is nearly full."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware_bridge.kerong", "--boards", "0,5", "--auto-close", "0"],
+        [
+            sys.executable,
+            "-m",
+            "firmware_bridge.kerong",
+            "--boards",
+            ",".join(map(str, ADDRESSES)),
+            "--auto-close",
+            "0",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -70,10 +83,7 @@ def found(stdout: str) -> tuple[str, list[tuple[object, ...]]]:
     return data["via"], [tuple(b[k] for k in keys) for b in data["boards"]]
 
 
-BOARDS = [
-    ("cu", 0, "kerong-cu", None, 16, 16, True),
-    ("cu", 5, "kerong-cu", None, 16, 16, False),
-]
+BOARDS = [("cu", a, "kerong-cu", None, 16, 16, a == 0) for a in ADDRESSES]
 
 
 def test_scan_with_the_daemon_stopped_opens_the_line_and_lists_its_boards(
