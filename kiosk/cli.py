@@ -3,7 +3,9 @@
 Exit codes: 0 done, 1 refused, 2 bad usage, 3 daemon not reachable; `kiosk
 run` that cannot start: 78 config, 69 device not there, 73 cannot create a
 file; 70 an unexpected error (a bug), whose trace goes to the journal or a file.
-`kiosk config check` with any error: 78; `kiosk restore` beside a running daemon: 73.
+`kiosk config check` with any error: 78; `kiosk restore` beside a running daemon: 73;
+`kiosk ui --web` that cannot listen (its port taken): 69; any command whose stdout
+closed under it (`| head`): 141, quietly.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from kiosk import __version__, cli_backup, cli_config, cli_hardware, cli_ops, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
+    EXIT_CLOSED_STDOUT,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -48,6 +51,14 @@ def _web_keypad(config: str, port: int) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from kiosk import demo
 
+    if args.web and args.headless:
+        print(
+            "error: kiosk demo: --web and --headless do not go together (--headless walks the "
+            "demo by itself with no screen); leave out one of them",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
     return demo.run(
         args.state_dir, args.headless, screen=_keypad, web=_web_keypad if args.web else None
     )
@@ -77,6 +88,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     KioskApp(socket, language=args.lang, idle_s=args.idle_s).run()
     return EXIT_OK
+
+
+def _port(text: str) -> int:
+    """`--port`: a TCP port, 1 to 65535 (argparse names the option in its error)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 1 to 65535, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 1 to 65535, got {port}")
+    return port
 
 
 def _has_screen() -> bool:
@@ -242,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = command("ui", "the keypad screen (in this terminal, or --web)", func=cmd_ui)
     ui.add_argument("--web", action="store_true", help="serve it to a browser (textual-serve)")
     ui.add_argument("--host", default="localhost", help="--web: address (default localhost)")
-    ui.add_argument("--port", type=int, default=8000, help="--web: port (default 8000)")
+    ui.add_argument("--port", type=_port, default=8000, help="--web: port (default 8000)")
     ui.add_argument(
         "--lang", choices=["en", "de"], default="en", metavar="en|de", help="starting language"
     )
@@ -423,6 +445,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command's exit code; a stdout closed under it (`| head`) ends it quietly with 141."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # what is still buffered may meet the closed pipe too
+    except BrokenPipeError:
+        # Python's "Note on SIGPIPE": stdout onto /dev/null, so that the interpreter's
+        # own flush at exit finds nothing to write to the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_CLOSED_STDOUT
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -438,6 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: main() ends quietly
     except Exception as exc:  # a bug: one line here, the trace where it can be read
         from kiosk.crash import report_crash
 
