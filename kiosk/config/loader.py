@@ -5,8 +5,10 @@ keys, types and ranges, each table into its dataclass. The second checks what
 no single key can see: names that must be unique, references between buses,
 boards and lockers, and pairs of keys that must agree. Each pass notes every
 error it finds and goes on (`ConfigErrors` carries them all, and reads as the
-first); the second runs only on a file the first found clean, since a table
-that did not load would make every check that refers to it fail as well.
+first). The second runs on every table that loaded, beside the first pass's
+errors; a check that would look for a table that did not load (a locker on a
+bus whose keys were wrong) is left out, so that one bad table is one error,
+not one more for everything that refers to it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kiosk.config.model import (
 )
 from kiosk.config.schema import KERONG, SECTIONS, FilePath, Invalid, Key, Section, toml_type
 from kiosk.domain.errors import ConfigError
+from kiosk.domain.layout import spot
 
 #: The key named in errors about the file as a whole (unreadable, not TOML).
 FILE_KEY = "(file)"
@@ -112,12 +115,29 @@ def _hint(name: str, known: Sequence[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+#: Stands for a table that did not load and whose name could not be read either.
+_UNKNOWN = object()
+
+
+def _naming(section: str, table: object) -> object:
+    """What a reference to a [[section]] table names it by, as far as its text says."""
+    if not isinstance(table, dict):
+        return _UNKNOWN
+    if section not in ("bus", "board"):
+        return None  # nothing refers to it
+    name = table.get("name" if section == "bus" else "bus")  # a board: by its bus's name
+    return name if isinstance(name, str) else _UNKNOWN
+
+
 class _Parser:
     def __init__(self, source: Path) -> None:
         self.file = str(source)
         self.source = source.absolute()
         self.base = self.source.parent
         self.errors: list[ConfigError] = []
+        #: What names each table that did not load ([[bus]] its name, [[board]] its bus's);
+        #: _UNKNOWN where that could not be read. Pass 2 skips what may refer to these.
+        self.unloaded: dict[str, list[Any]] = {}
 
     def fail(self, key: str, reason: str) -> _Skip:
         """Note the error; the caller raises the _Skip returned to leave the thing out."""
@@ -147,12 +167,11 @@ class _Parser:
                 elif section.required:
                     raise self.fail(section.name, f"required table [{section.name}] is missing")
             except _Skip:
+                self.unloaded.setdefault(section.name, []).append(_UNKNOWN)
                 continue
+        self.check(parts)
         self.raise_errors()
-        config = KioskConfig(source=self.source, **parts)
-        self.check(config)
-        self.raise_errors()
-        return config
+        return KioskConfig(source=self.source, **parts)
 
     def read_array(self, section: Section, value: object) -> tuple[Any, ...]:
         name = section.name
@@ -167,6 +186,7 @@ class _Parser:
             try:
                 tables.append(self.read_table(section, table, f"{name}[{i}]"))
             except _Skip:
+                self.unloaded.setdefault(name, []).append(_naming(name, table))
                 continue
         return tuple(tables)
 
@@ -221,13 +241,21 @@ class _Parser:
 
     # --- pass 2: across tables ----------------------------------------------
 
-    def check(self, config: KioskConfig) -> None:
-        self.check_buses(config.buses)
-        self.check_boards(config.boards, config.buses)
-        self.check_lockers(config.lockers, config.boards, config.buses)
-        if config.mqtt is not None:
-            self.check_mqtt(config.mqtt)
-        self.check_policy(config.policy)
+    def check(self, parts: Mapping[str, Any]) -> None:
+        """Every check across the tables that loaded (`parts`: KioskConfig's fields)."""
+        buses = parts.get("buses", ())
+        boards = parts.get("boards", ())
+        self.check_buses(buses)
+        self.check_boards(boards, buses)
+        self.check_lockers(parts.get("lockers", ()), boards, buses)
+        if parts.get("mqtt") is not None:
+            self.check_mqtt(parts["mqtt"])
+        if parts.get("policy") is not None:
+            self.check_policy(parts["policy"])
+
+    def did_not_load(self, section: str, naming: object) -> bool:
+        """Whether a [[section]] that did not load may be the one `naming` refers to."""
+        return any(n is _UNKNOWN or n == naming for n in self.unloaded.get(section, ()))
 
     def check_buses(self, buses: Sequence[BusConfig]) -> None:
         names: dict[str, int] = {}
@@ -319,6 +347,8 @@ class _Parser:
                     f"'gpio' is only for a board on a gpio bus; bus {bus.name!r} is {bus.kind}",
                 )
         for i, bus in enumerate(buses):
+            if self.did_not_load("board", bus.name):
+                continue  # its board may be the one whose keys were wrong
             if bus.kind == "gpio" and not any(b.bus == bus.name for b in boards):
                 self.fail(
                     f"bus[{i}]", 'a gpio bus needs exactly one [[board]] (unit 1, profile "gpio")'
@@ -365,6 +395,7 @@ class _Parser:
         board_by_unit = {(b.bus, b.unit): b for b in boards}
         labels: dict[str, int] = {}
         channels: dict[tuple[str, int, int], int] = {}
+        cells: dict[tuple[int, int], int] = {}
         for i, locker in enumerate(lockers):
             where = f"locker[{i}]"
             if locker.label in labels:
@@ -372,10 +403,14 @@ class _Parser:
                     f"{where}.label",
                     f"duplicate label {locker.label!r} (also locker[{labels[locker.label]}])",
                 )
+            else:
+                self.check_cell(i, lockers, cells)
             labels[locker.label] = i
             if self.find_bus(f"{where}.bus", locker.bus, bus_by_name) is None:
                 continue
             board = board_by_unit.get((locker.bus, locker.unit))
+            if board is None and self.did_not_load("board", locker.bus):
+                continue
             if board is None:
                 self.fail(
                     f"{where}.unit", f"no [[board]] with bus {locker.bus!r} and unit {locker.unit}"
@@ -396,11 +431,35 @@ class _Parser:
                 )
             channels[spot] = i
 
+    def check_cell(
+        self, i: int, lockers: Sequence[LockerConfig], cells: dict[tuple[int, int], int]
+    ) -> None:
+        """Locker i's place in the bank's picture is free (cells: (column, row) -> locker)."""
+        locker = lockers[i]
+        place = spot(locker)
+        if place is None:
+            return  # a column of its own, right of the rest
+        column, row = place
+        wanted = [(column, r) for r in range(row, row + locker.rows)]
+        taken = next((cell for cell in wanted if cell in cells), None)
+        if taken is None:
+            cells.update(dict.fromkeys(wanted, i))
+            return
+        key = (
+            "row" if locker.row is not None else "column" if locker.column is not None else "label"
+        )
+        other = cells[taken]
+        self.fail(
+            f"locker[{i}].{key}",
+            f"column {taken[0]}, row {taken[1]} is already taken by locker[{other}] "
+            f"({lockers[other].label}); give it a free column and row",
+        )
+
     def find_bus(
         self, key: str, name: str, bus_by_name: Mapping[str, BusConfig]
     ) -> BusConfig | None:
         bus = bus_by_name.get(name)
-        if bus is None:
+        if bus is None and not self.did_not_load("bus", name):
             self.fail(key, f"no [[bus]] named {name!r}" + _hint(name, list(bus_by_name)))
         return bus
 
