@@ -4,8 +4,7 @@ Exit codes: 0 done, 1 refused, 2 bad usage, 3 daemon not reachable; `kiosk
 run` that cannot start: 78 config, 69 device not there, 73 cannot create a
 file; 70 an unexpected error (a bug), whose trace goes to the journal or a file.
 `kiosk config check` with any error: 78; `kiosk restore` beside a running daemon: 73;
-`kiosk ui --web` that cannot listen (its port taken): 69; any command whose stdout
-closed under it (`| head`): 141, quietly.
+`kiosk ui --web` on a port taken: 69; a stdout closed under it (`| head`): 141.
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
-from kiosk import __version__, cli_backup, cli_config, cli_hardware, cli_ops, cli_tech
+from kiosk import __version__, cli_backup, cli_config, cli_guard, cli_hardware, cli_ops, cli_tech
 from kiosk.domain.errors import (
     EX_SOFTWARE,
-    EXIT_CLOSED_STDOUT,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -42,25 +41,13 @@ def _keypad(socket: str, codes: list[tuple[str, str, str]], pin: str) -> None:
     KioskApp(socket, demo_codes=codes, demo_pin=pin).run()
 
 
-def _web_keypad(config: str, port: int) -> int:
-    from kiosk.ui.web import serve
-
-    return serve(config, "localhost", port)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from kiosk import demo
+    from kiosk.ui.web import serve
 
-    if args.web and args.headless:
-        print(
-            "error: kiosk demo: --web and --headless do not go together (--headless walks the "
-            "demo by itself with no screen); leave out one of them",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-
-    return demo.run(
-        args.state_dir, args.headless, screen=_keypad, web=_web_keypad if args.web else None
+    web = partial(cli_guard.serve_web, serve) if args.web else None
+    return cli_guard.demo_modes_clash(args) or demo.run(
+        args.state_dir, args.headless, screen=_keypad, web=web
     )
 
 
@@ -76,7 +63,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         warning = exposure_warning(args.host, args.port)
         if warning:
             print(warning, file=sys.stderr, flush=True)
-        return serve(str(Path(config).absolute()), args.host, args.port, extra)
+        return cli_guard.serve_web(serve, str(Path(config).absolute()), args.port, args.host, extra)
     if not _has_screen():
         print(
             "error: kiosk ui needs a terminal (stdin and stdout a tty): run it on the "
@@ -88,17 +75,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     KioskApp(socket, language=args.lang, idle_s=args.idle_s).run()
     return EXIT_OK
-
-
-def _port(text: str) -> int:
-    """`--port`: a TCP port, 1 to 65535 (argparse names the option in its error)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 1 to 65535, got {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 1 to 65535, got {port}")
-    return port
 
 
 def _has_screen() -> bool:
@@ -264,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = command("ui", "the keypad screen (in this terminal, or --web)", func=cmd_ui)
     ui.add_argument("--web", action="store_true", help="serve it to a browser (textual-serve)")
     ui.add_argument("--host", default="localhost", help="--web: address (default localhost)")
-    ui.add_argument("--port", type=_port, default=8000, help="--web: port (default 8000)")
+    ui.add_argument("--port", type=cli_guard.port, default=8000, help="--web: port (default 8000)")
     ui.add_argument(
         "--lang", choices=["en", "de"], default="en", metavar="en|de", help="starting language"
     )
@@ -444,22 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_guard.quiet_on_closed_stdout
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command's exit code; a stdout closed under it (`| head`) ends it quietly with 141."""
-    try:
-        code = _main(argv)
-        sys.stdout.flush()  # what is still buffered may meet the closed pipe too
-    except BrokenPipeError:
-        # Python's "Note on SIGPIPE": stdout onto /dev/null, so that the interpreter's
-        # own flush at exit finds nothing to write to the closed pipe.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return EXIT_CLOSED_STDOUT
-    return code
-
-
-def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -476,7 +438,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        raise  # the reader of stdout went away: main() ends quietly
+        raise  # the reader of stdout went away: ended quietly (cli_guard)
     except Exception as exc:  # a bug: one line here, the trace where it can be read
         from kiosk.crash import report_crash
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kiosk.config.crossref import Unloaded, cell_clashes
 from kiosk.config.model import (
     KERONG_BAUDRATE,
     KERONG_UNITS,
@@ -32,7 +33,6 @@ from kiosk.config.model import (
 )
 from kiosk.config.schema import KERONG, SECTIONS, FilePath, Invalid, Key, Section, toml_type
 from kiosk.domain.errors import ConfigError
-from kiosk.domain.layout import spot
 
 #: The key named in errors about the file as a whole (unreadable, not TOML).
 FILE_KEY = "(file)"
@@ -115,29 +115,13 @@ def _hint(name: str, known: Sequence[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-#: Stands for a table that did not load and whose name could not be read either.
-_UNKNOWN = object()
-
-
-def _naming(section: str, table: object) -> object:
-    """What a reference to a [[section]] table names it by, as far as its text says."""
-    if not isinstance(table, dict):
-        return _UNKNOWN
-    if section not in ("bus", "board"):
-        return None  # nothing refers to it
-    name = table.get("name" if section == "bus" else "bus")  # a board: by its bus's name
-    return name if isinstance(name, str) else _UNKNOWN
-
-
 class _Parser:
     def __init__(self, source: Path) -> None:
         self.file = str(source)
         self.source = source.absolute()
         self.base = self.source.parent
         self.errors: list[ConfigError] = []
-        #: What names each table that did not load ([[bus]] its name, [[board]] its bus's);
-        #: _UNKNOWN where that could not be read. Pass 2 skips what may refer to these.
-        self.unloaded: dict[str, list[Any]] = {}
+        self.unloaded = Unloaded()  # pass 2 leaves out what may refer to these
 
     def fail(self, key: str, reason: str) -> _Skip:
         """Note the error; the caller raises the _Skip returned to leave the thing out."""
@@ -167,7 +151,7 @@ class _Parser:
                 elif section.required:
                     raise self.fail(section.name, f"required table [{section.name}] is missing")
             except _Skip:
-                self.unloaded.setdefault(section.name, []).append(_UNKNOWN)
+                self.unloaded.note(section.name)
                 continue
         self.check(parts)
         self.raise_errors()
@@ -186,7 +170,7 @@ class _Parser:
             try:
                 tables.append(self.read_table(section, table, f"{name}[{i}]"))
             except _Skip:
-                self.unloaded.setdefault(name, []).append(_naming(name, table))
+                self.unloaded.note(name, table)
                 continue
         return tuple(tables)
 
@@ -252,10 +236,6 @@ class _Parser:
             self.check_mqtt(parts["mqtt"])
         if parts.get("policy") is not None:
             self.check_policy(parts["policy"])
-
-    def did_not_load(self, section: str, naming: object) -> bool:
-        """Whether a [[section]] that did not load may be the one `naming` refers to."""
-        return any(n is _UNKNOWN or n == naming for n in self.unloaded.get(section, ()))
 
     def check_buses(self, buses: Sequence[BusConfig]) -> None:
         names: dict[str, int] = {}
@@ -347,7 +327,7 @@ class _Parser:
                     f"'gpio' is only for a board on a gpio bus; bus {bus.name!r} is {bus.kind}",
                 )
         for i, bus in enumerate(buses):
-            if self.did_not_load("board", bus.name):
+            if self.unloaded.may_be("board", bus.name):
                 continue  # its board may be the one whose keys were wrong
             if bus.kind == "gpio" and not any(b.bus == bus.name for b in boards):
                 self.fail(
@@ -395,7 +375,7 @@ class _Parser:
         board_by_unit = {(b.bus, b.unit): b for b in boards}
         labels: dict[str, int] = {}
         channels: dict[tuple[str, int, int], int] = {}
-        cells: dict[tuple[int, int], int] = {}
+        duplicates: set[int] = set()
         for i, locker in enumerate(lockers):
             where = f"locker[{i}]"
             if locker.label in labels:
@@ -403,13 +383,12 @@ class _Parser:
                     f"{where}.label",
                     f"duplicate label {locker.label!r} (also locker[{labels[locker.label]}])",
                 )
-            else:
-                self.check_cell(i, lockers, cells)
+                duplicates.add(i)
             labels[locker.label] = i
             if self.find_bus(f"{where}.bus", locker.bus, bus_by_name) is None:
                 continue
             board = board_by_unit.get((locker.bus, locker.unit))
-            if board is None and self.did_not_load("board", locker.bus):
+            if board is None and self.unloaded.may_be("board", locker.bus):
                 continue
             if board is None:
                 self.fail(
@@ -430,36 +409,14 @@ class _Parser:
                     f"used by locker[{other}] ({lockers[other].label})",
                 )
             channels[spot] = i
-
-    def check_cell(
-        self, i: int, lockers: Sequence[LockerConfig], cells: dict[tuple[int, int], int]
-    ) -> None:
-        """Locker i's place in the bank's picture is free (cells: (column, row) -> locker)."""
-        locker = lockers[i]
-        place = spot(locker)
-        if place is None:
-            return  # a column of its own, right of the rest
-        column, row = place
-        wanted = [(column, r) for r in range(row, row + locker.rows)]
-        taken = next((cell for cell in wanted if cell in cells), None)
-        if taken is None:
-            cells.update(dict.fromkeys(wanted, i))
-            return
-        key = (
-            "row" if locker.row is not None else "column" if locker.column is not None else "label"
-        )
-        other = cells[taken]
-        self.fail(
-            f"locker[{i}].{key}",
-            f"column {taken[0]}, row {taken[1]} is already taken by locker[{other}] "
-            f"({lockers[other].label}); give it a free column and row",
-        )
+        for i, key, reason in cell_clashes(lockers, duplicates):
+            self.fail(f"locker[{i}].{key}", reason)
 
     def find_bus(
         self, key: str, name: str, bus_by_name: Mapping[str, BusConfig]
     ) -> BusConfig | None:
         bus = bus_by_name.get(name)
-        if bus is None and not self.did_not_load("bus", name):
+        if bus is None and not self.unloaded.may_be("bus", name):
             self.fail(key, f"no [[bus]] named {name!r}" + _hint(name, list(bus_by_name)))
         return bus
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import ipaddress
-import os
 import shlex
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from kiosk.domain.errors import EX_UNAVAILABLE
 
 #: The page served in place of textual-serve's stock one: it sizes the font to the display.
 PAGE_DIR = Path(__file__).with_name("page")
@@ -53,48 +49,15 @@ def exposure_warning(host: str, port: int) -> str | None:
     )
 
 
-#: Why a listening socket cannot be had, as the operator can fix it (see `cannot_listen`).
-_LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
-
-
 def serve(config: str, host: str, port: int, extra: Sequence[str] = ()) -> int:
-    """Serve until SIGINT/SIGTERM. Bind to localhost unless the network is trusted.
-
-    An address it cannot listen on ends it with one line and 69 (EX_UNAVAILABLE).
-    """
+    """Serve until SIGINT/SIGTERM. Bind to localhost unless the network is trusted."""
     from textual_serve.server import Server
 
-    try:
-        Server(
-            ui_command(config, extra),
-            host=host,
-            port=port,
-            title="locker-kiosk",
-            templates_path=PAGE_DIR,  # absolute: textual-serve's own statics stay as they are
-        ).serve()
-    except OSError as exc:
-        line = cannot_listen(host, port, exc)
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return EX_UNAVAILABLE
+    Server(
+        ui_command(config, extra),
+        host=host,
+        port=port,
+        title="locker-kiosk",
+        templates_path=PAGE_DIR,  # absolute: textual-serve's own statics stay as they are
+    ).serve()
     return 0
-
-
-def cannot_listen(host: str, port: int, exc: OSError) -> str | None:
-    """The one line for an address `--host`/`--port` name that cannot be listened on, or None."""
-    if isinstance(exc, socket.gaierror):
-        return (
-            f"error: --host {host}: not an address of this machine ({exc.strerror}); choose another"
-        )
-    if exc.errno not in _LISTEN_ERRORS:
-        return None
-    reason = os.strerror(exc.errno).lower()
-    if exc.errno == errno.EADDRINUSE:
-        return f"error: port {port} on {host} is in use: {reason}; choose another with --port"
-    if exc.errno == errno.EACCES:
-        return (
-            f"error: port {port} on {host}: {reason} (below 1024 needs root); "
-            "choose another with --port"
-        )
-    return f"error: {host} is not an address of this machine ({reason}); choose another with --host"
