@@ -3,7 +3,8 @@
 Exit codes: 0 done, 1 refused, 2 bad usage, 3 daemon not reachable; `kiosk
 run` that cannot start: 78 config, 69 device not there, 73 cannot create a
 file; 70 an unexpected error (a bug), whose trace goes to the journal or a file.
-`kiosk config check` with any error: 78; `kiosk restore` beside a running daemon: 73.
+`kiosk config check` with any error: 78; `kiosk restore` beside a running daemon: 73;
+`kiosk ui --web` on a port taken: 69; a stdout closed under it (`| head`): 141.
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
-from kiosk import __version__, cli_backup, cli_config, cli_hardware, cli_ops, cli_simulate, cli_tech
+from kiosk import (
+    __version__,
+    cli_backup,
+    cli_config,
+    cli_guard,
+    cli_hardware,
+    cli_ops,
+    cli_simulate,
+    cli_tech,
+)
 from kiosk.domain.errors import (
     EX_SOFTWARE,
     EXIT_OK,
@@ -39,17 +50,13 @@ def _keypad(socket: str, codes: list[tuple[str, str, str]], pin: str) -> None:
     KioskApp(socket, demo_codes=codes, demo_pin=pin).run()
 
 
-def _web_keypad(config: str, port: int) -> int:
-    from kiosk.ui.web import serve
-
-    return serve(config, "localhost", port)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from kiosk import demo
+    from kiosk.ui.web import serve
 
-    return demo.run(
-        args.state_dir, args.headless, screen=_keypad, web=_web_keypad if args.web else None
+    web = partial(cli_guard.serve_web, serve) if args.web else None
+    return cli_guard.demo_modes_clash(args) or demo.run(
+        args.state_dir, args.headless, screen=_keypad, web=web
     )
 
 
@@ -65,7 +72,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         warning = exposure_warning(args.host, args.port)
         if warning:
             print(warning, file=sys.stderr, flush=True)
-        return serve(str(Path(config).absolute()), args.host, args.port, extra)
+        return cli_guard.serve_web(serve, str(Path(config).absolute()), args.port, args.host, extra)
     if not _has_screen():
         print(
             "error: kiosk ui needs a terminal (stdin and stdout a tty): run it on the "
@@ -235,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = command("ui", "the keypad screen (in this terminal, or --web)", func=cmd_ui)
     ui.add_argument("--web", action="store_true", help="serve it to a browser (textual-serve)")
     ui.add_argument("--host", default="localhost", help="--web: address (default localhost)")
-    ui.add_argument("--port", type=int, default=8000, help="--web: port (default 8000)")
+    ui.add_argument("--port", type=cli_guard.port, default=8000, help="--web: port (default 8000)")
     ui.add_argument(
         "--lang", choices=["en", "de"], default="en", metavar="en|de", help="starting language"
     )
@@ -403,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_guard.quiet_on_closed_stdout
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -419,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: ended quietly (cli_guard)
     except Exception as exc:  # a bug: one line here, the trace where it can be read
         from kiosk.crash import report_crash
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 from kiosk import __version__
 from kiosk.clock import Clock
@@ -33,6 +35,8 @@ def build_link(
             mqtt.host,
             mqtt.port,
         )
+    for name in ("ca_file", "cert_file", "key_file"):
+        _check_tls_file(config, name, getattr(mqtt, name))
     key_file = config.keys.cloud_public_key_file
     public_key = None
     if key_file is None:
@@ -66,3 +70,18 @@ def build_link(
     # Events leave as soon as they commit: each commit that queued one wakes the link.
     ledger.outbox.on_committed(link.wake)
     return link
+
+
+def _check_tls_file(config: KioskConfig, name: str, path: Path | None) -> None:
+    """A TLS file that is not there, named by its key and path (ssl's own error names neither)."""
+    if path is None:
+        return
+    if not path.exists():
+        reason = "no such file"
+    elif not path.is_file():
+        reason = "not a file"
+    elif not os.access(path, os.R_OK):
+        reason = "not readable by this user"
+    else:
+        return
+    raise ConfigError(str(config.source), f"mqtt.{name}", f"{path}: {reason}")

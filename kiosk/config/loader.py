@@ -5,8 +5,10 @@ keys, types and ranges, each table into its dataclass. The second checks what
 no single key can see: names that must be unique, references between buses,
 boards and lockers, and pairs of keys that must agree. Each pass notes every
 error it finds and goes on (`ConfigErrors` carries them all, and reads as the
-first); the second runs only on a file the first found clean, since a table
-that did not load would make every check that refers to it fail as well.
+first). The second runs on every table that loaded, beside the first pass's
+errors; a check that would look for a table that did not load (a locker on a
+bus whose keys were wrong) is left out, so that one bad table is one error,
+not one more for everything that refers to it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kiosk.config.crossref import Unloaded, cell_clashes
 from kiosk.config.model import (
     KERONG_BAUDRATE,
     KERONG_UNITS,
@@ -118,6 +121,7 @@ class _Parser:
         self.source = source.absolute()
         self.base = self.source.parent
         self.errors: list[ConfigError] = []
+        self.unloaded = Unloaded()  # pass 2 leaves out what may refer to these
 
     def fail(self, key: str, reason: str) -> _Skip:
         """Note the error; the caller raises the _Skip returned to leave the thing out."""
@@ -147,12 +151,11 @@ class _Parser:
                 elif section.required:
                     raise self.fail(section.name, f"required table [{section.name}] is missing")
             except _Skip:
+                self.unloaded.note(section.name)
                 continue
+        self.check(parts)
         self.raise_errors()
-        config = KioskConfig(source=self.source, **parts)
-        self.check(config)
-        self.raise_errors()
-        return config
+        return KioskConfig(source=self.source, **parts)
 
     def read_array(self, section: Section, value: object) -> tuple[Any, ...]:
         name = section.name
@@ -167,6 +170,7 @@ class _Parser:
             try:
                 tables.append(self.read_table(section, table, f"{name}[{i}]"))
             except _Skip:
+                self.unloaded.note(name, table)
                 continue
         return tuple(tables)
 
@@ -221,13 +225,17 @@ class _Parser:
 
     # --- pass 2: across tables ----------------------------------------------
 
-    def check(self, config: KioskConfig) -> None:
-        self.check_buses(config.buses)
-        self.check_boards(config.boards, config.buses)
-        self.check_lockers(config.lockers, config.boards, config.buses)
-        if config.mqtt is not None:
-            self.check_mqtt(config.mqtt)
-        self.check_policy(config.policy)
+    def check(self, parts: Mapping[str, Any]) -> None:
+        """Every check across the tables that loaded (`parts`: KioskConfig's fields)."""
+        buses = parts.get("buses", ())
+        boards = parts.get("boards", ())
+        self.check_buses(buses)
+        self.check_boards(boards, buses)
+        self.check_lockers(parts.get("lockers", ()), boards, buses)
+        if parts.get("mqtt") is not None:
+            self.check_mqtt(parts["mqtt"])
+        if parts.get("policy") is not None:
+            self.check_policy(parts["policy"])
 
     def check_buses(self, buses: Sequence[BusConfig]) -> None:
         names: dict[str, int] = {}
@@ -319,6 +327,8 @@ class _Parser:
                     f"'gpio' is only for a board on a gpio bus; bus {bus.name!r} is {bus.kind}",
                 )
         for i, bus in enumerate(buses):
+            if self.unloaded.may_be("board", bus.name):
+                continue  # its board may be the one whose keys were wrong
             if bus.kind == "gpio" and not any(b.bus == bus.name for b in boards):
                 self.fail(
                     f"bus[{i}]", 'a gpio bus needs exactly one [[board]] (unit 1, profile "gpio")'
@@ -365,6 +375,7 @@ class _Parser:
         board_by_unit = {(b.bus, b.unit): b for b in boards}
         labels: dict[str, int] = {}
         channels: dict[tuple[str, int, int], int] = {}
+        duplicates: set[int] = set()
         for i, locker in enumerate(lockers):
             where = f"locker[{i}]"
             if locker.label in labels:
@@ -372,10 +383,13 @@ class _Parser:
                     f"{where}.label",
                     f"duplicate label {locker.label!r} (also locker[{labels[locker.label]}])",
                 )
+                duplicates.add(i)
             labels[locker.label] = i
             if self.find_bus(f"{where}.bus", locker.bus, bus_by_name) is None:
                 continue
             board = board_by_unit.get((locker.bus, locker.unit))
+            if board is None and self.unloaded.may_be("board", locker.bus):
+                continue
             if board is None:
                 self.fail(
                     f"{where}.unit", f"no [[board]] with bus {locker.bus!r} and unit {locker.unit}"
@@ -395,12 +409,14 @@ class _Parser:
                     f"used by locker[{other}] ({lockers[other].label})",
                 )
             channels[spot] = i
+        for i, key, reason in cell_clashes(lockers, duplicates):
+            self.fail(f"locker[{i}].{key}", reason)
 
     def find_bus(
         self, key: str, name: str, bus_by_name: Mapping[str, BusConfig]
     ) -> BusConfig | None:
         bus = bus_by_name.get(name)
-        if bus is None:
+        if bus is None and not self.unloaded.may_be("bus", name):
             self.fail(key, f"no [[bus]] named {name!r}" + _hint(name, list(bus_by_name)))
         return bus
 

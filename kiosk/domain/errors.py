@@ -14,6 +14,9 @@ from typing import Any
 #: Exit codes of the `kiosk` command: the project's own, then sysexits(3) for `kiosk run`.
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3
 EX_UNAVAILABLE, EX_SOFTWARE, EX_CANTCREAT, EX_CONFIG = 69, 70, 73, 78
+#: A stdout closed under the command (`kiosk status | head`): 128 + SIGPIPE, as a shell
+#: reports any tool that SIGPIPE ended.
+EXIT_CLOSED_STDOUT = 141
 
 
 class KioskError(Exception):

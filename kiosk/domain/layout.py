@@ -51,18 +51,24 @@ def from_label(label: str) -> tuple[int, int] | None:
     return column_number(match[1]), int(match[2])
 
 
+def spot(lk: Placed) -> tuple[int, int] | None:
+    """(column, row) of a locker's top cell from its keys or label; None: it has neither."""
+    guess = from_label(lk.label)
+    column = lk.column if lk.column is not None else (guess[0] if guess else None)
+    row = lk.row if lk.row is not None else (guess[1] if guess else None)
+    return None if column is None or row is None else (column, row)
+
+
 def place(lockers: Iterable[Placed]) -> tuple[Cell, ...]:
     """Every locker's cell in the bank's front."""
     cells: list[Cell] = []
     loose: list[Placed] = []
     for lk in lockers:
-        guess = from_label(lk.label)
-        column = lk.column if lk.column is not None else (guess[0] if guess else None)
-        row = lk.row if lk.row is not None else (guess[1] if guess else None)
-        if column is None or row is None:
+        found = spot(lk)
+        if found is None:
             loose.append(lk)
         else:
-            cells.append(Cell(lk.label, column, row, lk.rows))
+            cells.append(Cell(lk.label, found[0], found[1], lk.rows))
     spare = max((c.column for c in cells), default=0) + 1
     top = 1
     for lk in loose:

@@ -190,3 +190,146 @@ def test_strict_lists_a_missing_key_file_beside_the_other_errors(tmp_path):
     assert relaxed.stderr.splitlines()[0] == (
         f"warning: {path}:9: keys.site_code_key_file: file not found: {tmp_path / 'site-code.key'}"
     )
+
+
+#: Key errors (site.id, bus[2].poll_ms) and clashes between tables in one file.
+KEYS_AND_CLASHES = """\
+[site]
+id = "has space"
+
+[ledger]
+path = "ledger.db"
+
+[keys]
+site_code_key_file = "site-code.key"
+
+[api]
+socket = "kiosk.sock"
+
+[[bus]]
+name = "sim"
+kind = "simulated"
+
+[[bus]]
+name = "broken"
+kind = "simulated"
+poll_ms = 1
+
+[[board]]
+bus = "sim"
+unit = 1
+channels = 4
+
+[[board]]
+bus = "broken"
+unit = 1
+
+[[locker]]
+label = "A-1"
+size = "S"
+bus = "sim"
+unit = 1
+channel = 9
+
+[[locker]]
+label = "B-1"
+size = "S"
+bus = "nowhere"
+unit = 1
+channel = 0
+
+[[locker]]
+label = "C-1"
+size = "S"
+bus = "broken"
+unit = 1
+channel = 0
+"""
+
+
+def test_key_errors_and_clashes_between_tables_at_once(tmp_path):
+    """The clashes that can still be checked are listed beside the key errors; a locker on a
+    bus whose own keys were wrong (C-1 on 'broken') is not checked against it."""
+    path = write(tmp_path, KEYS_AND_CLASHES)
+    done = check("config", "check", str(path))
+    assert done.returncode == 78
+    assert done.stderr.splitlines() == [
+        f"{path}:2: site.id: must be 1 to 64 characters of A-Z a-z 0-9 _ -, got 'has space'",
+        f"{path}:20: bus[2].poll_ms: must be an integer from 10 to 10000, got 1",
+        f"{path}:36: locker[1].channel (A-1): must be below the board's channels (4), got 9",
+        f"{path}:41: locker[2].bus (B-1): no [[bus]] named 'nowhere'",
+    ]
+
+
+PLACED = """\
+[site]
+id = "s1"
+
+[ledger]
+path = "ledger.db"
+
+[keys]
+site_code_key_file = "site-code.key"
+
+[api]
+socket = "kiosk.sock"
+
+[[bus]]
+name = "sim"
+kind = "simulated"
+
+[[board]]
+bus = "sim"
+unit = 1
+channels = 4
+
+[[locker]]
+label = "A-1"
+size = "S"
+bus = "sim"
+unit = 1
+channel = 0
+
+[[locker]]
+label = "A-2"
+size = "S"
+bus = "sim"
+unit = 1
+channel = 1
+column = 1
+row = 1
+
+[[locker]]
+label = "B-1"
+size = "L"
+bus = "sim"
+unit = 1
+channel = 2
+rows = 3
+
+[[locker]]
+label = "B-3"
+size = "S"
+bus = "sim"
+unit = 1
+channel = 3
+"""
+
+
+def test_two_lockers_in_one_cell_of_the_picture_are_errors_on_their_lines(tmp_path):
+    """A-2 put where A-1 is (by its label); B-3 inside tall B-1 (rows 1 to 3 of column B)."""
+    path = write(tmp_path, PLACED)
+    done = check("config", "check", str(path))
+    assert done.returncode == 78, done.stdout
+    assert done.stderr.splitlines() == [
+        f"{path}:36: locker[2].row (A-2): column 1, row 1 is already taken by locker[1] (A-1); "
+        "give it a free column and row",
+        f"{path}:47: locker[4].label (B-3): column 2, row 3 is already taken by locker[3] (B-1); "
+        "give it a free column and row",
+    ]
+    fixed = PLACED.replace("column = 1\nrow = 1", "column = 1\nrow = 2").replace(
+        'label = "B-3"', 'label = "B-4"'
+    )
+    path.write_text(fixed)
+    ok = check("config", "check", str(path))
+    assert ok.returncode == 0, ok.stderr

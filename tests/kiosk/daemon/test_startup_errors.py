@@ -306,3 +306,23 @@ def test_under_systemd_the_trace_goes_to_the_journal_and_the_line_says_so(state)
         "error: unexpected RuntimeError: planted fault; this is a bug: "
         "full trace in the journal: journalctl -u kiosk"
     )
+
+
+# --- the cloud link's TLS files (78) ---------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["ca_file", "cert_file", "key_file"])
+def test_a_missing_tls_file_is_named_by_its_key_and_path(state, missing):
+    from support.daemon_proc import write_config
+
+    config = write_config(state)
+    files = {name: state / f"{name}.pem" for name in ("ca_file", "cert_file", "key_file")}
+    for name, path in files.items():
+        if name != missing:
+            path.write_text("whatever: the missing one is named before any is read\n")
+    with config.open("a") as fh:
+        fh.write('\n[mqtt]\nhost = "127.0.0.1"\nport = 8883\n')
+        fh.writelines(f"{name} = {json.dumps(str(path))}\n" for name, path in files.items())
+    done = run_daemon(config)
+    line = one_line(done, EX_CONFIG, f"mqtt.{missing}: {files[missing]}: no such file")
+    assert "[Errno" not in line
