@@ -6,7 +6,7 @@ daemon stopped the bus is opened here, read-only. A kerong-cu bus is scanned
 too (its board addresses 0..15, one status request each). map needs the
 daemon: it opens each channel in turn through `hardware.map_open` (audited),
 asks the technician at the terminal what the door is, and writes a new config
-file; a kerong-cu bus is not mapped (its entries are written by hand).
+file. A kerong-cu bus is mapped the same way (profile kerong-cu, address 0..15).
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from kiosk.cli_ops import EXIT_NO_DAEMON, EXIT_OK, EXIT_REFUSED, _table
 from kiosk.config.model import MAX_BANK_COLUMNS, MAX_BANK_ROWS, BusConfig, KioskConfig
 from kiosk.domain.errors import EXIT_USAGE
 
-#: Bus kinds with units to scan and channels to map.
-MAPPABLE = ("modbus-rtu", "modbus-tcp", "simulated")
-#: Bus kinds with boards to scan: a kerong-cu bus's are its addresses 0..15.
-SCANNABLE = (*MAPPABLE, "kerong-cu")
+#: Bus kinds with boards to scan and channels to map: a kerong-cu bus's are its addresses 0..15.
+SCANNABLE = MAPPABLE = ("modbus-rtu", "modbus-tcp", "simulated", "kerong-cu")
 KERONG_ADDRESSES = range(16)
 LABEL = re.compile(r"[A-Za-z0-9-]{1,16}")
 SIZES = ("S", "M", "L")
@@ -65,17 +63,9 @@ def _buses(
     if bus is None:
         known = ", ".join(b.name for b in config.buses)
         raise _Usage(f"no bus named {name!r} in {config.source} (buses: {known})")
-    if bus.kind == "kerong-cu" and bus.kind not in kinds:
-        raise _Usage(_NO_KERONG_MAP.format(bus=bus.name))
     if bus.kind not in kinds:
         raise _Usage(f"bus {name!r} is a {bus.kind} bus: it has no units to scan or map")
     return [bus]
-
-
-_NO_KERONG_MAP = (
-    "bus {bus!r} is a kerong-cu bus: `kiosk hardware map` cannot map it; write its [[board]] "
-    "and [[locker]] entries by hand from `kiosk hardware scan --bus {bus}` (docs/hardware.md)"
-)
 
 
 class _Usage(Exception):
@@ -265,6 +255,7 @@ def map_bank(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
         return EXIT_REFUSED
     try:
         (bus,) = _buses(config, args.bus, MAPPABLE) if args.bus else _one_bus(config)
+        profile = _profile(bus, args.unit, args.profile)
     except _Usage as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -272,13 +263,16 @@ def map_bank(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
     used = {lk.channel for lk in config.lockers if (lk.bus, lk.unit) == (bus.name, args.unit)}
     # A new board tells its channel count at its first opening; a configured one has its own.
     walk, channels, channel = _Walk(config), known.channels if known else 1, 0
+    ir_sensors = False
     print(f"mapping bus {bus.name!r} board {args.unit}: each channel is opened in turn")
     try:
+        if profile == "kerong-cu" and known is None:
+            ir_sensors = _yes("IR parcel sensor fitted for every lock? (y/N): ")
         while channel < channels:
             if channel in used:
                 channel += 1
                 continue
-            opened = _open(config, bus.name, args.unit, channel, args.profile)
+            opened = _open(config, bus.name, args.unit, channel, profile)
             channels = opened["channels"]
             print(f"channel {channel} opened; its door sensor reads {opened['door']}")
             answer = walk.ask(channel)
@@ -298,7 +292,8 @@ def map_bank(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
         print("nothing mapped; no file written")
         return EXIT_OK
     try:
-        _write(config, out, bus.name, args.unit, (args.profile, channels), walk.lockers)
+        board = (profile, channels, ir_sensors)
+        _write(config, out, bus.name, args.unit, board, walk.lockers)
     except (DaemonUnreachable, ApiError) as exc:
         print(f"error: the entries could not be made: {exc}; nothing written", file=sys.stderr)
         return EXIT_NO_DAEMON if isinstance(exc, DaemonUnreachable) else EXIT_REFUSED
@@ -311,12 +306,29 @@ def map_bank(args: argparse.Namespace, load: Callable[[], KioskConfig]) -> int:
 
 def _one_bus(config: KioskConfig) -> list[BusConfig]:
     buses = [b for b in config.buses if b.kind in MAPPABLE]
-    kerong = [b for b in config.buses if b.kind == "kerong-cu"]
-    if not buses and kerong:
-        raise _Usage(_NO_KERONG_MAP.format(bus=kerong[0].name))
     if len(buses) != 1:
-        raise _Usage(f"{len(buses)} Modbus buses in the config: say which with --bus NAME")
+        raise _Usage(f"{len(buses)} board buses in the config: say which with --bus NAME")
     return buses
+
+
+def _profile(bus: BusConfig, unit: int, given: str | None) -> str:
+    """The new board's profile: kerong-cu on a kerong-cu bus (address 0..15), else a
+    Modbus one (unit 1..247, kiosk-v1 unless given)."""
+    if bus.kind == "kerong-cu":
+        if given not in (None, "kerong-cu"):
+            raise _Usage(f"bus {bus.name!r} is a kerong-cu bus: its boards are kerong-cu")
+        if not 0 <= unit <= 15:
+            raise _Usage(f"a Kerong board's --unit is its address 0-15, got {unit}")
+        return "kerong-cu"
+    if given == "kerong-cu":
+        raise _Usage(f"bus {bus.name!r} is a {bus.kind} bus: a kerong-cu board needs one")
+    if unit < 1:
+        raise _Usage(f"a Modbus board's --unit is 1-247, got {unit}")
+    return given or "kiosk-v1"
+
+
+def _yes(prompt: str) -> bool:
+    return input(prompt).strip().lower() in ("y", "yes")
 
 
 def _open(config: KioskConfig, bus: str, unit: int, channel: int, profile: str) -> dict[str, Any]:
@@ -332,7 +344,7 @@ def _write(
     out: Path,
     bus: str,
     unit: int,
-    board: tuple[str, int],
+    board: tuple[str, int, bool],
     lockers: list[dict[str, Any]],
 ) -> None:
     """The live config's text as it is, then the new entries; never over an existing file.
@@ -340,7 +352,7 @@ def _write(
     The entries are the daemon's (`hardware.map_entries`): one renderer and one
     set of checks for the terminal and the maintenance screen.
     """
-    profile, channels = board
+    profile, channels, ir_sensors = board
     with ApiClient(str(config.api.socket), timeout_s=60.0) as client:
         entries = client.call(
             "hardware.map_entries",
@@ -349,6 +361,7 @@ def _write(
             profile=profile,
             channels=channels,
             lockers=lockers,
+            ir_sensors=ir_sensors,
         )["toml"]
     text = Path(config.source).read_text(encoding="utf-8").rstrip("\n") + "\n"
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -392,13 +405,19 @@ def add_commands(
         func=lambda args: map_bank(args, lambda: load(args)),
         owner=hw_sub,
     )
-    mapper.add_argument("--unit", type=_bounded(1, 247), required=True, metavar="UNIT")
+    mapper.add_argument(
+        "--unit",
+        type=_bounded(0, 247),
+        required=True,
+        metavar="UNIT",
+        help="Modbus unit 1-247, or a Kerong board's address 0-15",
+    )
     mapper.add_argument("--out", metavar="FILE", required=True, help="the new config file")
-    mapper.add_argument("--bus", metavar="NAME", help="default: the one Modbus bus")
+    mapper.add_argument("--bus", metavar="NAME", help="default: the one board bus")
     mapper.add_argument(
         "--profile",
-        choices=["kiosk-v1", "waveshare-relay-d"],
-        default="kiosk-v1",
+        choices=["kiosk-v1", "waveshare-relay-d", "kerong-cu"],
         metavar="PROFILE",
-        help="the new board's kind: kiosk-v1 (default) or waveshare-relay-d",
+        help="the new board's kind: kiosk-v1 (default) or waveshare-relay-d on a Modbus bus; "
+        "kerong-cu (always) on a kerong-cu bus",
     )

@@ -152,6 +152,55 @@ class KerongLockBank:
             raise BoardUnavailable("the Kerong lock bank is not started", fix="call start()")
         return await scan_line(self.bus, timeout_s, self._boards)
 
+    async def commission_open(self, ref: ChannelRef, profile: str) -> int:
+        """One unlock frame (0x31) to lock `ref.channel` of board `ref.unit`, configured or
+        not, then its status (the board heard); the board's lock count (16: a KR-CU16).
+
+        A configured lock goes through `unlock`. The board times its own pulse,
+        so there is no pulse length to write or cap.
+        """
+        self._commissionable(ref, profile)
+        spec = self._boards.get(ref.unit)
+        if spec is not None and ref.channel < spec.channels:
+            await self.unlock(ref)
+            return spec.channels
+        await self.bus.unlock(ref.unit, ref.channel)
+        await self.bus.status(ref.unit)  # BoardSilent: nothing proves the board heard
+        self._pulses[ref.unit] = self._pulses.get(ref.unit, 0) + 1
+        return codec.MAX_LOCKS
+
+    async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
+        """That lock's hook switch from one status reply (0x30); UNKNOWN if none came."""
+        self._commissionable(ref, profile)
+        try:
+            status = await self.bus.status(ref.unit)
+        except BoardUnavailable as exc:  # a failed read is an unknown door, never a guess
+            log.debug("%s", exc)
+            return DoorState.UNKNOWN
+        return DoorState.SHUT if status.closed(ref.channel) else DoorState.OPEN
+
+    def _commissionable(self, ref: ChannelRef, profile: str) -> None:
+        where = f"bus {ref.bus!r} board {ref.unit}"
+        if ref.bus != self.bus.name:
+            raise UnknownChannel(f"no kerong-cu bus named {ref.bus!r}")
+        if profile != PROFILE:
+            raise UnknownChannel(
+                f"{where} is on a kerong-cu bus, not a {profile} board",
+                fix=f"map it with profile {PROFILE}",
+            )
+        if not 0 <= ref.unit <= codec.MAX_BOARD:
+            raise UnknownChannel(
+                f"{where}: a Kerong board address is 0..{codec.MAX_BOARD}",
+                fix="give the address the board's DIP switch is set to",
+            )
+        if not 0 <= ref.channel < codec.MAX_LOCKS:
+            raise UnknownChannel(
+                f"{where} has locks 0..{codec.MAX_LOCKS - 1}, not {ref.channel}",
+                fix="give a channel the board has",
+            )
+        if not self._started:
+            raise BoardUnavailable("the Kerong lock bank is not started", fix="call start()")
+
     def describe(self) -> list[BoardInfo]:
         infos = []
         for unit, spec in sorted(self._boards.items()):

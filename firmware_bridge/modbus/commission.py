@@ -25,7 +25,7 @@ from firmware_bridge.bank import (
     UnknownChannel,
 )
 from firmware_bridge.modbus.bus import ModbusBus
-from firmware_bridge.modbus.profiles import profile_for
+from firmware_bridge.modbus.profiles import PROFILES, profile_for
 
 if TYPE_CHECKING:
     from firmware_bridge.modbus.bank import BoardSpec
@@ -66,6 +66,7 @@ class Commissioner:
     async def commission_open(self, ref: ChannelRef, profile: str) -> int:
         """Pulse `ref` once; the board's channel count. A configured channel goes through
         the bank's `unlock`; any other is identified first, its pulse length capped."""
+        _modbus_profile(ref, profile)
         spec = self._specs.get((ref.bus, ref.unit))
         if spec is not None and ref.channel < spec.channels:
             await self._unlock(ref)
@@ -79,6 +80,7 @@ class Commissioner:
         return await self.open(bus, ref, profile, new.pulse_ms, new.max_pulse_ms)
 
     async def commission_door(self, ref: ChannelRef, profile: str) -> DoorState:
+        _modbus_profile(ref, profile)
         spec = self._specs.get((ref.bus, ref.unit))
         return await self.door(self._bus(ref.bus), ref, spec.profile if spec else profile)
 
@@ -130,3 +132,16 @@ class Commissioner:
         except BridgeError:  # a failed read is an unknown door, never a guess
             return DoorState.UNKNOWN
         return states[ref.channel]
+
+
+def _modbus_profile(ref: ChannelRef, profile: str) -> None:
+    """UnknownChannel for a profile no Modbus board has (a kerong-cu one) or unit 0."""
+    if profile not in PROFILES:
+        raise UnknownChannel(
+            f"bus {ref.bus!r} is a Modbus bus: no {profile} board is on it",
+            fix=f"give a Modbus profile ({', '.join(PROFILES)})",
+        )
+    if ref.unit < 1:
+        raise UnknownChannel(
+            f"bus {ref.bus!r}: Modbus units are 1..247, not {ref.unit}", fix="give the unit"
+        )

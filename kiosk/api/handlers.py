@@ -427,7 +427,7 @@ class Api:
     async def hardware_map_open(self, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         """Open channel `channel` of board `unit` on `bus` (audited as hardware.map_open)."""
         bus = _text(args, "bus", limit=64)
-        unit, channel = _whole(args, "unit", 1, 247), _whole(args, "channel", 0, 63)
+        unit, channel = _whole(args, "unit", 0, 247), _whole(args, "channel", 0, 63)
         profile = _text(args, "profile", limit=32) if "profile" in args else "kiosk-v1"
         return await self.service.commissioning.map_open(
             bus, unit, channel, profile, self._actor(caller)
@@ -440,9 +440,10 @@ class Api:
             raise BadRequest("lockers must be a list of {label, size, channel, column?, row?}.")
         toml = self.service.commissioning.map_entries(
             _text(args, "bus", limit=64),
-            _whole(args, "unit", 1, 247),
+            _whole(args, "unit", 0, 247),
             _text(args, "profile", limit=32),
             _whole(args, "channels", 1, 64),
             lockers[:64],
+            ir_sensors=args.get("ir_sensors") is True,
         )
         return {"toml": toml}

@@ -27,8 +27,21 @@ from kiosk.domain.errors import BadRequest, HardwareError
 from kiosk.domain.sizes import Size
 from kiosk.service.context import ServiceContext
 
-#: Profiles a channel can be opened with (the board's kind; see firmware_bridge.modbus.profiles).
-MAP_PROFILES = ("kiosk-v1", "waveshare-relay-d")
+#: Profiles a channel can be opened with (the board's kind; see firmware_bridge.modbus.profiles
+#: and, for a Kerong KR-CU board on a kerong-cu bus, firmware_bridge.kerong).
+MAP_PROFILES = ("kiosk-v1", "waveshare-relay-d", "kerong-cu")
+KERONG = "kerong-cu"
+#: A KR-CU board's addresses (its DIP switch) and locks (a KR-CU16's).
+KERONG_UNITS, KERONG_LOCKS = 16, 16
+
+
+def _check_unit(profile: str, unit: int) -> None:
+    if profile not in MAP_PROFILES:
+        raise BadRequest(f"profile must be one of {', '.join(MAP_PROFILES)}.")
+    if profile == KERONG and not 0 <= unit < KERONG_UNITS:
+        raise BadRequest(f"A Kerong board's unit (address) is 0 to {KERONG_UNITS - 1}.")
+    if profile != KERONG and unit < 1:
+        raise BadRequest("A Modbus board's unit is 1 to 247.")
 
 
 class Commissioning:
@@ -60,8 +73,7 @@ class Commissioning:
         "open" once seen open within the policy's door_open_timeout_s, else the
         last reading ("shut", or "unknown" if it could not be read).
         """
-        if profile not in MAP_PROFILES:
-            raise BadRequest(f"profile must be one of {', '.join(MAP_PROFILES)}.")
+        _check_unit(profile, unit)
         ref = ChannelRef(bus, unit, channel)
         taken = next((lb for lb, r in self.ctx.channels.items() if r == ref), None)
         if taken is not None:
@@ -92,7 +104,13 @@ class Commissioning:
             await self.ctx.sleep(self.ctx.poll_s)
 
     def map_entries(
-        self, bus: str, unit: int, profile: str, channels: int, lockers: list[dict[str, Any]]
+        self,
+        bus: str,
+        unit: int,
+        profile: str,
+        channels: int,
+        lockers: list[dict[str, Any]],
+        ir_sensors: bool = False,
     ) -> str:
         """The TOML of a mapped board: its [[board]] (unless configured) and [[locker]]s.
 
@@ -100,11 +118,12 @@ class Commissioning:
         BadRequest, naming the locker, on a label taken or malformed, a size that is
         not S/M/L, a channel outside 0..channels-1 or used twice, a column or row
         out of range. Nothing is written anywhere: the caller puts it in a file.
+        A kerong-cu board's [[board]] also says `ir_sensors` (the technician's answer).
         """
-        if profile not in MAP_PROFILES:
-            raise BadRequest(f"profile must be one of {', '.join(MAP_PROFILES)}.")
-        if not 1 <= channels <= 64:
-            raise BadRequest("channels must be 1 to 64.")
+        _check_unit(profile, unit)
+        top = KERONG_LOCKS if profile == KERONG else 64
+        if not 1 <= channels <= top:
+            raise BadRequest(f"channels must be 1 to {top}.")
         configured = any((b.bus, b.unit) == (bus, unit) for b in self.ctx.bank.describe())
         taken = set(self.ctx.channels)
         used_channels = {
@@ -114,6 +133,8 @@ class Commissioning:
         if not configured:
             lines += ["[[board]]", f"bus = {_quote(bus)}", f"unit = {unit}"]
             lines += [f"profile = {_quote(profile)}", f"channels = {channels}"]
+            if profile == KERONG:
+                lines.append(f"ir_sensors = {'true' if ir_sensors else 'false'}")
         for entry in lockers:
             label, size, channel = _locker(entry, channels)
             if label in taken:

@@ -2,11 +2,13 @@
 
 The boards are `python -m firmware_bridge.kerong` in their own process on a
 real pty; the scan opens the line itself with the daemon stopped and asks
-the daemon (`hardware.scan`) while it runs. map refuses the bus in one line.
+the daemon (`hardware.scan`) while it runs. map opens a new board's locks
+one by one through the daemon, as on a Modbus bus.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -16,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.daemon_proc import CLI_TIMEOUT_S, DaemonProcess, kiosk
+from support.daemon_proc import CLI_TIMEOUT_S, DaemonProcess, kiosk, kiosk_json
+
+from kiosk.config.loader import load_config
 
 #: The simulated boards' addresses; board 0 is configured, the others are new.
 ADDRESSES = list(range(14))
@@ -113,13 +117,88 @@ def test_scan_with_the_daemon_running_asks_it(state: Path, line: str) -> None:
         assert daemon.terminate() == 0, daemon.log()
 
 
-@pytest.mark.parametrize("bus", [("--bus", "cu"), ()], ids=["named", "the-only-bus"])
-def test_map_refuses_a_kerong_bus_in_one_line(state: Path, bus: tuple[str, ...]) -> None:
+#: IR sensors (asked first): no; channel 0: K-1, M, column 3, row 1; channel 1: K-2, S; channel 2 (opened,
+#: as each channel is before its question): stop.
+ANSWERS = "n\nK-1\nM\n3\n1\nK-2\ns\n\n\nstop\n"
+
+
+def door_hooks(port: str, address: int) -> set[int]:
+    """The locks of board `address` whose hook reads closed (the daemon is stopped)."""
+    from firmware_bridge.kerong import KerongBusSettings
+    from firmware_bridge.kerong.bus import KerongBus
+
+    async def read() -> set[int]:
+        bus = KerongBus(KerongBusSettings("cu", port, 19200, 1.0, 2))
+        await bus.connect()
+        try:
+            status = await bus.status(address)
+        finally:
+            await bus.close()
+        return {lock for lock in range(16) if status.closed(lock)}
+
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize(
+    ("bus", "ir"), [(("--bus", "cu"), False), ((), True)], ids=["named", "the-only-bus-with-ir"]
+)
+def test_map_walks_a_new_kerong_board_through_the_daemon(
+    state: Path, line: str, bus: tuple[str, ...], ir: bool
+) -> None:
+    config = kerong_config(state, line)
+    out = state / "new.toml"
+    command = [sys.executable, "-m", "kiosk", "--config", str(config), "hardware", "map"]
+    with DaemonProcess(config) as daemon:
+        done = subprocess.run(
+            [*command, "--unit", "5", "--out", str(out), *bus],
+            input=("y" if ir else "n") + ANSWERS[1:],
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S * 2,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr + daemon.log()
+        code, audit = kiosk_json(config, "audit", "tail", "-n", "50")
+        assert code == 0
+        assert daemon.terminate() == 0, daemon.log()
+    assert done.stdout.count("its door sensor reads open") == 3, done.stdout
+    # The line carried exactly the three unlocks, locks 0-2 of board 5 (doors stay open here).
+    assert door_hooks(line, 5) == set(range(3, 16))
+    assert door_hooks(line, 0) == set(range(16))
+    opened = [
+        (
+            row["subject"],
+            row["detail"] if isinstance(row["detail"], dict) else json.loads(row["detail"]),
+        )
+        for row in audit["rows"]
+        if row["action"] == "hardware.map_open"
+    ]
+    assert opened == [
+        ("cu/5/0", {"bus": "cu", "unit": 5, "channel": 0}),
+        ("cu/5/1", {"bus": "cu", "unit": 5, "channel": 1}),
+        ("cu/5/2", {"bus": "cu", "unit": 5, "channel": 2}),
+    ]
+    check = kiosk(config, "config", "check", str(out))
+    assert check.returncode == 0, check.stdout + check.stderr
+    new = load_config(out)
+    assert [(b.unit, b.profile, b.channels, b.ir_sensors) for b in new.boards] == [
+        (0, "kerong-cu", 2, False),
+        (5, "kerong-cu", 16, ir),
+    ]
+    added = [
+        (lk.label, lk.size.value, lk.bus, lk.unit, lk.channel, lk.column, lk.row)
+        for lk in new.lockers
+        if lk.unit == 5
+    ]
+    assert added == [("K-1", "M", "cu", 5, 0, 3, 1), ("K-2", "S", "cu", 5, 1, None, None)]
+
+
+def test_map_refuses_a_modbus_profile_or_an_address_past_15_on_a_kerong_bus(state: Path) -> None:
     config = kerong_config(state, "/dev/null")
     out = state / "new.toml"
-    done = kiosk(config, "hardware", "map", "--unit", "5", "--out", str(out), *bus)
-    assert done.returncode == 2, done.stderr
-    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
-    assert "bus 'cu' is a kerong-cu bus" in done.stderr
-    assert "[[locker]] entries by hand" in done.stderr
+    for args in (("--unit", "16"), ("--unit", "5", "--profile", "kiosk-v1")):
+        done = kiosk(config, "hardware", "map", *args, "--out", str(out))
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+        assert "kerong" in done.stderr.lower()
     assert not out.exists()
