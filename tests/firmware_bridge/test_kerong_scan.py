@@ -63,8 +63,10 @@ async def test_the_daemons_bank_scans_every_address_between_its_reads(line):
         doors = await multi.read_doors()
         assert doors[ChannelRef("cu", 0, 0)] is DoorState.SHUT
         assert [info.online for info in multi.describe()] == [True]
-        with pytest.raises(UnknownChannel, match="write its \\[\\[locker\\]\\] entries by hand"):
+        # A Modbus profile is no board of this line: refused, nothing sent.
+        with pytest.raises(UnknownChannel, match="map it with profile kerong-cu"):
             await multi.commission_open(ChannelRef("cu", 7, 0), "kiosk-v1")
+        assert sim.boards[7].unlocks == []
     finally:
         await multi.close()
 
