@@ -79,7 +79,7 @@ class MultiBank:
     async def scan(self, bus: str, units: Sequence[int], timeout_s: float) -> list[FoundBoard]:
         bank = self.banks.get(bus)
         if isinstance(bank, ScanningBank) and not isinstance(bank, HasCommissioning):
-            return await bank.scan(bus, units, timeout_s)  # a kerong-cu bus: scan, no map
+            return await bank.scan(bus, units, timeout_s)  # a bank that scans but does not map
         return await self._commissioning(bus).scan(bus, units, timeout_s)
 
     async def commission_open(self, ref: ChannelRef, profile: str) -> int:

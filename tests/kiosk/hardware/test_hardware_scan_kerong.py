@@ -117,8 +117,8 @@ def test_scan_with_the_daemon_running_asks_it(state: Path, line: str) -> None:
         assert daemon.terminate() == 0, daemon.log()
 
 
-#: IR sensors (asked first): no; channel 0: K-1, M, column 3, row 1; channel 1: K-2, S; channel 2 (opened,
-#: as each channel is before its question): stop.
+#: IR sensors (asked first): no; channel 0: K-1, M, column 3, row 1; channel 1: K-2, S;
+#: channel 2 (opened, as each channel is before its question): stop.
 ANSWERS = "n\nK-1\nM\n3\n1\nK-2\ns\n\n\nstop\n"
 
 
