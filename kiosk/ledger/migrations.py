@@ -191,6 +191,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX door_ops_parcel ON door_ops (parcel_id, id);
         """,
     ),
+    (
+        4,
+        """
+        -- A remote door.open is rationed by the doors opened in the last hour
+        -- (audit rows `door.opened`): found through this index, not by reading
+        -- the whole log (years of rows) while the command waits for its door.
+        CREATE INDEX audit_door_opened ON audit (ts) WHERE action = 'door.opened';
+        """,
+    ),
 ]
 
 

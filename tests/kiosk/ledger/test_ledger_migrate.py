@@ -72,7 +72,9 @@ def test_migration_3_keeps_open_and_finished_door_operations_and_allows_reopen(t
     path = tmp_path / "ledger.db"
     _schema_2_ledger(path)
     ledger = Ledger.open(path)
-    assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == 3 == MIGRATIONS[-1][0]
+    assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == MIGRATIONS[-1][0]
+    indexes = ledger.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    assert "audit_door_opened" in {name for (name,) in indexes}  # migration 4, on top
     rows = ledger.conn.execute(f"SELECT {COLUMNS}, reopened FROM door_ops ORDER BY id")
     assert [tuple(r) for r in rows] == [(*op, 0) for op in OLD_OPS]
     assert [(op.id, op.state) for op in ledger.doors.unfinished()] == [(3, "OPEN"), (5, "PENDING")]
