@@ -23,7 +23,7 @@ from kiosk.domain.errors import LedgerError
 from kiosk.ledger import audit
 from kiosk.ledger.db import Ledger
 from kiosk.ledger.files import COMPANIONS, create_private
-from kiosk.ledger.migrations import LEDGER_TABLES, MIGRATIONS
+from kiosk.ledger.migrations import LEDGER_TABLES, known_version
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def check_backup(path: Path) -> int:
             raise LedgerError(
                 f"{path}: not a kiosk ledger (no {', '.join(missing)} table); nothing was restored"
             )
-        version, latest = conn.execute("PRAGMA user_version").fetchone()[0], MIGRATIONS[-1][0]
+        version, latest = conn.execute("PRAGMA user_version").fetchone()[0], known_version()
         if version > latest:
             raise LedgerError(
                 f"{path}: ledger schema {version} is newer than this kiosk understands "
