@@ -30,7 +30,7 @@ from typing import Any
 
 from kiosk import __version__
 from kiosk.doctor.local import DAEMON_UNIT, SCREEN_UNITS
-from kiosk.domain.errors import ConfigError
+from kiosk.domain.errors import EXIT_USAGE, ConfigError
 
 JOURNAL_LINES = 1000
 AUDIT_ROWS = 200
@@ -212,8 +212,23 @@ def _boards(config: Any) -> dict[str, Any]:
     return out
 
 
+#: What the bundle's name may end with: it is a gzip tar, and says so.
+SUFFIXES = (".tar.gz", ".tgz")
+
+
 def main(config_path: str, out: Path) -> int:
-    """`kiosk diag --out OUT`: exit 0 with the bundle written, 1 with one line why not."""
+    """`kiosk diag --out OUT`: exit 0 with the bundle written, else one line why not.
+
+    Exit 2 (bad usage) for a name that does not say gzip tar; 1 for an OUT
+    that exists or cannot be written.
+    """
+    if not out.name.lower().endswith(SUFFIXES):
+        print(
+            f"error: --out {out}: the bundle is a gzip tar; give a name ending in "
+            f"{' or '.join(SUFFIXES)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if out.exists() or not out.parent.is_dir():
         why = "exists already; choose a new name" if out.exists() else "has no such folder"
         print(f"error: {out} {why}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """`kiosk-cloud ...`: the cloud's side of the MQTT contract, for operators and tests.
 
 Talks to the broker directly (never to a daemon). Exit codes: 0 done, 1 the
-kiosk refused or did not answer in time, 2 bad usage, 3 broker unreachable.
+kiosk refused or did not answer in time, 2 bad usage, 3 broker unreachable,
+141 stdout closed under it (`kiosk-cloud watch | head -3`), quietly.
 Codes drawn here are printed once and leave only as digests.
 """
 
@@ -17,13 +18,37 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kiosk.domain.errors import ConfigError, KioskError
+from kiosk.domain.errors import EXIT_CLOSED_STDOUT, ConfigError, KioskError
 from kiosk_cloud import __version__
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 SIZES = ["S", "M", "L"]
 
 
+def quiet_on_closed_stdout(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
+    """`main`, ended quietly with 141 when its stdout closes under it (`kiosk-cloud watch | head`).
+
+    As `kiosk` does (kiosk/cli_guard.py, which this distribution may not import: it
+    shares only the contract code, kiosk.cloud and kiosk.domain).
+    """
+
+    def guarded(argv: Sequence[str] | None = None) -> int:
+        try:
+            code = main(argv)
+            sys.stdout.flush()  # what is still buffered may meet the closed pipe too
+        except BrokenPipeError:
+            # Python's "Note on SIGPIPE": stdout onto /dev/null, so that the interpreter's
+            # own flush at exit finds nothing to write to the closed pipe.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return EXIT_CLOSED_STDOUT
+        return code
+
+    return guarded
+
+
+@quiet_on_closed_stdout
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -40,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: ended quietly (quiet_on_closed_stdout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +232,8 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
 
         try:
             return fn(args)
+        except BrokenPipeError:
+            raise  # stdout closed: not the command's failure (quiet_on_closed_stdout)
         except CloudError as exc:
             _err(str(exc))
             return EXIT_UNREACHABLE
@@ -242,15 +271,18 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    for name, data, mode in (
+    files = [
         (names[0], private, 0o600),
         (names[1], public, 0o644),
         (names[2], new_code_key_text().encode("ascii"), 0o600),
-    ):
+    ]
+    for name, data, mode in files:
         fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(out / name, mode)
+    # Told once all three are written: a reader gone early cannot leave half a set.
+    for name, _, mode in files:
         print(f"{out / name} ({oct(mode)[2:]})")
     print("the kiosk gets cloud-ed25519.pem (keys.cloud_public_key_file) and site-code.key")
     return EXIT_OK

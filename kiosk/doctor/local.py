@@ -150,6 +150,9 @@ def ledger(config: KioskConfig) -> list[Check]:
     try:
         conn = readout.open_read_only(path)
         try:
+            found, known = readout.schema(conn)
+            if found > known:
+                return _too_new(path, found, known)
             health = readout.check(conn)
         finally:
             conn.close()
@@ -184,6 +187,21 @@ def ledger(config: KioskConfig) -> list[Check]:
             )
         )
     return checks
+
+
+def _too_new(path: Path, found: int, known: int) -> list[Check]:
+    """A ledger a newer version wrote: `kiosk run` refuses it (ledger_too_new, exit 78)."""
+    return [
+        fail(
+            "ledger",
+            f"{path}: written by a newer version of the kiosk (schema {found}; this version "
+            f"knows up to {known}); the daemon refuses to start on it (ledger_too_new)",
+            "upgrade the program to the version that wrote it, or restore a backup made by "
+            "this version (`kiosk restore FILE`, e.g. the before-upgrade copy in "
+            '/var/backups/kiosk; operations.md, "Upgrade and roll back")',
+        ),
+        skip("audit_chain", "the ledger's schema is newer than this version reads"),
+    ]
 
 
 def disk(config: KioskConfig) -> list[Check]:

@@ -207,6 +207,11 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def known_version() -> int:
+    """The newest schema this version of the program knows (a file above it is too new)."""
+    return MIGRATIONS[-1][0]
+
+
 def migrate(conn: sqlite3.Connection, path: str = "") -> int:
     """Apply every migration newer than the file; returns the resulting version.
 
@@ -215,7 +220,7 @@ def migrate(conn: sqlite3.Connection, path: str = "") -> int:
     ledger): it is refused before anything is written to it.
     """
     version = current_version(conn)
-    latest = MIGRATIONS[-1][0]
+    latest = known_version()
     if version > latest:
         raise LedgerTooNew(
             f"cannot start: the ledger {path or '(in memory)'} was written by a newer version "

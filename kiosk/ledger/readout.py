@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kiosk.ledger import audit
 from kiosk.ledger.audit import audit_tail
+from kiosk.ledger.migrations import current_version, known_version
 from kiosk.ledger.outbox import outbox_figures
 from kiosk.ledger.parcels import locker_counts, parcel_counts
 
@@ -27,6 +28,7 @@ __all__ = [
     "open_read_only",
     "outbox_figures",
     "parcel_counts",
+    "schema",
 ]
 
 
@@ -40,6 +42,15 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
 class LedgerHealth:
     quick_check: str  # "ok", or SQLite's first complaint
     audit: audit.VerifyResult
+
+
+def schema(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(the file's schema, the newest this program knows).
+
+    A file above what this program knows was written by a newer version: this
+    one must not start on it, and its tables may not be the ones read here.
+    """
+    return current_version(conn), known_version()
 
 
 def check(conn: sqlite3.Connection) -> LedgerHealth:

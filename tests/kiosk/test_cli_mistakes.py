@@ -7,19 +7,16 @@ for two ways of running at once.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.closed_stdout import EXIT_CLOSED_STDOUT, run_with_closed_stdout
 from support.daemon_proc import CLI_TIMEOUT_S, DaemonProcess, short_dir, write_config
 
 KIOSK = [sys.executable, "-m", "kiosk"]
-#: What `kiosk` exits with when its stdout closed under it (128 + SIGPIPE, as a shell
-#: reports a tool that SIGPIPE ended).
-EXIT_CLOSED_STDOUT = 141
 EX_UNAVAILABLE = 69
 
 
@@ -87,20 +84,7 @@ def test_demo_web_and_headless_together_is_refused_in_one_line(tmp_path):
 
 def closed_stdout(*argv: str) -> subprocess.CompletedProcess[str]:
     """`kiosk ARGV` writing into a pipe whose reading end is already closed."""
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        return subprocess.run(
-            [*KIOSK, *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=write,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
-    finally:
-        os.close(write)
+    return run_with_closed_stdout([*KIOSK, *argv])
 
 
 def quiet_end(done: subprocess.CompletedProcess[str]) -> None:
@@ -128,17 +112,4 @@ def test_a_closed_stdout_is_quiet_with_the_installed_script_too(tmp_path):
     if not script.exists():
         pytest.skip(f"no kiosk script next to {sys.executable}")
     config = write_config(short_dir(tmp_path))
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            [str(script), "config", "check", str(config)],
-            stdout=write,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
-    finally:
-        os.close(write)
-    quiet_end(done)
+    quiet_end(run_with_closed_stdout([str(script), "config", "check", str(config)]))

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.api.client import ApiClient, ApiError, DaemonUnreachable
+from kiosk.ledger.db import Ledger
+from kiosk.ledger.migrations import known_version
 
 #: (label, size, channel) of the test bank: one simulated board, unit 1.
 LOCKERS = [("A-1", "S", 0), ("A-2", "S", 1), ("B-1", "M", 2), ("C-1", "L", 3)]
@@ -85,6 +88,20 @@ def write_config(
     path = state / "kiosk.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def newer_ledger(path: Path) -> int:
+    """A real ledger of today's schema at `path`, then marked as one migration ahead of this code.
+
+    As after an upgrade rolled back without its ledger: returns the schema it now carries.
+    """
+    Ledger.open(path).close()
+    newer = known_version() + 1
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {newer}")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return newer
 
 
 def kiosk(

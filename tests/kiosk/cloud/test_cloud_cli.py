@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import stat
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cloudrig import PREFIX, SITE, cloud_client, wait_for
+from support.closed_stdout import EXIT_CLOSED_STDOUT, run_with_closed_stdout
 
 from kiosk_cloud.client import great_circle_km, rank_sites
 from kiosk_cloud.watch import SeqTracker
@@ -183,3 +185,44 @@ def test_kiosk_cloud_on_the_device_names_kiosk_cloud_and_exits_2(argv):
     assert done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert line.startswith("error: ") and "`kiosk-cloud`" in line
+
+
+# --- a stdout closed before the command is done (`kiosk-cloud watch | head -3`) -----
+
+#: Python's stdout on a pipe: block-buffered (the broken pipe shows at the last flush),
+#: or unbuffered (at the first print). Both must end the same way.
+BUFFERING = {"buffered": None, "unbuffered": "1"}
+
+
+def _env(buffering: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if buffering is not None:
+        env["PYTHONUNBUFFERED"] = buffering
+    return env
+
+
+def _quiet_end(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == EXIT_CLOSED_STDOUT, done.stderr
+    assert done.stderr == ""  # no traceback, no "error: [Errno 32] Broken pipe"
+
+
+@pytest.mark.parametrize("buffering", BUFFERING.values(), ids=BUFFERING.keys())
+def test_a_closed_stdout_ends_keygen_quietly_with_every_key_written(tmp_path, buffering):
+    keys = tmp_path / "keys"
+
+    done = run_with_closed_stdout(
+        [sys.executable, "-m", "kiosk_cloud", "keygen", str(keys)], _env(buffering)
+    )
+
+    _quiet_end(done)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in keys.iterdir()}
+    assert modes == {"cloud-ed25519.key": 0o600, "cloud-ed25519.pem": 0o644, "site-code.key": 0o600}
+
+
+@pytest.mark.parametrize("buffering", BUFFERING.values(), ids=BUFFERING.keys())
+@pytest.mark.parametrize("json_opt", [[], ["--json"]], ids=["table", "json"])
+def test_a_closed_stdout_ends_a_broker_command_quietly(broker, buffering, json_opt):
+    argv = [sys.executable, "-m", "kiosk_cloud", "--broker", f"127.0.0.1:{broker.port}"]
+    argv += ["--prefix", PREFIX, "nearby", "--lat", "0", "--lon", "0", "--radius-km", "1"]
+
+    _quiet_end(run_with_closed_stdout([*argv, "--wait", "0.2", *json_opt], _env(buffering)))

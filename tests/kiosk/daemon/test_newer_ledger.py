@@ -9,35 +9,22 @@ exit 78 (docs/cli.md), and the file exactly as it was.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from support.daemon_proc import CLI_TIMEOUT_S, short_dir, write_config
+from support.daemon_proc import CLI_TIMEOUT_S, newer_ledger, short_dir, write_config
 
-from kiosk.ledger.db import Ledger
-from kiosk.ledger.migrations import MIGRATIONS
+from kiosk.ledger.migrations import known_version
 
 EX_CONFIG = 78
-
-
-def _newer_ledger(path: Path) -> int:
-    """A real ledger of today's schema, then marked as one migration ahead of this code."""
-    Ledger.open(path).close()
-    newer = MIGRATIONS[-1][0] + 1
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {newer}")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return newer
 
 
 def test_kiosk_run_refuses_a_ledger_from_a_newer_version(tmp_path: Path) -> None:
     state = short_dir(tmp_path)
     config = write_config(state)
     ledger = state / "ledger.db"
-    newer = _newer_ledger(ledger)
+    newer = newer_ledger(ledger)
     before = hashlib.sha256(ledger.read_bytes()).hexdigest()
 
     done = subprocess.run(
@@ -55,7 +42,7 @@ def test_kiosk_run_refuses_a_ledger_from_a_newer_version(tmp_path: Path) -> None
     (line,) = done.stderr.splitlines()
     assert line.startswith("error: cannot start: "), output
     assert str(ledger) in line and "newer version" in line, output
-    assert f"schema {newer}" in line and f"up to {MIGRATIONS[-1][0]}" in line, output
+    assert f"schema {newer}" in line and f"up to {known_version()}" in line, output
     assert "restore" in line, output  # says what to do
     assert hashlib.sha256(ledger.read_bytes()).hexdigest() == before
     assert not (state / "kiosk.sock").exists()

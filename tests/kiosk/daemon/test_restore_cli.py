@@ -13,7 +13,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support.daemon_proc import DaemonProcess, kiosk, kiosk_json, short_dir, write_config
+from support.daemon_proc import (
+    DaemonProcess,
+    kiosk,
+    kiosk_json,
+    newer_ledger,
+    short_dir,
+    write_config,
+)
 
 
 @pytest.fixture
@@ -109,6 +116,20 @@ def tampered_copy(backup: Path, dest: Path) -> Path:
     return dest
 
 
+def foreign_database(dest: Path) -> Path:
+    """A sound SQLite file that is not a kiosk ledger (the wrong file picked)."""
+    conn = sqlite3.connect(dest)
+    with conn:
+        conn.execute("CREATE TABLE photos (name TEXT)")
+    conn.close()
+    return dest
+
+
+def newer_backup(dest: Path) -> Path:
+    newer_ledger(dest)
+    return dest
+
+
 @pytest.mark.parametrize(
     ("make", "says"),
     [
@@ -118,8 +139,10 @@ def tampered_copy(backup: Path, dest: Path) -> Path:
             "not a readable ledger",
         ),
         (lambda backup, d: d / "missing.db", "does not exist"),
+        (lambda backup, d: foreign_database(d / "photos.db"), "is not a kiosk ledger"),
+        (lambda backup, d: newer_backup(d / "newer.db"), "written by a newer version"),
     ],
-    ids=["tampered", "junk", "missing"],
+    ids=["tampered", "junk", "missing", "foreign", "newer"],
 )
 def test_a_bad_backup_is_refused_in_one_line_and_the_ledger_stays(config, tmp_path, make, says):
     state = config.parent
@@ -138,6 +161,10 @@ def test_a_bad_backup_is_refused_in_one_line_and_the_ledger_stays(config, tmp_pa
     assert done.returncode == 1, done.stdout + done.stderr
     line = one_error_line(done)
     assert says in line and "nothing was restored" in line
+    # It names the file the operator gave (never the private copy checked beside the
+    # ledger) and says what to do.
+    assert f"the backup {bad} " in line and ".restoring" not in line, line
+    assert "pick" in line or "give" in line, line
     assert (digest(ledger), sorted(p.name for p in state.iterdir())) == before
 
 

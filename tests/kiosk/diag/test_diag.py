@@ -12,6 +12,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
 from support.broker import free_port, make_certs
 from support.daemon_proc import (
     CLI_TIMEOUT_S,
@@ -139,3 +140,29 @@ def test_an_existing_out_file_is_refused_and_left_alone(tmp_path):
     assert done.returncode == 1
     assert "exists already" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert out.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("name", ["diag.zip", "diag.tar", "diag.gz", "diag"])
+def test_an_out_name_that_is_not_a_gzip_tar_is_bad_usage_and_nothing_is_written(tmp_path, name):
+    config = write_config(short_dir(tmp_path))
+    out = tmp_path / name
+
+    done = kiosk(config, "diag", "--out", str(out))
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: --out ") and str(out) in line, line
+    assert ".tar.gz" in line and ".tgz" in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["diag.tgz", "DIAG.TAR.GZ"])
+def test_a_tgz_name_is_a_gzip_tar_too(tmp_path, name):
+    config = write_config(short_dir(tmp_path))
+    out = tmp_path / name
+
+    done = kiosk(config, "diag", "--out", str(out))
+
+    assert done.returncode == 0, done.stderr
+    assert "versions.txt" in bundle(out)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from support.broker import Broker
-from support.daemon_proc import DaemonProcess, kiosk, short_dir, write_config
+from support.daemon_proc import DaemonProcess, kiosk, newer_ledger, short_dir, write_config
 
 from kiosk.doctor import local
 from kiosk.ledger.db import Ledger
@@ -169,6 +169,26 @@ def test_a_config_that_does_not_load_fails_and_skips_the_rest(tmp_path):
     assert code == 1
     assert checks["config"]["status"] == "fail" and "nope" in checks["config"]["detail"]
     assert checks["ledger"]["status"] == "skip"
+
+
+def test_a_ledger_a_newer_version_wrote_fails_with_the_way_back(tmp_path):
+    # As after a rollback of the program without its ledger: `kiosk run` refuses this file
+    # (ledger_too_new, exit 78), so doctor must not call it healthy.
+    config = write_config(tmp_path)
+    (tmp_path / "site-code.key").chmod(0o600)
+    newer = newer_ledger(tmp_path / "ledger.db")
+    assert kiosk(config, "run").returncode == 78
+
+    code, data = doctor(config)
+
+    checks = by_name(data)
+    assert code == 1
+    assert checks["ledger"]["status"] == "fail", checks["ledger"]
+    assert f"schema {newer}" in checks["ledger"]["detail"]
+    assert "newer version" in checks["ledger"]["detail"]
+    assert "upgrade the program" in checks["ledger"]["fix"]
+    assert "restore a backup made by this version" in checks["ledger"]["fix"]
+    assert checks["audit_chain"]["status"] == "skip"
 
 
 def test_with_the_daemon_running_doctor_asks_it_instead_of_opening_the_bus(tmp_path):
