@@ -185,20 +185,10 @@ async def _scan_kerong(bus: BusConfig, timeout_s: float, mine: list[int]) -> lis
 async def _scan_modbus(
     bus: BusConfig, units: range, timeout_s: float, mine: list[int]
 ) -> list[dict[str, Any]]:
-    from firmware_bridge.modbus import BusSettings
     from firmware_bridge.modbus.probe import scan_bus
+    from kiosk.wiring import modbus_settings
 
-    rtu = bus.kind == "modbus-rtu"
-    settings = BusSettings(
-        bus.name,
-        "rtu" if rtu else "tcp",
-        device=bus.device or "",
-        baudrate=bus.baudrate,
-        host=bus.host or "",
-        port=bus.tcp_port or 502,
-        timeout_s=bus.timeout_s,
-        retries=0,
-    )
+    settings = modbus_settings(bus, retries=0)
     return [b.to_dict() for b in await scan_bus(settings, units, timeout_s, mine)]
 
 

@@ -16,7 +16,7 @@ from kiosk.service.locker_service import LockerService
 from kiosk.service.observer import ServiceObserver
 
 if TYPE_CHECKING:
-    from firmware_bridge.modbus import BoardSpec
+    from firmware_bridge.modbus import BoardSpec, BusSettings
 
 
 def read_code_key(config: KioskConfig) -> bytes:
@@ -45,6 +45,25 @@ def _board_spec(board: BoardConfig) -> BoardSpec:
     )
 
 
+def modbus_settings(bus: BusConfig, retries: int | None = None) -> BusSettings:
+    """How to reach a modbus-rtu or modbus-tcp bus of the config: its BusSettings.
+
+    `retries` replaces the bus's own (a scan asks each unit once: 0).
+    """
+    from firmware_bridge.modbus import BusSettings
+
+    return BusSettings(
+        bus.name,
+        "rtu" if bus.kind == "modbus-rtu" else "tcp",
+        device=bus.device or "",
+        baudrate=bus.baudrate,
+        host=bus.host or "",
+        port=bus.tcp_port or 502,
+        timeout_s=bus.timeout_s,
+        retries=bus.retries if retries is None else retries,
+    )
+
+
 def build_lock_bank(
     config: KioskConfig, pin_factory: Any = None, bus_observer: Any = None
 ) -> LockBank:
@@ -59,19 +78,9 @@ def build_lock_bank(
             banks[bus.name] = _gpio_bank(config, bus.name, pin_factory)
         elif bus.kind in ("modbus-rtu", "modbus-tcp"):
             # One ModbusLockBank per bus: it owns that bus's client (one owner per bus).
-            from firmware_bridge.modbus import BusSettings, ModbusBus, ModbusLockBank
+            from firmware_bridge.modbus import ModbusBus, ModbusLockBank
 
-            rtu = bus.kind == "modbus-rtu"
-            settings = BusSettings(
-                bus.name,
-                "rtu" if rtu else "tcp",
-                device=bus.device or "",
-                baudrate=bus.baudrate,
-                host=bus.host or "",
-                port=bus.tcp_port or 502,
-                timeout_s=bus.timeout_s,
-                retries=bus.retries,
-            )
+            settings = modbus_settings(bus)
             specs = [_board_spec(b) for b in config.boards if b.bus == bus.name]
             try:
                 banks[bus.name] = ModbusLockBank(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import serial
 
 from firmware_bridge.bank import BoardUnavailable
 from firmware_bridge.kerong import codec
-from firmware_bridge.modbus.errors import BusUnavailable, SerialPermissionDenied, SerialPortMissing
+from firmware_bridge.modbus.errors import BusUnavailable, check_serial_device
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,6 @@ class KerongHealth:
         }
 
 
-def _check_device(bus: str, device: str) -> None:
-    if not os.path.exists(device):
-        raise SerialPortMissing(bus, device)
-    effective = os.access in os.supports_effective_ids
-    if not os.access(device, os.R_OK | os.W_OK, effective_ids=effective):
-        raise SerialPermissionDenied(bus, device)
-
-
 class KerongBus:
     """One serial port, one lock; `unlock` and `status` are the two requests a bank needs."""
 
@@ -123,7 +114,7 @@ class KerongBus:
         if self._port is not None:
             return
         s = self.settings
-        _check_device(s.name, s.device)
+        check_serial_device(s.name, s.device)
         try:
             self._port = await asyncio.to_thread(
                 serial.Serial,

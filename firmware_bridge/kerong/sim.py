@@ -11,14 +11,10 @@ at the wrong speed or not 8N1 is not answered.
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 from dataclasses import dataclass, field
 
 from firmware_bridge.kerong import codec
-from firmware_bridge.simboard.transports import PtyLink, _line_matches, _set_line
-
-log = logging.getLogger(__name__)
+from firmware_bridge.simboard.transports import PtyLink, SimPty
 
 
 @dataclass
@@ -85,52 +81,14 @@ async def serve_kerong_pty(
     line: SimKerongLine, *, baudrate: int = 19200, link: str | None = None
 ) -> PtyLink:
     """Serve `line` on a new pty; return the path a client opens and `stop` (safe twice)."""
-    loop = asyncio.get_running_loop()
-    master, slave = os.openpty()
-    try:
-        _set_line(slave, baudrate)
-        os.set_blocking(master, False)
-        path = os.ttyname(slave)
-        if link:
-            if os.path.islink(link):
-                os.unlink(link)
-            os.symlink(path, link)
-    except BaseException:
-        os.close(master)
-        os.close(slave)
-        raise
+    pty = SimPty(baudrate, link)
 
-    def readable() -> None:
-        try:
-            data = os.read(master, 4096)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            log.error("pty %s: read failed (%s), no longer serving", path, exc)
-            loop.remove_reader(master)
-            return
-        if not _line_matches(slave, baudrate):
+    def feed(data: bytes) -> None:
+        if not pty.line_matches():
             line.event.set()
             return  # garbage at the wrong speed or format: a real board hears no frame
         out = line.feed(data)
         if out:
-            try:
-                os.write(master, out)
-            except BlockingIOError:
-                log.warning("pty %s: client end full, reply dropped", path)
+            pty.write(out)
 
-    loop.add_reader(master, readable)
-    stopped = False
-
-    async def stop() -> None:
-        nonlocal stopped
-        if stopped:
-            return
-        stopped = True
-        loop.remove_reader(master)
-        os.close(master)
-        os.close(slave)
-        if link and os.path.islink(link):
-            os.unlink(link)
-
-    return PtyLink(link or path, stop)
+    return pty.serve(feed)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,8 +30,7 @@ from firmware_bridge.modbus.errors import (
     BoardNotAnswering,
     BoardRefused,
     BusUnavailable,
-    SerialPermissionDenied,
-    SerialPortMissing,
+    check_serial_device,
 )
 from firmware_bridge.modbus.logfilter import install_pymodbus_log_filter
 from firmware_bridge.modbus.pdu import RawWriteSingleCoil
@@ -126,19 +124,6 @@ class BoardHealth:
             "errors": self.errors,
             "retries": self.retries,
         }
-
-
-def check_serial_device(bus: str, device: str) -> None:
-    """Raise SerialPortMissing or SerialPermissionDenied before pymodbus hides the reason.
-
-    pymodbus's `connect()` only returns False; this says which path and what to do.
-    The effective ids are checked, as open() will use them.
-    """
-    if not os.path.exists(device):
-        raise SerialPortMissing(bus, device)
-    effective = os.access in os.supports_effective_ids
-    if not os.access(device, os.R_OK | os.W_OK, effective_ids=effective):
-        raise SerialPermissionDenied(bus, device)
 
 
 class ModbusBus:

@@ -1,6 +1,8 @@
-"""Modbus bus errors: each names what went wrong on which port or board, and says how to fix it."""
+"""Modbus bus errors, each naming what went wrong where and its fix; and the serial port check."""
 
 from __future__ import annotations
+
+import os
 
 from firmware_bridge.bank import BoardUnavailable, BridgeError
 
@@ -32,6 +34,20 @@ class SerialPermissionDenied(BoardUnavailable):
             "or give the device that group in its udev rule",
         )
         self.device = device
+
+
+def check_serial_device(bus: str, device: str) -> None:
+    """Raise SerialPortMissing or SerialPermissionDenied before the open hides the reason.
+
+    pymodbus's `connect()` only returns False; this says which path and what to do
+    (the Kerong bus checks its port the same way). The effective ids are checked, as
+    open() will use them.
+    """
+    if not os.path.exists(device):
+        raise SerialPortMissing(bus, device)
+    effective = os.access in os.supports_effective_ids
+    if not os.access(device, os.R_OK | os.W_OK, effective_ids=effective):
+        raise SerialPermissionDenied(bus, device)
 
 
 class BusUnavailable(BoardUnavailable):

@@ -63,6 +63,82 @@ def _line_matches(fd: int, baudrate: int) -> bool:
     )
 
 
+class SimPty:
+    """The simulator's side of one pty link: a new `os.openpty()` pair, its slave raw 8N1.
+
+    The master is read without blocking; the slave stays open here (clients come and
+    go). `link`: also make this symlink to the slave (replacing a symlink there).
+    `serve` starts reading and returns the PtyLink whose `stop` undoes all of it.
+    """
+
+    def __init__(self, baudrate: int, link: str | None = None) -> None:
+        self.baudrate = baudrate
+        self.link = link
+        self.master, self.slave = os.openpty()
+        try:
+            _set_line(self.slave, baudrate)
+            os.set_blocking(self.master, False)
+            self.path = os.ttyname(self.slave)
+            if link:
+                if os.path.islink(link):
+                    os.unlink(link)
+                os.symlink(self.path, link)
+        except BaseException:
+            os.close(self.master)
+            os.close(self.slave)
+            raise
+
+    def line_matches(self) -> bool:
+        """Whether the client set the slave to the bus's speed and 8N1."""
+        return _line_matches(self.slave, self.baudrate)
+
+    def write(self, data: bytes) -> None:
+        """Send `data` to the client; dropped (and logged) when nobody reads the client end."""
+        try:
+            os.write(self.master, data)
+        except BlockingIOError:  # nobody reads the client end: the reply is lost on the wire
+            log.warning("pty %s: client end full, reply dropped", self.path)
+
+    def serve(
+        self,
+        on_data: Callable[[bytes], None],
+        on_stop: Callable[[], Awaitable[None]] | None = None,
+    ) -> PtyLink:
+        """Hand every read of the client's bytes to `on_data`; `stop` (safe twice) stops
+        reading, awaits `on_stop`, closes both ends and removes the symlink."""
+        loop = asyncio.get_running_loop()
+        master = self.master
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 4096)
+            except BlockingIOError:
+                return
+            except OSError as exc:  # cannot happen while we hold the slave; never spin on it
+                log.error("pty %s: read failed (%s), no longer serving", self.path, exc)
+                loop.remove_reader(master)
+                return
+            on_data(data)
+
+        loop.add_reader(master, readable)
+        stopped = False
+
+        async def stop() -> None:
+            nonlocal stopped
+            if stopped:
+                return
+            stopped = True
+            loop.remove_reader(master)
+            if on_stop is not None:
+                await on_stop()
+            os.close(master)
+            os.close(self.slave)
+            if self.link and os.path.islink(self.link):
+                os.unlink(self.link)
+
+        return PtyLink(self.link or self.path, stop)
+
+
 async def serve_pty(
     bus: SimBus,
     *,
@@ -78,64 +154,17 @@ async def serve_pty(
     already), handy for a config file that names a fixed port. `await stop()`
     ends serving, closes both ends and removes the symlink; it is safe twice.
     """
-    loop = asyncio.get_running_loop()
-    master, slave = os.openpty()
-    try:
-        _set_line(slave, baudrate)
-        os.set_blocking(master, False)
-        path = os.ttyname(slave)
-        if link:
-            if os.path.islink(link):
-                os.unlink(link)
-            os.symlink(path, link)
-    except BaseException:
-        os.close(master)
-        os.close(slave)
-        raise
-
-    def write(data: bytes) -> None:
-        try:
-            os.write(master, data)
-        except BlockingIOError:  # nobody reads the client end: the reply is lost on the wire
-            log.warning("pty %s: client end full, reply dropped", path)
-
+    pty = SimPty(baudrate, link)
     server = RtuServer(
         bus,
-        write,
+        pty.write,
         baudrate=baudrate,
         wire_timing=wire_timing,
-        line_ok=(lambda: _line_matches(slave, baudrate)) if check_line else None,
+        line_ok=pty.line_matches if check_line else None,
         precise=precise,
     )
-
-    def readable() -> None:
-        try:
-            data = os.read(master, 4096)
-        except BlockingIOError:
-            return
-        except OSError as exc:  # cannot happen while we hold the slave; never spin on it
-            log.error("pty %s: read failed (%s), no longer serving", path, exc)
-            loop.remove_reader(master)
-            return
-        server.feed(data)
-
     server.start()
-    loop.add_reader(master, readable)
-    stopped = False
-
-    async def stop() -> None:
-        nonlocal stopped
-        if stopped:
-            return
-        stopped = True
-        loop.remove_reader(master)
-        await server.stop()
-        os.close(master)
-        os.close(slave)
-        if link and os.path.islink(link):
-            os.unlink(link)
-
-    return PtyLink(link or path, stop)
+    return pty.serve(server.feed, server.stop)
 
 
 class SimTcpServer:

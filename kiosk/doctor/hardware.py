@@ -137,20 +137,11 @@ def _bus_kind(config: KioskConfig, name: str) -> str:
 async def _probe_bus(
     bus: BusConfig, boards: list[BoardConfig]
 ) -> list[tuple[Check, dict[int, DoorState], int]]:
-    from firmware_bridge.modbus import BoardSpec, BusSettings
+    from firmware_bridge.modbus import BoardSpec
     from firmware_bridge.modbus.probe import probe_bus
+    from kiosk.wiring import modbus_settings
 
-    rtu = bus.kind == "modbus-rtu"
-    settings = BusSettings(
-        bus.name,
-        "rtu" if rtu else "tcp",
-        device=bus.device or "",
-        baudrate=bus.baudrate,
-        host=bus.host or "",
-        port=bus.tcp_port or 502,
-        timeout_s=bus.timeout_s,
-        retries=bus.retries,
-    )
+    settings = modbus_settings(bus)
     specs = [
         BoardSpec(b.bus, b.unit, b.profile, b.channels, sensor_open_high=b.sensor_open_high)
         for b in boards

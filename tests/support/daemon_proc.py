@@ -4,7 +4,9 @@ Nothing here reaches into the daemon: it is started with `python -m kiosk
 --config FILE run`, found ready by a `hello` on its socket, driven by `kiosk`
 commands in their own processes and stopped with a signal. Every process is
 killed in `close()` whatever happened, and the daemon's output is kept in a
-log file that failures quote.
+log file that failures quote. A `kiosk run` that cannot start is run to its
+end by `run_to_end` and its one stderr line read by `one_error_line`; the
+boards it talks to may be a simulator on a pty (`pty_simulator`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +143,60 @@ def wait_until(
             return
         time.sleep(0.05)
     raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def run_to_end(config: Path, prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """`kiosk run` to its end (a failed start ends by itself), its stdout and stderr captured.
+
+    `prefix` runs it under another command (`setpriv ...`, `unshare ... sh -c ...`).
+    """
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "kiosk", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def one_error_line(done: subprocess.CompletedProcess[str], code: int, *names: str) -> str:
+    """The run's only stderr line, `error: ...`, after checking the exit code and that it
+    names every one of `names`; nothing on stdout and no traceback."""
+    output = f"exit {done.returncode}\nstdout: {done.stdout!r}\nstderr: {done.stderr!r}"
+    assert done.returncode == code, output
+    assert "Traceback" not in done.stderr, output
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, output
+    assert done.stdout == "", output
+    line = lines[0]
+    assert line.startswith("error: "), output
+    for name in names:
+        assert name in line, output
+    return line
+
+
+@contextmanager
+def pty_simulator(*argv: str) -> Iterator[str]:
+    """`python -m ARGV...`, a board simulator that prints its pty's path first; yields the path.
+
+    The simulator is killed on the way out, whatever happened.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()  # printed and flushed first, or EOF if it died
+        assert path.startswith("/dev/"), f"{' '.join(argv)} printed {path!r}"
+        yield path
+    finally:
+        proc.kill()
+        proc.wait(CLI_TIMEOUT_S)
 
 
 class DaemonProcess:

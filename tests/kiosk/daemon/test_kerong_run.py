@@ -10,17 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.daemon_proc import (
-    CLI_TIMEOUT_S,
     DaemonProcess,
     kiosk,
     kiosk_json,
+    one_error_line,
+    pty_simulator,
+    run_to_end,
     short_dir,
     wait_until,
 )
@@ -32,21 +32,8 @@ EX_UNAVAILABLE = 69
 def line() -> Iterator[str]:
     """Simulated KR-CU board 0 with 2 locks, lock 1's IR sensor seeing a parcel; its pty."""
     args = ["--boards", "0", "--locks", "2", "--auto-close", "0.5", "--occupied", "1"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware_bridge.kerong", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()  # printed and flushed first, or EOF if it died
-        assert path.startswith("/dev/"), f"the simulator printed {path!r}"
+    with pty_simulator("firmware_bridge.kerong", *args) as path:
         yield path
-    finally:
-        proc.kill()
-        proc.wait(CLI_TIMEOUT_S)
 
 
 def kerong_config(state: Path, port: str, unit: int = 0) -> Path:
@@ -107,16 +94,6 @@ def test_kiosk_run_opens_a_locker_on_a_kerong_board(tmp_path, line):
 
 def test_kiosk_run_says_which_kerong_board_is_silent(tmp_path, line):
     config = kerong_config(short_dir(tmp_path), line, unit=2)
-    done = subprocess.run(
-        [sys.executable, "-m", "kiosk", "--config", str(config), "run"],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    output = f"exit {done.returncode}\nstderr: {done.stderr!r}"
-    assert done.returncode == EX_UNAVAILABLE, output
-    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1, output
-    assert "no Kerong board answered at address 2" in done.stderr, output
-    assert "address switch" in done.stderr, output
+    done = run_to_end(config)
+    said = one_error_line(done, EX_UNAVAILABLE, "no Kerong board answered at address 2")
+    assert "address switch" in said

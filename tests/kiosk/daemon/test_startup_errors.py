@@ -30,10 +30,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.daemon_proc import CLI_TIMEOUT_S, DaemonProcess, short_dir, write_config
+from support.daemon_proc import (
+    CLI_TIMEOUT_S,
+    DaemonProcess,
+    one_error_line,
+    pty_simulator,
+    run_to_end,
+    short_dir,
+    write_config,
+)
 
 EX_UNAVAILABLE, EX_CANTCREAT, EX_CONFIG = 69, 73, 78
-KIOSK_RUN = [sys.executable, "-m", "kiosk"]
 
 
 @pytest.fixture
@@ -86,51 +93,13 @@ def rtu_config(
     return path
 
 
-def run_daemon(config: Path, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`kiosk run` to its end (a failed start ends by itself)."""
-    return subprocess.run(
-        [*(prefix or []), *KIOSK_RUN, "--config", str(config), "run"],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
-def one_line(done: subprocess.CompletedProcess[str], code: int, *names: str) -> str:
-    """The run's only stderr line, after checking the exit code and that it names `names`."""
-    output = f"exit {done.returncode}\nstdout: {done.stdout!r}\nstderr: {done.stderr!r}"
-    assert done.returncode == code, output
-    assert "Traceback" not in done.stderr, output
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, output
-    assert done.stdout == "", output
-    line = lines[0]
-    assert line.startswith("error: "), output
-    for name in names:
-        assert name in line, output
-    return line
-
-
 @pytest.fixture
 def board() -> Iterator[str]:
     """`kiosk simulate board --pty`: one board at unit 1 with 2 channels; yields its pty."""
-    proc = subprocess.Popen(
-        [*KIOSK_RUN, "simulate", "board", "--pty", "--units", "1", "--channels", "2"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()  # printed and flushed first, or EOF if it died
-        assert path.startswith("/dev/"), f"kiosk simulate board printed {path!r}"
+    with pty_simulator(
+        "kiosk", "simulate", "board", "--pty", "--units", "1", "--channels", "2"
+    ) as path:
         yield path
-    finally:
-        proc.kill()
-        proc.wait(CLI_TIMEOUT_S)
 
 
 def without_dac_override() -> list[str]:
@@ -149,8 +118,8 @@ def without_dac_override() -> list[str]:
 
 def test_a_serial_port_that_does_not_exist(state):
     port = f"/dev/ttyKIOSK-{uuid.uuid4().hex[:8]}"
-    done = run_daemon(rtu_config(state, port))
-    line = one_line(done, EX_UNAVAILABLE, port, "does not exist")
+    done = run_to_end(rtu_config(state, port))
+    line = one_error_line(done, EX_UNAVAILABLE, port, "does not exist")
     assert "check the USB/RS-485 adapter" in line
 
 
@@ -160,23 +129,23 @@ def test_a_serial_port_without_permission(state):
     try:
         port = os.ttyname(slave)
         os.chmod(port, 0o000)
-        done = run_daemon(rtu_config(state, port), prefix)
+        done = run_to_end(rtu_config(state, port), prefix)
     finally:
         os.close(master)
         os.close(slave)
-    line = one_line(done, EX_UNAVAILABLE, port, "permission denied")
+    line = one_error_line(done, EX_UNAVAILABLE, port, "permission denied")
     assert "dialout" in line
 
 
 def test_a_board_that_does_not_answer_at_its_unit(state, board):
-    done = run_daemon(rtu_config(state, board, unit=2))
-    line = one_line(done, EX_UNAVAILABLE, board, "unit 2", "no board answered")
+    done = run_to_end(rtu_config(state, board, unit=2))
+    line = one_error_line(done, EX_UNAVAILABLE, board, "unit 2", "no board answered")
     assert "DIP switches" in line
 
 
 def test_a_board_with_fewer_channels_than_the_config_gives_it(state, board):
-    done = run_daemon(rtu_config(state, board, unit=1, channels=4))
-    line = one_line(done, EX_CONFIG, "board 1", "board has 2 channels", "config asks for 4")
+    done = run_to_end(rtu_config(state, board, unit=1, channels=4))
+    line = one_error_line(done, EX_CONFIG, "board 1", "board has 2 channels", "config asks for 4")
     assert "`channels`" in line
 
 
@@ -186,16 +155,16 @@ def test_a_board_with_fewer_channels_than_the_config_gives_it(state, board):
 def test_a_ledger_folder_that_cannot_be_created(state):
     (state / "file").write_text("a regular file, not a folder\n")
     folder = state / "file" / "sub"
-    done = run_daemon(rtu_config(state, "/dev/null", ledger=folder / "ledger.db"))
-    line = one_line(done, EX_CANTCREAT, str(folder), "Not a directory")
+    done = run_to_end(rtu_config(state, "/dev/null", ledger=folder / "ledger.db"))
+    line = one_error_line(done, EX_CANTCREAT, str(folder), "Not a directory")
     assert "`ledger.path`" in line
 
 
 def test_a_socket_folder_that_cannot_be_created(state):
     (state / "file").write_text("a regular file, not a folder\n")
     folder = state / "file" / "sub"
-    done = run_daemon(rtu_config(state, "/dev/null", socket=folder / "kiosk.sock"))
-    line = one_line(done, EX_CANTCREAT, str(folder), "Not a directory")
+    done = run_to_end(rtu_config(state, "/dev/null", socket=folder / "kiosk.sock"))
+    line = one_error_line(done, EX_CANTCREAT, str(folder), "Not a directory")
     assert "`api.socket`" in line
     assert not (state / "ledger.db").exists()  # it failed before it touched the ledger
 
@@ -203,8 +172,8 @@ def test_a_socket_folder_that_cannot_be_created(state):
 def test_a_second_daemon_on_a_socket_another_one_holds(state):
     config = write_config(state)
     with DaemonProcess(config) as first:
-        done = run_daemon(config)
-        line = one_line(done, EX_CANTCREAT, str(first.socket), "Another daemon is serving")
+        done = run_to_end(config)
+        line = one_error_line(done, EX_CANTCREAT, str(first.socket), "Another daemon is serving")
         assert "systemctl stop kiosk" in line
         assert first.hello() is not None
 
@@ -230,15 +199,8 @@ def test_a_full_disk_says_so_and_how_much_the_ledger_needs(state):
         f"{{ dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; true; }} && "
         f'exec "$@"'
     )
-    done = subprocess.run(
-        [unshare, "-rm", "sh", "-c", script, "sh", *KIOSK_RUN, "--config", str(config), "run"],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    line = one_line(done, EX_CANTCREAT, str(disk / "ledger.db"), "is full", "needs at least")
+    done = run_to_end(config, [unshare, "-rm", "sh", "-c", script, "sh"])
+    line = one_error_line(done, EX_CANTCREAT, str(disk / "ledger.db"), "is full", "needs at least")
     assert "MiB" in line
     assert "backup" not in line.lower() and "restore" not in line.lower()
 
@@ -313,8 +275,6 @@ def test_under_systemd_the_trace_goes_to_the_journal_and_the_line_says_so(state)
 
 @pytest.mark.parametrize("missing", ["ca_file", "cert_file", "key_file"])
 def test_a_missing_tls_file_is_named_by_its_key_and_path(state, missing):
-    from support.daemon_proc import write_config
-
     config = write_config(state)
     files = {name: state / f"{name}.pem" for name in ("ca_file", "cert_file", "key_file")}
     for name, path in files.items():
@@ -323,6 +283,6 @@ def test_a_missing_tls_file_is_named_by_its_key_and_path(state, missing):
     with config.open("a") as fh:
         fh.write('\n[mqtt]\nhost = "127.0.0.1"\nport = 8883\n')
         fh.writelines(f"{name} = {json.dumps(str(path))}\n" for name, path in files.items())
-    done = run_daemon(config)
-    line = one_line(done, EX_CONFIG, f"mqtt.{missing}: {files[missing]}: no such file")
+    done = run_to_end(config)
+    line = one_error_line(done, EX_CONFIG, f"mqtt.{missing}: {files[missing]}: no such file")
     assert "[Errno" not in line
