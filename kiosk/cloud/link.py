@@ -28,7 +28,6 @@ import contextlib
 import functools
 import logging
 import random
-import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -303,15 +302,9 @@ class CloudLink:
         def on_subscribe(_c: Any, _u: Any, _mid: int, reasons: Any, _props: Any) -> None:
             soon(self._suback, session, reasons)
 
-        loop_thread = threading.get_ident()  # _new_session runs on the loop
-
         def on_message(_c: Any, _u: Any, message: paho.MQTTMessage) -> None:
-            # Messages are read on the loop (PahoOnLoop): queue the command now, not a
-            # turn of the loop later. Queuing wakes the worker, never re-enters paho.
-            if threading.get_ident() == loop_thread:
-                self._commands.put_nowait((session, message))
-            else:
-                soon(self._commands.put_nowait, (session, message))
+            # Only ever read on the loop (PahoOnLoop): queued now, no thread-safe hand-over.
+            self._commands.put_nowait((session, message))
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
