@@ -71,12 +71,14 @@ async def serve_pty(
     check_line: bool = True,
     link: str | None = None,
     precise: bool = False,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> PtyLink:
     """Serve `bus` as Modbus RTU on a new pty; return the path a client opens and `stop`.
 
     `link`: also make this symlink to the slave (replaced if it is a symlink
     already), handy for a config file that names a fixed port. `await stop()`
     ends serving, closes both ends and removes the symlink; it is safe twice.
+    `sleep` holds each reply back for its wire time and the bus's `slow_s` (see RtuServer).
     """
     loop = asyncio.get_running_loop()
     master, slave = os.openpty()
@@ -106,6 +108,7 @@ async def serve_pty(
         wire_timing=wire_timing,
         line_ok=(lambda: _line_matches(slave, baudrate)) if check_line else None,
         precise=precise,
+        sleep=sleep,
     )
 
     def readable() -> None:
