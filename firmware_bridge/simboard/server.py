@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pymodbus.exceptions import NotImplementedException
 from pymodbus.framer import FramerRTU, FramerSocket
@@ -51,7 +51,8 @@ class RtuServer:
     `wire_timing`, each reply waits as long as request and reply would take on
     the wire at `baudrate` (a pty itself has no speed). `line_ok`, when given,
     says whether the client's line settings match the bus; if not, every frame
-    reads as garbage, as on a real line at the wrong baud rate.
+    reads as garbage, as on a real line at the wrong baud rate. `sleep` is what
+    holds a reply back (asyncio.sleep; a test passes its own to see the hold).
     """
 
     def __init__(
@@ -63,8 +64,10 @@ class RtuServer:
         wire_timing: bool = True,
         line_ok: Callable[[], bool] | None = None,
         precise: bool = False,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.bus = bus
+        self._sleep = sleep
         self.precise = precise
         self.baudrate = baudrate
         self.framer = FramerRTU(DecodePDU(is_server=True))
@@ -175,10 +178,10 @@ class RtuServer:
             delay += (len(frame) + len(out)) * BITS_PER_CHAR / self.baudrate
         if delay > 0 and self.precise:
             deadline = asyncio.get_running_loop().time() + delay
-            await asyncio.sleep(max(0.0, delay - TIMER_SLACK_S))
+            await self._sleep(max(0.0, delay - TIMER_SLACK_S))
             _spin_until(deadline)
         elif delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         self._write(out)
 
 

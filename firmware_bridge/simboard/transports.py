@@ -147,12 +147,14 @@ async def serve_pty(
     check_line: bool = True,
     link: str | None = None,
     precise: bool = False,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> PtyLink:
     """Serve `bus` as Modbus RTU on a new pty; return the path a client opens and `stop`.
 
     `link`: also make this symlink to the slave (replaced if it is a symlink
     already), handy for a config file that names a fixed port. `await stop()`
     ends serving, closes both ends and removes the symlink; it is safe twice.
+    `sleep` holds each reply back for its wire time and the bus's `slow_s` (see RtuServer).
     """
     pty = SimPty(baudrate, link)
     server = RtuServer(
@@ -162,6 +164,7 @@ async def serve_pty(
         wire_timing=wire_timing,
         line_ok=pty.line_matches if check_line else None,
         precise=precise,
+        sleep=sleep,
     )
     server.start()
     return pty.serve(server.feed, server.stop)

@@ -91,6 +91,16 @@ async def wait_for_state(pin: MockPin, state: bool, timeout_s: float = 3.0) -> N
         await asyncio.sleep(0.005)
 
 
+async def wait_for_changes(pin: MockPin, count: int, timeout_s: float = 5.0) -> None:
+    """Until `pin` has recorded `count` states since clear_states(): its history, not its
+    level, so a pulse that came and went between two looks (a busy machine) still counts,
+    and a pulse whose thread has not started yet is waited for."""
+    deadline = time.monotonic() + timeout_s
+    while len(pin.states) < count:
+        assert time.monotonic() < deadline, f"{pin!r} changed only {len(pin.states) - 1} times"
+        await asyncio.sleep(0.005)
+
+
 def on_times(pin: MockPin, active_high: bool = True) -> list[float]:
     """Durations (s) of every completed 'on' period in a MockPin's recorded history."""
     durations = []
@@ -135,8 +145,7 @@ async def test_unlock_pulses_relay_for_pulse_ms(
     relay.clear_states()
 
     await bank.unlock(REF0)
-    await wait_for_state(relay, True, timeout_s=0.1)  # the pulse starts at once
-    await wait_for_state(relay, False)
+    await wait_for_changes(relay, 3)  # on, then off
 
     assert [bool(s.state) for s in relay.states] == [False, True, False]
     [on_s] = on_times(relay)
@@ -156,7 +165,10 @@ async def test_pulse_ends_even_if_the_event_loop_stalls(
     relay.clear_states()
 
     await bank.unlock(REF1)
-    time.sleep(0.100 + SLACK_S)  # block the loop: nothing async may run
+    deadline = time.monotonic() + 5.0
+    while len(relay.states) < 3:  # blocks the loop: nothing async may run, only gpiozero's thread
+        assert time.monotonic() < deadline, "the pulse never ended with the loop blocked"
+        time.sleep(0.005)
     assert not relay.state
     [on_s] = on_times(relay)
     assert on_s <= 0.100 + SLACK_S  # the cap (pulse_ms == max_pulse_ms here)
@@ -171,10 +183,9 @@ async def test_unlock_during_a_pulse_waits_then_pulses_again(
     relay.clear_states()
 
     await bank.unlock(REF0)
-    await asyncio.sleep(0.1)
-    await bank.unlock(REF0)  # the first pulse is not extended: a second one follows it
-    await asyncio.sleep(0.01)
-    await wait_for_state(relay, False)
+    await wait_for_changes(relay, 2)  # the first pulse is on (for 200 ms)
+    await bank.unlock(REF0)  # at once, mid-pulse: not extended, a second pulse follows it
+    await wait_for_changes(relay, 5)
 
     assert [bool(s.state) for s in relay.states] == [False, True, False, True, False]
     first, second = on_times(relay)
@@ -197,7 +208,7 @@ async def test_unlock_waits_for_a_pulse_that_ends_late(
     relay.clear_states()
 
     await bank.unlock(REF0)
-    await wait_for_state(relay, False)
+    await wait_for_changes(relay, 4)  # the late end, then the new pulse on and off
 
     assert [bool(s.state) for s in relay.states] == [True, False, True, False]
 
@@ -224,7 +235,7 @@ async def test_active_low_relay_pulses_low(
     relay.clear_states()
 
     await bank.unlock(REF2)
-    await wait_for_state(relay, True)
+    await wait_for_changes(relay, 3)  # low, then high again
 
     assert [bool(s.state) for s in relay.states] == [True, False, True]
     [on_s] = on_times(relay, active_high=False)

@@ -66,8 +66,17 @@ async def line() -> AsyncIterator[tuple[SimKerongLine, str]]:
     await link.stop()
 
 
-def _bank(path: str, *specs: KerongBoardSpec, retries: int = 1) -> KerongLockBank:
-    bus = KerongBus(KerongBusSettings("cu", path, timeout_s=0.3, retries=retries))
+#: A reply is awaited this long: far more than the pty's answer takes on a loaded machine,
+#: so a test that expects answers never sees a timeout it did not make.
+TIMEOUT_S = 1.0
+#: The tests that wait out a silent board (and get board 0's answers too) wait this long.
+SILENCE_TIMEOUT_S = 0.3
+
+
+def _bank(
+    path: str, *specs: KerongBoardSpec, retries: int = 1, timeout_s: float = TIMEOUT_S
+) -> KerongLockBank:
+    bus = KerongBus(KerongBusSettings("cu", path, timeout_s=timeout_s, retries=retries))
     return KerongLockBank(bus, specs or (KerongBoardSpec("cu", 0, 16, ir_sensors=True),))
 
 
@@ -122,7 +131,7 @@ async def test_a_board_without_ir_sensors_says_no_presence(line):
 async def test_a_reply_with_a_bad_checksum_is_never_taken(line):
     sim, path = line
     sim.boards[0].corrupt = True
-    bus = KerongBus(KerongBusSettings("cu", path, timeout_s=0.3, retries=1))
+    bus = KerongBus(KerongBusSettings("cu", path, timeout_s=TIMEOUT_S, retries=1))
     await bus.connect()
     try:
         with pytest.raises(BoardSilent, match="not a valid frame") as caught:
@@ -135,7 +144,9 @@ async def test_a_reply_with_a_bad_checksum_is_never_taken(line):
 
 async def test_a_silent_board_times_out_with_a_clear_bridge_error(line):
     _, path = line
-    bank = _bank(path, KerongBoardSpec("cu", 0), KerongBoardSpec("cu", 1, 12))
+    bank = _bank(
+        path, KerongBoardSpec("cu", 0), KerongBoardSpec("cu", 1, 12), timeout_s=SILENCE_TIMEOUT_S
+    )
     await bank.start()  # board 0 answers, so the bank starts
     try:
         doors = await bank.read_doors()
@@ -151,7 +162,7 @@ async def test_a_silent_board_times_out_with_a_clear_bridge_error(line):
 
 async def test_a_line_where_no_board_answers_does_not_start(line):
     _, path = line
-    bank = _bank(path, KerongBoardSpec("cu", 1, 12), retries=0)
+    bank = _bank(path, KerongBoardSpec("cu", 1, 12), retries=0, timeout_s=SILENCE_TIMEOUT_S)
     with pytest.raises(BoardUnavailable, match="no Kerong board answered at address 1"):
         await bank.start()
 

@@ -28,6 +28,11 @@ from kiosk.domain.errors import ConfigError
 from kiosk.wiring import build_lock_bank
 
 BUS = "gw"
+#: A reply is awaited this long: far more than a loopback answer takes on a loaded machine,
+#: so a test that expects answers never sees a timeout it did not make.
+TIMEOUT_S = 1.0
+#: A test that waits out many silences (a dead unit polled again and again) waits this long.
+SILENCE_TIMEOUT_S = 0.25
 
 
 @pytest.fixture
@@ -38,12 +43,17 @@ async def server() -> AsyncIterator[SimTcpServer]:
     await tcp.close()
 
 
-@pytest.fixture
-async def bank(server: SimTcpServer) -> AsyncIterator[ModbusLockBank]:
-    settings = BusSettings(BUS, "tcp", host=server.host, port=server.port, timeout_s=0.05)
+async def started_bank(server: SimTcpServer, timeout_s: float = TIMEOUT_S) -> ModbusLockBank:
+    settings = BusSettings(BUS, "tcp", host=server.host, port=server.port, timeout_s=timeout_s)
     specs = [BoardSpec(BUS, unit, channels=4, pulse_ms=300) for unit in (1, 2, 3)]
     lock_bank = ModbusLockBank([ModbusBus(settings)], specs)
     await lock_bank.start()
+    return lock_bank
+
+
+@pytest.fixture
+async def bank(server: SimTcpServer) -> AsyncIterator[ModbusLockBank]:
+    lock_bank = await started_bank(server)
     yield lock_bank
     await lock_bank.close()
 
@@ -73,23 +83,27 @@ async def test_several_units_behind_one_tcp_address(
 
 
 async def test_a_silent_unit_does_not_cost_the_others_their_tcp_link(
-    server: SimTcpServer, bank: ModbusLockBank, caplog: pytest.LogCaptureFixture
+    server: SimTcpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="firmware_bridge")
+    bank = await started_bank(server, SILENCE_TIMEOUT_S)
     server.bus[2].silent = True
-    for _ in range(6):  # more failed requests than pymodbus's default disconnect limit
-        doors = await bank.read_doors()
-        assert doors[ChannelRef(BUS, 2, 0)] is DoorState.UNKNOWN
-        assert doors[ChannelRef(BUS, 1, 0)] is DoorState.SHUT
-        assert doors[ChannelRef(BUS, 3, 0)] is DoorState.SHUT
-    with pytest.raises(BoardNotAnswering) as info:
-        await bank.unlock(ChannelRef(BUS, 2, 0))
-    assert "gateway" in info.value.fix
-    offline = [r for r in caplog.records if "board 2 is offline" in r.getMessage()]
-    assert len(offline) == 1
-    server.bus[2].silent = False
-    await bank.read_doors()
-    assert [i.online for i in bank.describe()] == [True, True, True]
+    try:
+        for _ in range(6):  # more failed requests than pymodbus's default disconnect limit
+            doors = await bank.read_doors()
+            assert doors[ChannelRef(BUS, 2, 0)] is DoorState.UNKNOWN
+            assert doors[ChannelRef(BUS, 1, 0)] is DoorState.SHUT
+            assert doors[ChannelRef(BUS, 3, 0)] is DoorState.SHUT
+        with pytest.raises(BoardNotAnswering) as info:
+            await bank.unlock(ChannelRef(BUS, 2, 0))
+        assert "gateway" in info.value.fix
+        offline = [r for r in caplog.records if "board 2 is offline" in r.getMessage()]
+        assert len(offline) == 1
+        server.bus[2].silent = False
+        await bank.read_doors()
+        assert [i.online for i in bank.describe()] == [True, True, True]
+    finally:
+        await bank.close()
 
 
 async def test_a_mangled_tcp_reply_is_a_bad_frame_then_retried(
@@ -109,7 +123,7 @@ async def test_a_lost_gateway_reads_unknown_then_the_link_comes_back_by_itself(
     sim = SimBus.of(units=2, channels=4)
     tcp = await serve_tcp(sim, "127.0.0.1", 0)
     port = tcp.port
-    settings = BusSettings(BUS, "tcp", host="127.0.0.1", port=port, timeout_s=0.05)
+    settings = BusSettings(BUS, "tcp", host="127.0.0.1", port=port, timeout_s=TIMEOUT_S)
     lock_bank = ModbusLockBank(
         [ModbusBus(settings)], [BoardSpec(BUS, u, channels=4) for u in (1, 2)]
     )
@@ -166,9 +180,9 @@ async def test_build_lock_bank_wires_rtu_and_tcp_buses(
     link = await serve_pty(rtu_sim)
     buses = (
         f'[[bus]]\nname = "rs485"\nkind = "modbus-rtu"\nport = "{link.path}"\n'
-        "baudrate = 115200\ntimeout_s = 0.05\n"
+        f"baudrate = 115200\ntimeout_s = {TIMEOUT_S}\n"
         f'[[bus]]\nname = "gw"\nkind = "modbus-tcp"\nhost = "{server.host}"\n'
-        f"port = {server.port}\ntimeout_s = 0.05\n"
+        f"port = {server.port}\ntimeout_s = {TIMEOUT_S}\n"
     )
     boards = (
         '[[board]]\nbus = "rs485"\nunit = 1\nchannels = 2\npulse_ms = 200\n'

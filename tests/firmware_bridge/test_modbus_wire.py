@@ -30,6 +30,9 @@ from firmware_bridge.modbus.profiles import ReadBits, WriteCoil
 from firmware_bridge.simboard import PtyLink, SimBoard, SimBus, serve_pty
 
 BUS = "rs485"
+#: Every request here expects its reply, none waits a timeout out: a short timeout would
+#: race the reply on a busy machine (a late reply counts as a timeout and lands in the retry).
+REPLY_TIMEOUT_S = 5.0
 
 
 def rtu_frame(unit: int, pdu: bytes) -> bytes:
@@ -66,7 +69,7 @@ async def test_waveshare_flash_on_goes_out_as_fc05_0x0200_plus_channel_with_the_
     waveshare_link: tuple[SimBus, PtyLink],
 ) -> None:
     sim, link = waveshare_link
-    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=0.1))
+    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=REPLY_TIMEOUT_S))
     spec = BoardSpec(BUS, 1, profile="waveshare-relay-d", channels=8, pulse_ms=450)
     bank = ModbusLockBank([bus], [spec])
     await bank.start()
@@ -99,7 +102,9 @@ async def test_waveshare_contacts_that_close_when_the_door_shuts_read_through_th
         "ledger": {"path": "ledger.db"},
         "keys": {"site_code_key_file": "site.key"},
         "api": {"socket": "kiosk.sock"},
-        "bus": [{"name": BUS, "kind": "modbus-rtu", "port": link.path, "timeout_s": 0.1}],
+        "bus": [
+            {"name": BUS, "kind": "modbus-rtu", "port": link.path, "timeout_s": REPLY_TIMEOUT_S}
+        ],
         "board": [
             {
                 "bus": BUS,
@@ -143,7 +148,7 @@ async def test_an_echo_with_another_value_is_a_bad_frame_never_a_success() -> No
     """The bus checks the FC05 echo's value field, not just that some reply came."""
     sim = SimBus([WrongEchoBoard(1, 8)])
     link = await serve_pty(sim)
-    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=0.05, retries=1))
+    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=REPLY_TIMEOUT_S, retries=1))
     await bus.connect()
     try:
         with pytest.raises(BoardNotAnswering):
@@ -159,7 +164,7 @@ async def test_a_standard_coil_write_is_the_modbus_spec_frame(
 ) -> None:
     """RawWriteSingleCoil with 0xFF00 is byte for byte the spec's FC05 example."""
     sim, link = waveshare_link
-    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=0.1))
+    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=REPLY_TIMEOUT_S))
     await bus.connect()
     try:
         await bus.execute(1, WriteCoil(0, 0xFF00))
@@ -177,7 +182,7 @@ async def test_the_inter_frame_gap_is_kept_between_requests_at_9600_baud() -> No
         waits.append(seconds)
         await asyncio.sleep(seconds)
 
-    settings = BusSettings(BUS, "rtu", device=link.path, baudrate=9600, timeout_s=0.2)
+    settings = BusSettings(BUS, "rtu", device=link.path, baudrate=9600, timeout_s=REPLY_TIMEOUT_S)
     bus = ModbusBus(settings, clock=lambda: 100.0, sleep=sleep)  # frozen: the full gap is due
     await bus.connect()
     try:

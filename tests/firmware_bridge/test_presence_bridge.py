@@ -25,13 +25,16 @@ from firmware_bridge.simboard.cli import main_simulate
 
 V1 = KioskV1Profile()
 
+#: Every request here expects its reply: far longer than the pty takes on a loaded machine.
+TIMEOUT_S = 1.0
+
 
 @pytest.fixture
 async def client_v2() -> AsyncIterator[tuple[SimBus, AsyncModbusSerialClient]]:
     bus = SimBus.of(2, 8, map_version=2, presence=True)
     link = await serve_pty(bus)
     client = AsyncModbusSerialClient(
-        link.path, framer=FramerType.RTU, baudrate=115200, timeout=0.3, retries=1
+        link.path, framer=FramerType.RTU, baudrate=115200, timeout=TIMEOUT_S, retries=1
     )
     assert await client.connect()
     yield bus, client
@@ -54,7 +57,7 @@ async def test_v1_board_has_no_register_2_and_no_presence_inputs():
     bus = SimBus.of(1, 8)
     link = await serve_pty(bus)
     client = AsyncModbusSerialClient(
-        link.path, framer=FramerType.RTU, baudrate=115200, timeout=0.3, retries=0
+        link.path, framer=FramerType.RTU, baudrate=115200, timeout=TIMEOUT_S, retries=0
     )
     assert await client.connect()
     try:

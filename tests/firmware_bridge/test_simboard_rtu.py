@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -12,11 +12,15 @@ from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.framer import FramerType
+from support.clock import FakeClock
 
 from firmware_bridge.simboard import SimBus, serve_pty
 
-#: Client reply timeout (s): short, so silence tests stay fast; the pty answers in ~5 ms.
-TIMEOUT_S = 0.15
+#: A reply is awaited this long: far more than the pty's ~5 ms on a loaded machine, so a
+#: test that expects an answer never sees a timeout it did not make (a silence waits it out).
+TIMEOUT_S = 1.0
+#: A client that only ever meets silence (nothing could answer it) waits this long instead.
+SILENCE_TIMEOUT_S = 0.15
 
 
 @dataclass
@@ -26,16 +30,11 @@ class Rig:
     client: AsyncModbusSerialClient
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], limit_s: float = 1.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
-def serial_client(path: str, baudrate: int = 115200, retries: int = 0) -> AsyncModbusSerialClient:
+def serial_client(
+    path: str, baudrate: int = 115200, retries: int = 0, timeout: float = TIMEOUT_S
+) -> AsyncModbusSerialClient:
     return AsyncModbusSerialClient(
-        path, framer=FramerType.RTU, baudrate=baudrate, timeout=TIMEOUT_S, retries=retries
+        path, framer=FramerType.RTU, baudrate=baudrate, timeout=timeout, retries=retries
     )
 
 
@@ -62,20 +61,28 @@ async def test_input_registers_say_map_version_and_channel_count(rig):
         assert reply.registers == [1, 8] and reply.dev_id == unit
 
 
-async def test_unlock_pulse_opens_the_door_and_fc02_shows_it(rig):
-    reply = await rig.client.write_coil(5, True, device_id=2)
-    assert not reply.isError() and reply.address == 5 and reply.bits[0]
-    coils = await rig.client.read_coils(0, count=8, device_id=2)
-    assert coils.bits[5]  # still energised: the pulse is 60 ms
-
-    async def door_open() -> bool:
-        return (await door_bits(rig.client, 2))[5]
-
-    await wait_until(door_open)
-    await asyncio.sleep(0.07)
-    coils = await rig.client.read_coils(0, count=8, device_id=2)
-    assert not any(coils.bits[:8])  # the board cleared its own coil
-    assert [(p.unit, p.channel, p.ms) for p in rig.bus.pulses] == [(2, 5, 60)]
+async def test_unlock_pulse_opens_the_door_and_fc02_shows_it():
+    clock = FakeClock()  # the boards' time moves only when the test moves it
+    bus = SimBus.of(3, 8, pulse_ms_default=60, open_delay_s=0.02, clock=clock.monotonic)
+    link = await serve_pty(bus)
+    client = serial_client(link.path, retries=1)
+    try:
+        assert await client.connect()
+        reply = await client.write_coil(5, True, device_id=2)
+        assert not reply.isError() and reply.address == 5 and reply.bits[0]
+        coils = await client.read_coils(0, count=8, device_id=2)
+        assert coils.bits[5]  # energised: the pulse is 60 ms and none of it has passed
+        assert not (await door_bits(client, 2))[5]  # the door springs 20 ms into the pulse
+        clock.elapse(0.03)
+        assert (await door_bits(client, 2))[5]
+        assert (await client.read_coils(0, count=8, device_id=2)).bits[5]
+        clock.elapse(0.04)  # 70 ms in: the pulse is over
+        coils = await client.read_coils(0, count=8, device_id=2)
+        assert not any(coils.bits[:8])  # the board cleared its own coil
+        assert [(p.unit, p.channel, p.ms) for p in bus.pulses] == [(2, 5, 60)]
+    finally:
+        client.close()
+        await link.stop()
 
 
 async def test_several_units_share_one_bus(rig):
@@ -140,12 +147,35 @@ async def test_dropped_request_times_out_then_the_retry_works(rig):
     assert [f.outcome for f in rig.bus.frames] == ["dropped", "reply"]
 
 
-async def test_slow_reply_arrives_late_but_within_the_timeout(rig):
-    rig.bus.slow_s = 0.08
-    start = time.monotonic()
-    reply = await rig.client.read_input_registers(0, count=2, device_id=1)
-    assert reply.registers == [1, 8] and reply.retries == 0
-    assert 0.08 <= time.monotonic() - start < TIMEOUT_S
+async def test_slow_reply_arrives_late_but_within_the_timeout():
+    """The board holds its reply back for `slow_s` (and the wire time), and only then sends
+    it; a client whose timeout is far longer waits for it: one frame, one reply, no retry.
+    Seen as the order of events, not on a stopwatch."""
+    events: list[object] = []
+
+    async def hold(delay: float) -> None:  # the simulator's own wait, observed
+        events.append(("held", delay))
+        await asyncio.sleep(delay)
+        events.append(("sent", request.done()))
+
+    bus = SimBus.of(1, 8)
+    bus.slow_s = 0.1
+    link = await serve_pty(bus, sleep=hold)
+    client = serial_client(link.path, retries=1)
+    try:
+        assert await client.connect()
+        request = asyncio.ensure_future(client.read_input_registers(0, count=2, device_id=1))
+        reply = await request
+        events.append("received")
+        assert reply.registers == [1, 8] and reply.retries == 0
+        wire_s = (8 + 9) * 10 / 115200  # request and reply on the wire at 115200 baud
+        # Held for slow_s on top of the wire time, sent once the hold was over (the client
+        # had nothing yet), and received as the answer, not after a timeout and a retry.
+        assert events == [("held", pytest.approx(bus.slow_s + wire_s)), ("sent", False), "received"]
+        assert [f.outcome for f in bus.frames] == ["reply"]
+    finally:
+        client.close()
+        await link.stop()
 
 
 async def test_unplugged_board_is_silent_and_its_neighbours_answer(rig):
@@ -202,7 +232,7 @@ async def test_9600_baud_bus_answers_at_wire_speed():
 async def test_client_at_the_wrong_baud_rate_hears_nothing(tmp_path):
     bus = SimBus.of(1, 4)
     link = await serve_pty(bus, baudrate=115200, link=str(tmp_path / "ttySIM0"))
-    client = serial_client(link.path, baudrate=9600)
+    client = serial_client(link.path, baudrate=9600, timeout=SILENCE_TIMEOUT_S)
     try:
         assert link.path == str(tmp_path / "ttySIM0")
         assert await client.connect()
@@ -215,24 +245,52 @@ async def test_client_at_the_wrong_baud_rate_hears_nothing(tmp_path):
     assert not (tmp_path / "ttySIM0").exists()
 
 
-async def test_reply_later_than_the_timeout_lands_on_the_next_request(rig):
+async def test_reply_later_than_the_timeout_lands_on_the_next_request():
     """RTU has no transaction id: pymodbus 3.16 hands a late reply to whatever asks next.
 
     A client must check the reply's function code (and wait out a late reply)
-    before trusting it; the simulator reproduces the hazard with `slow_s`.
+    before trusting it. The simulator holds its first reply back until the client
+    has given up on it and sent its next request, so "late" is an order of events.
     """
-    client = serial_client(rig.path, retries=0)
-    rig.client.close()
-    assert await client.connect()
+    sends = 0
+    next_request_sent = asyncio.Event()
+
+    def trace(sending: bool, data: bytes) -> bytes:
+        nonlocal sends
+        if sending:
+            sends += 1
+            if sends == 2:
+                next_request_sent.set()
+        return data
+
+    holds: list[float] = []
+
+    async def hold(delay: float) -> None:
+        if not holds:  # the first reply: later than the timeout, whatever the timeout is
+            await next_request_sent.wait()
+        holds.append(delay)
+        await asyncio.sleep(delay)
+
+    bus = SimBus.of(1, 8)
+    link = await serve_pty(bus, sleep=hold)
+    client = AsyncModbusSerialClient(
+        link.path,
+        framer=FramerType.RTU,
+        baudrate=115200,
+        timeout=TIMEOUT_S,
+        retries=0,
+        trace_packet=trace,
+    )
     try:
-        rig.bus.slow_s = TIMEOUT_S + 0.05
+        assert await client.connect()
         with pytest.raises(ModbusIOException):
             await client.read_input_registers(0, count=2, device_id=1)
-        rig.bus.slow_s = 0.0
+        assert not holds  # the reply was still held when the client gave up
         reply = await client.read_discrete_inputs(0, count=8, device_id=1)
         assert reply.function_code == 4  # the late FC04 reply, not the FC02 one asked for
     finally:
         client.close()
+        await link.stop()
 
 
 async def test_a_board_keeping_exact_time_serves_the_same_frames() -> None:

@@ -16,7 +16,9 @@ from pymodbus.exceptions import ModbusIOException
 from firmware_bridge.simboard import SimBus, SimTcpServer, serve_tcp
 from firmware_bridge.simboard.cli import main_simulate
 
-TIMEOUT_S = 0.15
+#: A reply is awaited this long: far more than a loopback answer takes on a loaded machine,
+#: so a reply (a retry's, a slow board's) never races it; a silence waits it out.
+TIMEOUT_S = 1.0
 
 
 @pytest.fixture

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 from cloudrig import SITE, events_in, result_of, wait_for
 
 from kiosk.domain.codes import code_digest, draw_code
+
+#: Generous: the broker forwards on its own time on a loaded machine. Nothing waits it out.
+WAIT_S = 20.0
+
+
+def receive_until(client: Any, done: Callable[[list[Any]], bool]) -> list[Any]:
+    """Messages off `client`'s subscriptions until `done(messages so far)`, not until some
+    fixed quiet spell: a broker that forwards late must not make a message look missing."""
+    messages: list[Any] = []
+    for message in client.receive(timeout=WAIT_S):
+        messages.append(message)
+        if done(messages):
+            break
+    return messages
 
 
 async def test_reservation_delivery_pickup_over_mqtt(rig, cloud, contract):
@@ -36,11 +52,13 @@ async def test_reservation_delivery_pickup_over_mqtt(rig, cloud, contract):
     await wait_for(lambda: rig.ledger.parcels.get("P-1").status.value == "PICKED_UP")
     await wait_for(lambda: rig.ledger.outbox.depth() == 0)
 
-    messages = list(cloud.receive(timeout=0.3))
+    wanted = {"door.opened", "door.closed", "parcel.delivered", "parcel.picked_up"}
+    messages = await asyncio.to_thread(
+        receive_until, cloud, lambda got: wanted <= {e["type"] for e in events_in(got)}
+    )
     events = events_in(messages)
     types = [e["type"] for e in events]
-    for wanted in ("door.opened", "door.closed", "parcel.delivered", "parcel.picked_up"):
-        assert wanted in types, types
+    assert wanted <= set(types), types
     seqs = [e["seq"] for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     for event in events:
@@ -60,7 +78,10 @@ async def test_birth_and_state_are_retained(rig, broker, contract):
     late = await asyncio.to_thread(cloud_client, broker)
     try:
         await asyncio.to_thread(late.subscribe, f"lockers/v1/{SITE}/+")
-        got = {m.topic.rsplit("/", 1)[-1]: m for m in late.receive(timeout=0.5)}
+        retained = await asyncio.to_thread(
+            receive_until, late, lambda got: {"status", "state"} <= {topic_end(m) for m in got}
+        )
+        got = {topic_end(m): m for m in retained}
     finally:
         await asyncio.to_thread(late.close)
     assert got["status"].retain and json.loads(got["status"].payload)["online"] is True
@@ -70,3 +91,7 @@ async def test_birth_and_state_are_retained(rig, broker, contract):
     assert state["lockers"]["S"] == {"total": 2, "available": 2, "out_of_service": 0}
     assert rig.daemon.online() is True
     assert rig.daemon.last_contact() is not None  # what `kiosk status` shows as last contact
+
+
+def topic_end(message: Any) -> str:
+    return str(message.topic.rsplit("/", 1)[-1])
