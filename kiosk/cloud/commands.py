@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -125,14 +125,15 @@ class DoorLimits:
     label_s: float = 30.0
     window: ClassVar[timedelta] = timedelta(hours=1)
 
-    def check(self, opened: Sequence[tuple[str, datetime]], label: str, now: datetime) -> None:
-        """RateLimited unless `label` may open now; `opened`: (label, when) of the last hour."""
-        if len(opened) >= self.per_hour:
+    def check(self, opened: int, label_last: datetime | None, label: str, now: datetime) -> None:
+        """RateLimited unless `label` may open now; `opened`: the doors opened remotely in
+        the last hour, `label_last`: when `label`'s last was in that hour (None: it was not)."""
+        if opened >= self.per_hour:
             raise RateLimited(
                 f"At most {self.per_hour} remote door openings an hour "
                 "(policy.remote_opens_per_hour)."
             )
-        if any(lb == label and (now - when).total_seconds() < self.label_s for lb, when in opened):
+        if label_last is not None and (now - label_last).total_seconds() < self.label_s:
             raise RateLimited(
                 f"Locker {label} was opened remotely less than {self.label_s:.0f} s ago."
             )
@@ -303,8 +304,9 @@ class CommandHandler:
 
     def _check_door_rate(self, label: str) -> None:
         now = self.clock.now()
-        opened = self.service.doors_opened_by(CLOUD_ACTOR, now - self.door_limits.window)
-        self.door_limits.check(opened, label, now)
+        since = now - self.door_limits.window
+        opened, label_last = self.service.doors_opened_by(CLOUD_ACTOR, since, label)
+        self.door_limits.check(opened, label_last, label, now)
 
     # --- the commands ---------------------------------------------------------
 

@@ -4,11 +4,12 @@ Each connection's socket is read and written by the loop itself
 (`kiosk.cloud.onloop`, paho's external-loop API; only the blocking connect
 and TLS handshake run in an executor), so paho's callbacks run on the loop
 and the ledger, the service and every decision stay single-threaded. The
-callbacks only schedule work (`call_soon`): nothing re-enters paho from
-inside its own read. Each connection gets a fresh paho client that never
-reconnects by itself: the loop owns the back-off (exponential, with jitter)
-and starts the outbox again from the table on every connection, so paho's
-memory never has to be trusted across a drop.
+callbacks only schedule work (`call_soon`, or a command onto the worker's
+queue): nothing re-enters paho from inside its own read. Each connection
+gets a fresh paho client that never reconnects by itself: the loop owns
+the back-off (exponential, with jitter) and starts the outbox again from
+the table on every connection, so paho's memory is never trusted across a
+drop.
 
 The link speaks MQTT 5: a persistent session (clean start off, never expiring) and a
 Maximum Packet Size (`MAX_PACKET_BYTES`): the broker drops a command too big to be one.

@@ -150,15 +150,22 @@ class AuditLog:
             return None, None
         return row["created"], row["last_login"]
 
-    def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
-        """(label, when) of every door seen open, at or after `since`, for an actor whose name
-        starts with `actor_prefix` (the audit rows `door.opened`), oldest first."""
-        rows = self._link.conn.execute(
-            "SELECT subject, ts FROM audit WHERE action = 'door.opened' AND ts >= ?"
-            " AND substr(actor, 1, ?) = ? ORDER BY +id",  # +id: by index audit_door_opened
-            (to_text(since), len(actor_prefix), actor_prefix),
-        )
-        return [(label, from_text(ts)) for label, ts in rows]
+    def doors_opened_by(
+        self, actor_prefix: str, since: datetime, label: str
+    ) -> tuple[int, datetime | None]:
+        """How many doors were seen open at or after `since` for actors whose names start
+        with `actor_prefix` (the audit rows `door.opened`), and the last time `label`'s
+        was among them (None if it was not).
+
+        Counted by SQLite through index audit_door_opened: the window's rows only,
+        none of them parsed in Python, however many openings the window holds.
+        """
+        count, last = self._link.conn.execute(
+            "SELECT count(*), max(CASE WHEN subject = ? THEN ts END) FROM audit"
+            " WHERE action = 'door.opened' AND ts >= ? AND substr(actor, 1, ?) = ?",
+            (label, to_text(since), len(actor_prefix), actor_prefix),
+        ).fetchone()
+        return int(count), None if last is None else from_text(last)
 
 
 # --- read-only figures of a bare connection (doctor, diag, metrics) ---------

@@ -89,10 +89,9 @@ class LedgerConnection:
         # Straight to sqlite3, not sqlite-utils' `db.query()`: that wraps every read in a
         # SAVEPOINT and its RELEASE (three statements, about 25 us a read), to guard
         # against a write passed as a read, which the ledger's own SQL never does.
-        cursor = self.conn.execute(sql, tuple(params))
-        if cursor.description is None:
+        if not sql.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
             raise ValueError(f"not a read: {sql.split(None, 1)[0]} (use write())")
-        return cursor
+        return self.conn.execute(sql, tuple(params))
 
     # --- outbox notification ------------------------------------------------
 

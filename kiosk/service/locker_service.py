@@ -199,9 +199,12 @@ class LockerService:
     def parcels(self, since: datetime | None = None) -> list[ParcelRow]:
         return self.ctx.ledger.parcels.select(since)
 
-    def doors_opened_by(self, actor_prefix: str, since: datetime) -> list[tuple[str, datetime]]:
-        """(label, when) of the doors seen open since then for actors `actor_prefix`* ("cloud:")."""
-        return self.ctx.ledger.audit.doors_opened_by(actor_prefix, since)
+    def doors_opened_by(
+        self, actor_prefix: str, since: datetime, label: str
+    ) -> tuple[int, datetime | None]:
+        """The doors seen open since then for actors `actor_prefix`* ("cloud:"): how many,
+        and when `label`'s last was (None: not since then)."""
+        return self.ctx.ledger.audit.doors_opened_by(actor_prefix, since, label)
 
     # --- read models for the layers above (api, cloud, daemon, ui) -----------
 

@@ -174,9 +174,10 @@ def test_a_config_that_does_not_load_fails_and_skips_the_rest(tmp_path):
 def test_a_ledger_a_newer_version_wrote_fails_with_the_way_back(tmp_path):
     # As after a rollback of the program without its ledger: `kiosk run` refuses this file
     # (ledger_too_new, exit 78), so doctor must not call it healthy.
-    config = write_config(tmp_path)
-    (tmp_path / "site-code.key").chmod(0o600)
-    newer = newer_ledger(tmp_path / "ledger.db")
+    state = short_dir(tmp_path)
+    config = write_config(state)
+    (state / "site-code.key").chmod(0o600)
+    newer = newer_ledger(state / "ledger.db")
     assert kiosk(config, "run").returncode == 78
 
     code, data = doctor(config)

@@ -224,10 +224,16 @@ def test_doors_opened_by_reads_the_openings_of_the_window_not_the_whole_log(ledg
         opened(T0 + timedelta(minutes=1), "cloud:j1", "A-1")
         opened(T0 + timedelta(minutes=2), "technician", "A-2")
         opened(T0 + timedelta(minutes=3), "cloud:j2", "A-3")
+        opened(T0 - timedelta(minutes=10), "cloud:j0", "A-3")  # earlier: the last is minute 3
     since = T0 - timedelta(minutes=30)
 
-    got = ledger.audit.doors_opened_by("cloud:", since)
-    assert got == [("A-1", T0 + timedelta(minutes=1)), ("A-3", T0 + timedelta(minutes=3))]
-    steps = _steps(ledger, lambda: ledger.audit.doors_opened_by("cloud:", since))
+    assert ledger.audit.doors_opened_by("cloud:", since, "A-3") == (3, T0 + timedelta(minutes=3))
+    assert ledger.audit.doors_opened_by("cloud:", since, "A-2") == (3, None)  # not cloud's
+    assert ledger.audit.doors_opened_by("cloud:", since, "OLD-1") == (3, None)  # before since
+    assert ledger.audit.doors_opened_by("technician", since, "A-2") == (
+        1,
+        T0 + timedelta(minutes=2),
+    )
+    steps = _steps(ledger, lambda: ledger.audit.doors_opened_by("cloud:", since, "A-1"))
     # Three openings in the window, 5,400 rows before it: a walk of the window only.
     assert steps < 500, steps  # about 16,000 when the whole log is read
