@@ -15,7 +15,7 @@ client's `publish()` of an already signed token and stops at the first byte.
   `ModbusLockBank` (pymodbus, async) on the line, the ledger on disk. The
   door then opens, its `command.result` is committed to the outbox and sent
   (untimed); the door shuts itself and the operation is finished before the
-  next sample. Remote openings are not rate-limited here (`DoorLimits`).
+  next sample. The ration of remote openings is checked with a limit never reached (`DoorLimits`).
 * **Baseline**: a bare paho subscriber (its own network thread) that, in
   `on_message`, writes the same FC05 with pymodbus's synchronous serial
   client on the same line, checking nothing, writing nothing down.
@@ -238,9 +238,11 @@ def _floor(ledger: Ledger, key: Ed25519PrivateKey, token: bytes, n: int) -> dict
 
     `verify_raw` is the Ed25519 verification alone (OpenSSL through
     `cryptography`, on the token's signing input, no JWS parsing): what any
-    check of the signature costs at the very least.
+    check of the signature costs at the very least. `commit_nosync` is the
+    same commit with `synchronous=NORMAL` (into the WAL, no fsync): what any
+    journal row before the pulse costs at the very least, durable or not.
     """
-    commit_ns, verify_ns, raw_ns = [], [], []
+    commit_ns, nosync_ns, verify_ns, raw_ns = [], [], [], []
     verifier = Verifier(key.public_key(), SITE.id)
     signing_input, _, signature = token.rpartition(b".")
     raw_signature = base64.urlsafe_b64decode(signature + b"=" * (-len(signature) % 4))
@@ -254,6 +256,14 @@ def _floor(ledger: Ledger, key: Ed25519PrivateKey, token: bytes, n: int) -> dict
                 (str(i),),
             )
         commit_ns.append(time.perf_counter_ns() - started)
+        ledger.conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            started = time.perf_counter_ns()
+            with ledger.tx():
+                ledger.conn.execute("UPDATE meta SET value = ? WHERE key = 'bench'", (str(-i),))
+            nosync_ns.append(time.perf_counter_ns() - started)
+        finally:
+            ledger.conn.execute("PRAGMA synchronous = FULL")
         started = time.perf_counter_ns()
         verifier.verify(token, datetime.now(UTC))
         verify_ns.append(time.perf_counter_ns() - started)
@@ -263,6 +273,7 @@ def _floor(ledger: Ledger, key: Ed25519PrivateKey, token: bytes, n: int) -> dict
         time.sleep(IDLE_S)
     return {
         "commit": summarise(commit_ns, MS),
+        "commit_nosync": summarise(nosync_ns, MS),
         "verify": summarise(verify_ns, MS),
         "verify_raw": summarise(raw_ns, MS),
     }
@@ -305,6 +316,9 @@ async def _run(workdir: Path, port: int, samples: int, rounds: int) -> dict[str,
     return {
         "budget_ms": budget,
         "verify_raw_over_budget": round(floor["verify_raw"]["p50"] / budget, 2),
+        "least_over_budget": round(
+            (floor["verify_raw"]["p50"] + floor["commit_nosync"]["p50"]) / budget, 2
+        ),
         "commit_over_budget": round(floor["commit"]["p50"] / budget, 2),
         "samples": samples,
         "rounds": rounds,
@@ -349,6 +363,7 @@ def table(result: dict[str, Any]) -> list[str]:
         rows.append(f"| {title} | {s['n']} | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} |")
     for title, key in (
         ("one fsync'd commit on the same ledger file", "commit"),
+        ("the same commit without its fsync (synchronous=NORMAL)", "commit_nosync"),
         ("one signature check (Verifier.verify)", "verify"),
         ("the Ed25519 verification alone (no JWS parsing)", "verify_raw"),
     ):
@@ -364,6 +379,7 @@ def table(result: dict[str, Any]) -> list[str]:
         f"What {TARGET}x leaves for everything the kiosk adds to the baseline: "
         f"{result['budget_ms']:.3f} ms. The Ed25519 verification alone takes "
         f"{result['verify_raw_over_budget']}x that, one fsync'd commit "
-        f"{result['commit_over_budget']}x.",
+        f"{result['commit_over_budget']}x; the least any kiosk could do (the Ed25519 "
+        f"verification alone and one commit without fsync) {result['least_over_budget']}x.",
     ]
     return rows

@@ -77,7 +77,7 @@ def check_close_event_and_command(report: dict) -> None:
             assert result["samples"] == 4 and result["rounds"] == 1
             series = [result["baseline_ms"], result["kiosk_ms"], *result["floor_ms"].values()]
             assert result["ratio_p50"] > 0 and result["floor_ratio_p50"] > 0
-            assert set(result["floor_ms"]) == {"commit", "verify", "verify_raw"}
+            assert set(result["floor_ms"]) == {"commit", "commit_nosync", "verify", "verify_raw"}
             assert result["budget_ms"] > 0 and result["verify_raw_over_budget"] >= 0
         for stats in series:
             assert stats["n"] == 4 and 0 < stats["p50"] <= stats["p99"] <= stats["max"]
