@@ -90,7 +90,7 @@ class LedgerConnection:
         # SAVEPOINT and its RELEASE (three statements, about 25 us a read), to guard
         # against a write passed as a read, which the ledger's own SQL never does.
         if not sql.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
-            raise ValueError(f"not a read: {sql.split(None, 1)[0]} (use write())")
+            raise ValueError(f"not a read: {sql[:40]!r} (use write())")
         return self.conn.execute(sql, tuple(params))
 
     # --- outbox notification ------------------------------------------------

@@ -189,3 +189,15 @@ def test_a_full_disk_is_a_ledger_error_and_the_ledger_is_unchanged(ledger):
     with ledger.tx():
         assert ledger.outbox.add(NOW, "locker.out_of_service", {"label": "A-1"}) == 2
     assert ledger.audit.verify().ok
+
+
+@pytest.mark.parametrize(
+    "sql", ["DELETE FROM outbox", "  update lockers SET status = 'OUT_OF_SERVICE'", ""]
+)
+def test_a_write_passed_as_a_read_is_refused_before_it_runs(ledger, sql):
+    before = snapshot(ledger)
+    link = ledger._link  # the stores' one connection: reads go through one() and query()
+    for read in (link.one, link.query):
+        with pytest.raises(ValueError, match="not a read"):
+            read(sql)
+    assert snapshot(ledger) == before
