@@ -323,6 +323,12 @@ class ModbusBus:
             return None
         finally:
             self._last_io = self._clock()
+        if pdu.isError() and pdu.function_code & 0x7F != request.function:
+            # An exception reply to another request (a late one, or noise that passed the
+            # CRC) says nothing about this one: a bad frame, never this request refused.
+            health.bad_frames += 1
+            log.debug("bus %r: board %d: exception reply %s to %s", self.name, unit, pdu, what)
+            return None
         if pdu.isError():
             health.errors += 1
             self._answered(unit)

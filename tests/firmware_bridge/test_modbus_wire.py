@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from pymodbus.framer import FramerRTU
-from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from firmware_bridge.bank import ChannelRef, DoorState
 from firmware_bridge.modbus import (
@@ -142,6 +142,34 @@ class WrongEchoBoard(SimBoard):
             address, value = struct.unpack(">HH", pdu[1:5])
             return RawWriteSingleCoil(address, (value + 1) & 0xFFFF, dev_id=self.unit)
         return super().handle(pdu)
+
+
+class OtherExceptionBoard(SimBoard):
+    """Test fake: answers every FC05 with an exception reply of another function (FC02)."""
+
+    def handle(self, pdu: bytes) -> ModbusPDU:
+        if pdu[:1] == b"\x05":
+            reply = ExceptionResponse(0x02, 4)
+            reply.dev_id = self.unit
+            return reply
+        return super().handle(pdu)
+
+
+async def test_an_exception_reply_of_another_function_is_a_bad_frame_never_a_refusal() -> None:
+    """A refusal counts only when its function code is the request's (0x80 | FC)."""
+    sim = SimBus([OtherExceptionBoard(1, 8)])
+    link = await serve_pty(sim)
+    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=REPLY_TIMEOUT_S, retries=1))
+    await bus.connect()
+    try:
+        with pytest.raises(BoardNotAnswering):
+            await bus.execute(1, WriteCoil(0x0201, 3))
+        health = bus.health(1)
+        assert (health.bad_frames, health.errors, health.timeouts) == (2, 0, 0)
+        assert [f.outcome for f in sim.frames] == ["exception", "exception"]
+    finally:
+        await bus.close()
+        await link.stop()
 
 
 async def test_an_echo_with_another_value_is_a_bad_frame_never_a_success() -> None:
