@@ -59,7 +59,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "firmware_bridge.bank",
     ),
     "firmware_bridge": ("firmware_bridge",),
-    "kiosk_cloud": ("kiosk.cloud", "kiosk.domain"),  # the contract code it shares
+    # the contract code it shares, and the CLI's closed-stdout guard (stdlib only)
+    "kiosk_cloud": ("kiosk.cloud", "kiosk.domain", "kiosk.cli_guard"),
 }
 
 

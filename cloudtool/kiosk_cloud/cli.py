@@ -18,34 +18,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kiosk.domain.errors import EXIT_CLOSED_STDOUT, ConfigError, KioskError
+from kiosk.cli_guard import quiet_on_closed_stdout
+from kiosk.domain.errors import ConfigError, KioskError
 from kiosk_cloud import __version__
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 SIZES = ["S", "M", "L"]
-
-
-def quiet_on_closed_stdout(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
-    """`main`, ended quietly with 141 when its stdout closes under it (`kiosk-cloud watch | head`).
-
-    As `kiosk` does (kiosk/cli_guard.py, which this distribution may not import: it
-    shares only the contract code, kiosk.cloud and kiosk.domain).
-    """
-
-    def guarded(argv: Sequence[str] | None = None) -> int:
-        try:
-            code = main(argv)
-            sys.stdout.flush()  # what is still buffered may meet the closed pipe too
-        except BrokenPipeError:
-            # Python's "Note on SIGPIPE": stdout onto /dev/null, so that the interpreter's
-            # own flush at exit finds nothing to write to the closed pipe.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-            return EXIT_CLOSED_STDOUT
-        return code
-
-    return guarded
 
 
 @quiet_on_closed_stdout

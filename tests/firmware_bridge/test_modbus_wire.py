@@ -155,36 +155,37 @@ class OtherExceptionBoard(SimBoard):
         return super().handle(pdu)
 
 
-async def test_an_exception_reply_of_another_function_is_a_bad_frame_never_a_refusal() -> None:
-    """A refusal counts only when its function code is the request's (0x80 | FC)."""
-    sim = SimBus([OtherExceptionBoard(1, 8)])
+async def unanswered_write(board: SimBoard) -> tuple[tuple[int, int, int], list[str]]:
+    """One FC05 (one retry) to a lone `board` that must end in BoardNotAnswering.
+
+    Returns the bus's (bad_frames, errors, timeouts) for it and the outcome of each
+    frame the board saw.
+    """
+    sim = SimBus([board])
     link = await serve_pty(sim)
     bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=REPLY_TIMEOUT_S, retries=1))
     await bus.connect()
     try:
         with pytest.raises(BoardNotAnswering):
-            await bus.execute(1, WriteCoil(0x0201, 3))
-        health = bus.health(1)
-        assert (health.bad_frames, health.errors, health.timeouts) == (2, 0, 0)
-        assert [f.outcome for f in sim.frames] == ["exception", "exception"]
+            await bus.execute(board.unit, WriteCoil(0x0201, 3))
+        health = bus.health(board.unit)
+        return (health.bad_frames, health.errors, health.timeouts), [f.outcome for f in sim.frames]
     finally:
         await bus.close()
         await link.stop()
+
+
+async def test_an_exception_reply_of_another_function_is_a_bad_frame_never_a_refusal() -> None:
+    """A refusal counts only when its function code is the request's (0x80 | FC)."""
+    counts, outcomes = await unanswered_write(OtherExceptionBoard(1, 8))
+    assert counts == (2, 0, 0)
+    assert outcomes == ["exception", "exception"]
 
 
 async def test_an_echo_with_another_value_is_a_bad_frame_never_a_success() -> None:
     """The bus checks the FC05 echo's value field, not just that some reply came."""
-    sim = SimBus([WrongEchoBoard(1, 8)])
-    link = await serve_pty(sim)
-    bus = ModbusBus(BusSettings(BUS, "rtu", device=link.path, timeout_s=REPLY_TIMEOUT_S, retries=1))
-    await bus.connect()
-    try:
-        with pytest.raises(BoardNotAnswering):
-            await bus.execute(1, WriteCoil(0x0201, 3))
-        assert (bus.health(1).bad_frames, bus.health(1).timeouts) == (2, 0)
-    finally:
-        await bus.close()
-        await link.stop()
+    counts, _ = await unanswered_write(WrongEchoBoard(1, 8))
+    assert counts[0] == 2 and counts[2] == 0  # two bad frames, no timeout
 
 
 async def test_a_standard_coil_write_is_the_modbus_spec_frame(

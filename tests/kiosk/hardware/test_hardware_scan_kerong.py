@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.daemon_proc import CLI_TIMEOUT_S, DaemonProcess, kiosk, kiosk_json
+from support.daemon_proc import CLI_TIMEOUT_S, DaemonProcess, kiosk, kiosk_json, pty_simulator
 
 from kiosk.config.loader import load_config
 
@@ -34,29 +34,9 @@ def line() -> Iterator[str]:
 
     Addresses 14 and 15 stay silent: each silent address costs the scan a whole wait,
     so the line is nearly full."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "firmware_bridge.kerong",
-            "--boards",
-            ",".join(map(str, ADDRESSES)),
-            "--auto-close",
-            "0",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()
-        assert path.startswith("/dev/"), f"the simulator printed {path!r}"
+    boards = ",".join(map(str, ADDRESSES))
+    with pty_simulator("firmware_bridge.kerong", "--boards", boards, "--auto-close", "0") as path:
         yield path
-    finally:
-        proc.kill()
-        proc.wait(CLI_TIMEOUT_S)
 
 
 def kerong_config(state: Path, port: str) -> Path:
